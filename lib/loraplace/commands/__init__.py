@@ -1,0 +1,1 @@
+"""Sub-commands of the `loraplace` CLI (see loraplace.cli)."""
