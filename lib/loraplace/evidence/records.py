@@ -1,0 +1,136 @@
+"""The one data contract every evidence track produces: a per-item `Record`.
+
+One record per model × condition × domain × seed × benchmark × item × scorer. `item_key`
+names the benchmark *question* (e.g. ``gsm8k:1203``), never a position inside a run's subset,
+so two records with the same key always refer to the same question.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Iterable, Iterator
+
+TOPOLOGIES = ("sequential", "parallel")
+BASE = "base"  # condition and domain of the un-fine-tuned model
+
+
+@dataclass(frozen=True)
+class Record:
+    model: str
+    topology: str
+    condition: str
+    domain: str
+    seed: int
+    benchmark: str
+    item_key: str
+    score: float
+    scorer: str
+    extra: dict = field(default_factory=dict, compare=False, hash=False)
+
+    def __post_init__(self) -> None:
+        if self.topology not in TOPOLOGIES:
+            raise ValueError(f"Unknown topology {self.topology!r}. Available: {', '.join(TOPOLOGIES)}")
+
+    @property
+    def run(self) -> tuple[str, str, str, int]:
+        """The fine-tuning run this record was evaluated on."""
+        return (self.model, self.condition, self.domain, self.seed)
+
+
+def sha256_text(text: str) -> str:
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
+def record_to_json(record: Record) -> str:
+    return json.dumps(asdict(record), sort_keys=True, ensure_ascii=False)
+
+
+def write_jsonl(records: Iterable[Record], path: Path) -> str:
+    """Write records as JSONL (atomically) and return the file's sha256."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    text = "".join(record_to_json(r) + "\n" for r in records)
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(text, encoding="utf-8")
+    tmp.replace(path)
+    return sha256_text(text)
+
+
+def read_jsonl(path: Path) -> Iterator[Record]:
+    path = Path(path)
+    with path.open(encoding="utf-8") as fh:
+        for lineno, line in enumerate(fh, 1):
+            try:
+                yield Record(**json.loads(line))
+            except (json.JSONDecodeError, TypeError, ValueError) as exc:
+                raise ValueError(f"{path}:{lineno}: not a loraplace record: {exc}") from exc
+
+
+def select(records: Iterable[Record], **where) -> list[Record]:
+    """Records whose fields equal every given value (a value may also be a tuple of choices)."""
+    def keep(r: Record) -> bool:
+        for name, want in where.items():
+            got = getattr(r, name)
+            if isinstance(want, tuple) and not isinstance(got, tuple):
+                if got not in want:
+                    return False
+            elif got != want:
+                return False
+        return True
+    return [r for r in records if keep(r)]
+
+
+@dataclass
+class Evidence:
+    """All records of one evidence track, indexed for paired look-ups."""
+
+    track: str  # "published" | "tiny" | "paper"
+    records: list[Record]
+    inputs: list[dict] = field(default_factory=list)  # [{"path":…, "sha256":…}]
+    source: dict = field(default_factory=dict)  # data source, commit, …
+    warnings: list[str] = field(default_factory=list)
+    # topology -> model key, and model key -> {role: condition name} (see loraplace.study)
+    models: dict = field(default_factory=dict)
+    roles: dict = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        self._index: dict[tuple, dict[int, dict[str, float]]] = {}
+        for r in self.records:
+            key = (r.model, r.scorer, r.condition, r.domain, r.benchmark)
+            self._index.setdefault(key, {}).setdefault(r.seed, {})[r.item_key] = r.score
+
+    def scores(self, model: str, scorer: str, condition: str, domain: str, benchmark: str) -> dict[int, dict[str, float]]:
+        """{seed: {item_key: score}} of one run family; a clear error when there is none."""
+        key = (model, scorer, condition, domain, benchmark)
+        try:
+            return self._index[key]
+        except KeyError:
+            have = sorted({k[2:] for k in self._index if k[:2] == (model, scorer)})
+            raise KeyError(
+                f"No {self.track} records for model={model} scorer={scorer} condition={condition} "
+                f"domain={domain} benchmark={benchmark}. Available (condition, domain, benchmark): {have}"
+            ) from None
+
+    def model(self, topology: str) -> str:
+        try:
+            return self.models[topology]
+        except KeyError:
+            raise KeyError(f"No {self.track} model for topology {topology!r}. Available: {', '.join(self.models)}") from None
+
+    def condition(self, model: str, role: str) -> str:
+        """The run's condition name for a role ("attention", "recurrent", "full", …, or "base")."""
+        if role == BASE:
+            return BASE
+        try:
+            return self.roles[model][role]
+        except KeyError:
+            raise KeyError(f"No condition for role {role!r} in {model}. Available: {self.roles.get(model)}") from None
+
+    def has(self, model: str, scorer: str, condition: str, domain: str, benchmark: str) -> bool:
+        return (model, scorer, condition, domain, benchmark) in self._index
+
+    def keys(self) -> list[tuple]:
+        """(model, scorer, condition, domain, benchmark) of every run family."""
+        return sorted(self._index)

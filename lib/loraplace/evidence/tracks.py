@@ -1,0 +1,20 @@
+"""One entry point per evidence track: `load_track("published", …)` → `Evidence`."""
+from __future__ import annotations
+
+import functools
+
+from loraplace.evidence.records import Evidence
+
+TRACKS = ("published", "tiny", "paper")
+NOT_YET = {"tiny": "tiny model organisms (issue 5)", "paper": "real-model re-run on GPU"}
+
+
+@functools.lru_cache(maxsize=None)
+def load_track(track: str, *, published_dir: str | None = None) -> Evidence:
+    if track == "published":
+        from loraplace.evidence.published import load_published
+
+        return load_published(published_dir)
+    if track in NOT_YET:
+        raise NotImplementedError(f"--evidence {track}: not implemented yet ({NOT_YET[track]})")
+    raise ValueError(f"Unknown evidence track {track!r}. Available: {', '.join(TRACKS)}")
