@@ -82,7 +82,7 @@ def select(records: Iterable[Record], **where) -> list[Record]:
     return [r for r in records if keep(r)]
 
 
-@dataclass
+@dataclass(eq=False)  # compared and hashed by identity: one object per loaded track
 class Evidence:
     """All records of one evidence track, indexed for paired look-ups."""
 
