@@ -1,0 +1,36 @@
+"""`loraplace humaneval-score FILE.jsonl`: execute released HumanEval completions in the sandbox."""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+
+from loraplace.evidence import humaneval
+
+
+def register(subparsers) -> None:
+    p = subparsers.add_parser("humaneval-score", help=__doc__.split(": ", 1)[1],
+                              description=__doc__)
+    p.add_argument("file", help="a released *__humaneval.jsonl (task_id, completion per line)")
+    p.add_argument("--scorer", choices=humaneval.SCORERS, default="corrected")
+    p.add_argument("--timeout", type=float, default=3.0, help="wall seconds per item")
+    p.add_argument("--workers", type=int, default=os.cpu_count() or 1)
+    p.add_argument("--json", action="store_true", help="print the summary as JSON")
+    p.add_argument("--details", action="store_true", help="with --json: include per-item results")
+    p.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    if not os.path.exists(args.file):
+        raise FileNotFoundError(f"no such file: {args.file}")
+    results = humaneval.score_file(args.file, args.scorer, workers=args.workers,
+                                   timeout=args.timeout, progress=not args.json)
+    out = humaneval.summary(results)
+    if args.json:
+        if args.details:
+            out["items"] = results
+        print(json.dumps(out))
+    else:
+        print(f"{args.file}: scorer={args.scorer} n={out['n']} pass@1={out['pass_at_1']:.4f} "
+              f"by_status={out['by_status']}")
+    return 0

