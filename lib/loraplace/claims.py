@@ -162,7 +162,7 @@ class Verdict:
     @property
     def verdict_line(self) -> str:
         head = f"{self.part_id} [{self.evidence}/{self.scorer}] {self.verdict.upper()}"
-        if self.verdict == "unavailable":
+        if self.verdict == "unavailable" or self.effect_pp is None:
             return f"{head}: {self.note}"
         return (f"{head}: {self.comparison} = {self.effect_pp:+.1f} pp [{self.ci_low_pp:+.1f}, {self.ci_high_pp:+.1f}] "
                 f"(claimed {self.direction}), n={self.n}{f' × {self.n_seeds} seeds' if self.n_seeds > 1 else ''}, "
@@ -210,7 +210,7 @@ def evaluate(claim: Claim, evidence: Evidence, scorer: str, *, resamples: int, s
                 results.append((comp, estimate(strata, resamples=resamples, seed=seed, alpha=ALPHA)))
             rows.append((part, model, results))
         except (KeyError, ValueError) as exc:
-            rows.append((part, model, str(exc).strip('"')))
+            rows.append((part, model, str(exc).strip('"').split(". Available")[0]))
     p_raw = [e.p_value for _, _, r in rows if not isinstance(r, str) for _, e in r]
     p_holm = iter(stats.holm(np.array(p_raw)) if p_raw else [])
     out = []

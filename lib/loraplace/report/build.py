@@ -4,7 +4,7 @@ from __future__ import annotations
 from collections import defaultdict
 
 from loraplace.evidence.records import Evidence
-from loraplace.evidence.tracks import load_track
+from loraplace.evidence.tracks import TRACKS, load_track
 
 TITLE = "loraplace — which claims of “Where Should LoRA Go?” hold"
 _ORDER = {"supported": 0, "refuted": 1, "inconclusive": 2, "unavailable": 3}
@@ -26,11 +26,29 @@ def accuracy_matrix(evidence: Evidence) -> list[dict]:
     ]
 
 
+def components(model_keys: tuple[str, ...] = ("qwen3_5_0_8b_base", "falcon_h1_0_5b_base"), rank: int = 16) -> list[dict]:
+    """Per model: parameters per component type, and every condition's modules and trainable count."""
+    from loraplace.models.accounting import base_params
+    from loraplace.models.placement import build_conditions, model_taxonomy
+
+    out = []
+    for key in model_keys:
+        tx = model_taxonomy(key)
+        total = base_params(tx)
+        conditions = [{"condition": name, "kind": kind, "role": c.role, "modules": len(c.modules),
+                       "trainable": c.trainable, "share": c.trainable / total}
+                      for kind in ("as-published", "harmonized")
+                      for name, c in build_conditions(tx, kind, rank).items()]
+        out.append({"model": key, "topology": tx.topology, "per_component": tx.param_counts(),
+                    "total_params": total, "rank": rank, "conditions": conditions})
+    return out
+
+
 def build_report(verdicts: list[dict], *, config=None, provenance: dict, published_dir: str | None = None) -> dict:
     """The report dict: verdicts, accuracy matrices and provenance of every track judged."""
     if config is not None:
         published_dir = config.getoption("--published-dir")
-    tracks = sorted({v["evidence"] for v in verdicts})
+    tracks = sorted({v["evidence"] for v in verdicts} & set(TRACKS))
     accuracy, inputs, sources, warnings = [], [], {}, []
     for track in tracks:
         evidence = load_track(track, published_dir=published_dir)
@@ -48,7 +66,7 @@ def build_report(verdicts: list[dict], *, config=None, provenance: dict, publish
         "generated_at": provenance.get("generated_at"),
         "verdicts": verdicts,
         "accuracy": accuracy,
-        "components": None,
+        "components": components() if any(v["claim_id"] == "C5" for v in verdicts) else None,
         "humaneval": None,
         "provenance": dict(provenance, data_source=published.get("data_source"),
                            data_commit=published.get("data_commit"), sources=sources,

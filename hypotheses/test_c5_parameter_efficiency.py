@@ -1,0 +1,15 @@
+"""C5 — "[the attention pathway] consistently outperforms full-model adaptation with 5-10x
+fewer trainable parameters" (abstract).
+
+Exact arithmetic on the real-size architectures built from their configs (meta device, no
+weights): full ÷ attention-only trainable LoRA parameters at r=16, under the study's own
+condition definitions and under harmonized ones. No evidence track or scorer involved."""
+import pytest
+
+from fixtures.claims import claim_parts
+from loraplace.efficiency import C5, verdict
+
+
+@pytest.mark.parametrize("part", claim_parts(C5))
+def test_attention_only_has_5_to_10x_fewer_trainable_parameters(part, record_verdict):
+    record_verdict(verdict(part))

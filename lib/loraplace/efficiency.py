@@ -1,0 +1,41 @@
+"""C5 — parameter efficiency, by exact arithmetic on the real-size architectures (no bootstrap).
+
+"[attention-only outperforms full-model adaptation] with 5-10x fewer trainable parameters."
+The ratio full ÷ attention-only of trainable LoRA parameters (r=16) is counted on Qwen3.5-0.8B
+and Falcon-H1-0.5B built on the meta device from their configs, for the study's own condition
+definitions and for harmonized ones (attention includes o_proj, lm_head never adapted). The
+paper's "5-10x" is a rounded statement, so the ratio is compared after rounding to one decimal.
+"""
+from __future__ import annotations
+
+from loraplace.claims import Claim, Part, Verdict
+from loraplace.study import model_for_topology
+
+RATIO_RANGE = (5.0, 10.0)
+CONDITION_SETS = ("as-published", "harmonized")
+RANK = 16
+
+C5 = Claim(
+    "C5", "Attention-only needs 5–10× fewer trainable parameters than full adaptation",
+    "the attention pathway -- despite being the minority component -- consistently outperforms "
+    "full-model adaptation with 5-10x fewer trainable parameters", "abstract",
+    tuple(Part(f"C5-{t[:3]}-{cs}", t, f"{t}: full ÷ attention-only trainable parameters ({cs} conditions)",
+               "range", ()) for t in ("sequential", "parallel") for cs in CONDITION_SETS),
+)
+
+
+def verdict(part: Part) -> Verdict:
+    from loraplace.models.accounting import parameter_ratio  # builds models on meta: import lazily
+
+    condition_set = part.id.split("-", 2)[2]
+    model = model_for_topology(part.topology).key
+    r = parameter_ratio(model, condition_set, rank=RANK)
+    lo, hi = RATIO_RANGE
+    shown = round(r["ratio"], 1)
+    outcome = "supported" if lo <= shown <= hi else "refuted"
+    note = (f"full ({r['full_condition']}) {r['full']:,} ÷ attention-only ({r['attention_condition']}) "
+            f"{r['attention_only']:,} = {r['ratio']:.2f}× at r={RANK}; claimed {lo:g}–{hi:g}×")
+    return Verdict(claim_id=C5.id, claim_title=C5.title, sentence=C5.sentence, part_id=part.id, part=part.label,
+                   topology=part.topology, model=model, evidence="architecture", scorer=condition_set,
+                   comparison=f"{r['full_condition']} ÷ {r['attention_condition']}", benchmark="—", domain="—",
+                   direction=f"{lo:g}–{hi:g}×", verdict=outcome, note=note)
