@@ -146,10 +146,16 @@ def _records_of_row(run: RunFile, row: dict, key: str, topology: str, scorers: t
             extra = {"example_id": row["example_id"], "pred": pred, "source": source,
                      "raw_sha256": sha256_text(row["raw_completion"])}
         elif run.benchmark == "humaneval":
-            if scorer != "as-published":
-                continue  # executing completions is the sandbox's job (issue 4)
-            score = 0  # the study recorded pass@1 = 0 for every completion; it never executed them
             extra = {"example_id": row["example_id"], "source": source, "raw_sha256": sha256_text(row["completion"])}
+            if scorer != "as-published":
+                if "_executed" not in row:
+                    continue  # not executed (load_published(execute_humaneval=False))
+                result = row["_executed"]
+                score = result["score"]
+                extra.update(status=result["status"], reason=result["reason"], stderr_tail=result["stderr_tail"][-500:],
+                             network_isolated=result["network_isolated"])
+            else:
+                score = 0  # the study recorded pass@1 = 0 for every completion; it never executed them
         else:  # multiple choice: the study's stored log-likelihood label under every scorer
             score = int(row["correct"])
             extra = {"example_id": row["example_id"], "pred": row.get("pred_index"), "source": source}
@@ -165,14 +171,38 @@ def _gold(run: RunFile, row: dict):
     return row["gold_index"]
 
 
-def load_published(root: Path | str | None = None, scorers: tuple[str, ...] = SCORERS) -> Evidence:
-    """Every released per-item output as records, under each named scorer."""
+def load_published(root: Path | str | None = None, scorers: tuple[str, ...] = SCORERS, *,
+                   execute_humaneval: bool = True) -> Evidence:
+    """Every released per-item output as records, under each named scorer.
+
+    HumanEval completions are executed in the sandbox for the `corrected` scorer (results are
+    cached by content, so only the first load pays, ~45 s on 2 cores); with
+    ``execute_humaneval=False`` HumanEval has `as-published` records only.
+    """
     root = Path(root) if root is not None else default_dir()
-    return _load(str(root.resolve()), tuple(check_scorer(s) for s in scorers))
+    return _load(str(root.resolve()), tuple(check_scorer(s) for s in scorers), execute_humaneval)
+
+
+def _execute_humaneval(runs: list[tuple[RunFile, list[dict]]]) -> None:
+    """Attach each completion's sandboxed `corrected` result to its row (as `_executed`)."""
+    from loraplace.evidence.execution_cache import execute_cached
+
+    rows = [row for run, rs in runs if run.benchmark == "humaneval" for row in rs]
+    for run, rs in runs:
+        for row in rs if run.benchmark == "humaneval" else ():
+            for name in _REQUIRED["humaneval"]:
+                if name not in row:
+                    raise PublishedDataError(f"{run.path}:{row['_line']}: missing field {name!r}")
+            if not re.fullmatch(r"HumanEval/\d+", str(row["task_id"])):
+                raise PublishedDataError(f"{run.path}:{row['_line']}: malformed task_id {row['task_id']!r}")
+    if rows:
+        results = execute_cached([(str(r["task_id"]), r["completion"]) for r in rows], "corrected")
+        for row, result in zip(rows, results):
+            row["_executed"] = result
 
 
 @functools.lru_cache(maxsize=4)
-def _load(root_str: str, scorers: tuple[str, ...]) -> Evidence:
+def _load(root_str: str, scorers: tuple[str, ...], execute_humaneval: bool) -> Evidence:
     root = Path(root_str)
     details = root / "results" / "eval_details"
     if not details.is_dir():
@@ -184,10 +214,16 @@ def _load(root_str: str, scorers: tuple[str, ...]) -> Evidence:
     records: list[Record] = []
     inputs = []
     gold_seen: dict[str, tuple] = {}
+    runs = []
     for path in sorted(details.glob("*.jsonl")):
         run = parse_name(path)
         rows, digest = _read_lines(path)
         inputs.append({"path": str(path.relative_to(root)), "sha256": digest})
+        runs.append((run, rows))
+    if execute_humaneval and any(s != "as-published" for s in scorers):
+        _execute_humaneval(runs)
+    for run, rows in runs:
+        path = run.path
         positions = indices.get((run.benchmark, len(rows)))
         if positions is None and run.benchmark == "humaneval":
             # a shorter HumanEval run (157 of 164: tasks 86-92 missing) keeps the full set's positions

@@ -1,0 +1,175 @@
+"""The content-addressed HumanEval execution cache (loraplace.evidence.execution_cache)."""
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import textwrap
+import time
+import warnings
+from pathlib import Path
+
+import pytest
+
+from loraplace.evidence import execution_cache as ec
+from loraplace.evidence import humaneval
+
+T = 1.0  # the infinite loop burns the whole limit once, on the cold call
+
+
+@pytest.fixture(scope="module")
+def items():
+    probs = humaneval.load_problems()
+    return [("HumanEval/0", probs["HumanEval/0"]["canonical_solution"]),   # passes
+            ("HumanEval/2", "    return 42\n"),                             # fails
+            ("HumanEval/4", "    while True:\n        pass\n")]             # times out
+
+
+def _strip(res):
+    return [{k: v for k, v in r.items() if k != "cached"} for r in res]
+
+
+def _entries(cache_dir: Path):
+    return sorted(cache_dir.glob("??/*.json"))
+
+
+def test_cold_then_warm(items, tmp_path, monkeypatch):
+    cold = ec.execute_cached(items, "corrected", cache_dir=tmp_path, workers=2, timeout=T,
+                             progress=False)
+    assert [r["task_id"] for r in cold] == [t for t, _ in items]
+    assert [r["status"] for r in cold] == ["passed", "failed", "timeout"]
+    assert [r["score"] for r in cold] == [1, 0, 0]
+    assert not any(r["cached"] for r in cold)
+    assert set(cold[0]) == set(ec.RESULT_KEYS) | {"cached"}
+    assert len(_entries(tmp_path)) == 3
+
+    def boom(*a, **k):
+        raise AssertionError("score_rows must not run on a warm cache")
+
+    monkeypatch.setattr(humaneval, "score_rows", boom)
+    t0 = time.perf_counter()
+    warm = ec.execute_cached(items, "corrected", cache_dir=tmp_path, workers=2, timeout=T,
+                             progress=False)
+    assert time.perf_counter() - t0 < 0.5
+    assert all(r["cached"] for r in warm)
+    assert _strip(warm) == _strip(cold)
+    # order follows the input; a repeated item is served from the same entry
+    rev = ec.execute_cached(items[::-1] + items[:1], "corrected", cache_dir=tmp_path, timeout=T,
+                            progress=False)
+    assert _strip(rev) == _strip(cold[::-1] + cold[:1])
+
+
+def test_entry_layout_has_no_completion_text(items, tmp_path):
+    ec.execute_cached(items[:1], "corrected", cache_dir=tmp_path, timeout=T, progress=False)
+    (path,) = _entries(tmp_path)
+    key = ec.cache_key(*items[0], "corrected", T)
+    assert path == tmp_path / key[:2] / f"{key}.json"
+    doc = json.loads(path.read_text())
+    assert doc["key"] == key and "completion" not in doc["inputs"]
+    assert doc["inputs"]["sandbox_version"] == ec.SANDBOX_VERSION
+    assert doc["inputs"]["completion_sha256"] == ec._sha(items[0][1])
+    assert not list(tmp_path.glob("??/.tmp-*"))  # atomic writes leave no temp files
+
+
+def test_corrupt_entry_is_reexecuted_with_a_warning(items, tmp_path):
+    ec.execute_cached(items[:2], "corrected", cache_dir=tmp_path, timeout=T, progress=False)
+    bad = tmp_path / (k := ec.cache_key(*items[1], "corrected", T))[:2] / f"{k}.json"
+    bad.write_text('{"key": "trunc')
+    with pytest.warns(RuntimeWarning, match="unreadable"):
+        res = ec.execute_cached(items[:2], "corrected", cache_dir=tmp_path, timeout=T,
+                                progress=False)
+    assert [r["cached"] for r in res] == [True, False]
+    assert res[1]["status"] == "failed"
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # repaired: no warning, all cached
+        again = ec.execute_cached(items[:2], "corrected", cache_dir=tmp_path, timeout=T,
+                                  progress=False)
+    assert all(r["cached"] for r in again)
+
+
+def test_key_depends_on_every_input(items):
+    t, c = items[1]
+    base = ec.cache_key(t, c, "corrected", 3.0)
+    assert base == ec.cache_key(t, c, "corrected", 3)  # 3 and 3.0 are one timeout
+    others = {ec.cache_key(t, c, "executed-raw", 3.0), ec.cache_key(t, c, "corrected", 1.0),
+              ec.cache_key(t, c + " ", "corrected", 3.0), ec.cache_key("HumanEval/3", c, "corrected", 3.0)}
+    assert base not in others and len(others) == 4
+
+
+def test_sandbox_version_salts_the_key(items, monkeypatch):
+    before = ec.cache_key(*items[0], "corrected", 3.0)
+    monkeypatch.setattr(ec, "SANDBOX_VERSION", ec.SANDBOX_VERSION + "-next")
+    assert ec.cache_key(*items[0], "corrected", 3.0) != before
+
+
+def test_other_scorer_or_timeout_executes_again(items, tmp_path):
+    ec.execute_cached(items[:1], "corrected", cache_dir=tmp_path, timeout=T, progress=False)
+    raw = ec.execute_cached(items[:1], "executed-raw", cache_dir=tmp_path, timeout=T, progress=False)
+    longer = ec.execute_cached(items[:1], "corrected", cache_dir=tmp_path, timeout=2.0, progress=False)
+    assert not raw[0]["cached"] and not longer[0]["cached"]
+    assert len(_entries(tmp_path)) == 3
+
+
+def test_as_published_bypasses_the_cache(items, tmp_path):
+    res = ec.execute_cached(items, "as-published", cache_dir=tmp_path, progress=False)
+    assert [r["score"] for r in res] == [0, 0, 0] and not _entries(tmp_path)
+    assert set(res[0]) == set(ec.RESULT_KEYS) | {"cached"}
+    with pytest.raises(ValueError):
+        ec.execute_cached(items, "nope", cache_dir=tmp_path)
+
+
+def test_default_cache_dir(monkeypatch, tmp_path):
+    monkeypatch.setenv("LORAPLACE_CACHE_DIR", str(tmp_path / "a"))
+    assert ec.default_cache_dir() == tmp_path / "a" / "humaneval"
+    monkeypatch.delenv("LORAPLACE_CACHE_DIR")
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "x"))
+    assert ec.default_cache_dir() == tmp_path / "x" / "loraplace" / "humaneval"
+    monkeypatch.delenv("XDG_CACHE_HOME")
+    monkeypatch.setenv("HOME", str(tmp_path / "h"))
+    assert ec.default_cache_dir() == tmp_path / "h" / ".cache" / "loraplace" / "humaneval"
+
+
+# Each racer wraps score_rows to append one line per executed item to a shared log (O_APPEND
+# writes of one short line are atomic), waits at a barrier file, then runs the same batch.
+RACER = textwrap.dedent("""
+    import json, os, sys, time
+    from loraplace.evidence import execution_cache as ec, humaneval
+    cache, log, go, out = sys.argv[1:5]
+    items = [tuple(x) for x in json.loads(sys.stdin.read())]
+    real = humaneval.score_rows
+    def counting(rows, *a, **k):
+        with open(log, "a") as f:
+            for r in rows:
+                f.write(r["task_id"] + "\\n")
+        return real(rows, *a, **k)
+    humaneval.score_rows = counting
+    while not os.path.exists(go):
+        time.sleep(0.01)
+    res = ec.execute_cached(items, "corrected", cache_dir=cache, workers=1, timeout=1.0,
+                            progress=False)
+    with open(out, "w") as f:
+        json.dump(res, f)
+""")
+
+
+def test_two_racing_processes_execute_each_item_once(items, tmp_path):
+    cache, log, go = tmp_path / "cache", tmp_path / "executed.log", tmp_path / "go"
+    payload = json.dumps(items)
+    procs = []
+    for n in range(2):
+        p = subprocess.Popen([sys.executable, "-c", RACER, str(cache), str(log), str(go),
+                              str(tmp_path / f"out{n}.json")], stdin=subprocess.PIPE, text=True,
+                             env={**os.environ, "PYTHONWARNINGS": "error"})
+        p.stdin.write(payload)
+        p.stdin.close()
+        procs.append(p)
+    time.sleep(1.0)  # both import and reach the barrier
+    go.touch()
+    assert [p.wait(timeout=120) for p in procs] == [0, 0]
+    executed = log.read_text().split()
+    assert sorted(executed) == sorted(t for t, _ in items)  # each item ran exactly once
+    outs = [json.loads((tmp_path / f"out{n}.json").read_text()) for n in range(2)]
+    assert _strip(outs[0]) == _strip(outs[1])
+    assert sorted(r["cached"] for o in outs for r in o) == [False] * 3 + [True] * 3
+    assert len(_entries(cache)) == 3
