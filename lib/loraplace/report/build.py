@@ -26,6 +26,22 @@ def accuracy_matrix(evidence: Evidence) -> list[dict]:
     ]
 
 
+def humaneval_table(evidence: Evidence) -> list[dict]:
+    """pass@1 and sandbox outcomes per model × condition × scorer of the HumanEval records."""
+    cells: dict[tuple, list] = defaultdict(list)
+    for r in evidence.records:
+        if r.benchmark == "humaneval":
+            cells[(r.model, r.condition, r.scorer)].append(r)
+    rows = []
+    for (model, condition, scorer), recs in sorted(cells.items()):
+        statuses = defaultdict(int)
+        for r in recs:
+            statuses[r.extra.get("status", "not-executed")] += 1
+        rows.append({"model": model, "condition": condition, "scorer": scorer, "evidence": evidence.track,
+                     "n": len(recs), "pass_at_1": sum(r.score for r in recs) / len(recs), "by_status": dict(statuses)})
+    return rows
+
+
 def components(model_keys: tuple[str, ...] = ("qwen3_5_0_8b_base", "falcon_h1_0_5b_base"), rank: int = 16) -> list[dict]:
     """Per model: parameters per component type, and every condition's modules and trainable count."""
     from loraplace.models.accounting import base_params
@@ -49,10 +65,11 @@ def build_report(verdicts: list[dict], *, config=None, provenance: dict, publish
     if config is not None:
         published_dir = config.getoption("--published-dir")
     tracks = sorted({v["evidence"] for v in verdicts} & set(TRACKS))
-    accuracy, inputs, sources, warnings = [], [], {}, []
+    accuracy, inputs, sources, warnings, humaneval = [], [], {}, [], []
     for track in tracks:
         evidence = load_track(track, published_dir=published_dir)
         accuracy += accuracy_matrix(evidence)
+        humaneval += humaneval_table(evidence)
         inputs += [dict(i, evidence=track) for i in evidence.inputs]
         sources[track] = evidence.source
         warnings += evidence.warnings
@@ -67,7 +84,7 @@ def build_report(verdicts: list[dict], *, config=None, provenance: dict, publish
         "verdicts": verdicts,
         "accuracy": accuracy,
         "components": components() if any(v["claim_id"] == "C5" for v in verdicts) else None,
-        "humaneval": None,
+        "humaneval": humaneval or None,
         "provenance": dict(provenance, data_source=published.get("data_source"),
                            data_commit=published.get("data_commit"), sources=sources,
                            inputs=inputs, warnings=warnings),
