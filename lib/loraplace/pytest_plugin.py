@@ -16,6 +16,8 @@ from pathlib import Path
 
 import pytest
 
+import loraplace
+
 from loraplace.evidence.scoring import SCORERS
 from loraplace.evidence.tracks import NOT_YET, TRACKS
 
@@ -93,7 +95,10 @@ class ReportWriter:
 
 def _report_dir(config: pytest.Config) -> Path:
     opt = config.getoption("--report-dir")
-    return Path(opt) if opt else Path(config.rootpath) / "reports"
+    if opt:
+        return Path(opt)
+    # the project's reports/ (next to pyproject.toml); rootdir can be a stray path argument
+    return (Path(config.inipath).parent if config.inipath else Path(config.invocation_params.dir)) / "reports"
 
 
 def _git_sha(root: Path) -> str:
@@ -120,7 +125,7 @@ def _provenance(config: pytest.Config) -> dict:
         "evidence": selected_tracks(config),
         "scorers": selected_scorers(config),
         "packages": packages,
-        "git_sha": _git_sha(Path(config.rootpath)),
+        "git_sha": _git_sha(Path(loraplace.__file__).parent),
         "resamples": config.getoption("--bootstrap-resamples"),
         "seed": config.getoption("--seed"),
         "wall_time_s": round(time.monotonic() - config.stash[START_KEY], 2),
