@@ -19,7 +19,7 @@ import pytest
 import loraplace
 
 from loraplace.evidence.scoring import SCORERS
-from loraplace.evidence.tracks import NOT_YET, TRACKS
+from loraplace.evidence.tracks import NOT_YET, PROFILES, TRACKS
 
 PROPERTY = "loraplace_verdict"
 START_KEY = pytest.StashKey[float]()
@@ -38,6 +38,10 @@ def pytest_addoption(parser: pytest.Parser) -> None:
                     help="assert: a test passes iff its claim part is supported; record: pass once judged")
     group.addoption("--bootstrap-resamples", type=int, default=10_000, help="bootstrap resamples (default 10000)")
     group.addoption("--seed", type=int, default=3407, help="bootstrap seed (default 3407, the study's)")
+    group.addoption("--profile", choices=PROFILES, default="default",
+                    help="tiny track sizes: smoke (CI, minutes), default, full (default: default)")
+    group.addoption("--cache-dir", default=None,
+                    help="cache of trained tiny variants (default: $LORAPLACE_CACHE_DIR or ~/.cache/loraplace)")
     group.addoption("--report-dir", default=None, help="where claims.json/claims.html go (default: <rootdir>/reports)")
 
 
@@ -55,6 +59,12 @@ def pytest_configure(config: pytest.Config) -> None:
 
 def selected_tracks(config: pytest.Config) -> list[str]:
     return list(dict.fromkeys(config.getoption("--evidence") or ["published"]))
+
+
+def track_options(config: pytest.Config) -> dict:
+    """Keyword arguments of `load_track` from the command line."""
+    return {"published_dir": config.getoption("--published-dir"), "profile": config.getoption("--profile"),
+            "cache_dir": config.getoption("--cache-dir")}
 
 
 def selected_scorers(config: pytest.Config) -> list[str]:
@@ -80,7 +90,8 @@ class ReportWriter:
         from loraplace.report.build import build_report
         from loraplace.report.html import write_report
 
-        data = build_report(self.verdicts, config=self.config, provenance=_provenance(self.config))
+        data = build_report(self.verdicts, provenance=_provenance(self.config),
+                            track_options=track_options(self.config))
         _, self.html_path = write_report(data, _report_dir(self.config))
 
     def pytest_terminal_summary(self, terminalreporter) -> None:
@@ -127,6 +138,7 @@ def _provenance(config: pytest.Config) -> dict:
         "packages": packages,
         "git_sha": _git_sha(Path(loraplace.__file__).parent),
         "resamples": config.getoption("--bootstrap-resamples"),
+        "profile": config.getoption("--profile"),
         "seed": config.getoption("--seed"),
         "wall_time_s": round(time.monotonic() - config.stash[START_KEY], 2),
         "command": " ".join(["pytest", *config.invocation_params.args]),

@@ -6,15 +6,23 @@ import functools
 from loraplace.evidence.records import Evidence
 
 TRACKS = ("published", "tiny", "paper")
+PROFILES = ("smoke", "default", "full")
 NOT_YET = {"tiny": "tiny model organisms (issue 5)", "paper": "real-model re-run on GPU"}
 
 
 @functools.lru_cache(maxsize=None)
-def load_track(track: str, *, published_dir: str | None = None) -> Evidence:
+def load_track(track: str, *, published_dir: str | None = None, profile: str = "default",
+               cache_dir: str | None = None) -> Evidence:
+    """The records of one track: the study's released outputs, or the tiny re-run (trained or cached)."""
     if track == "published":
         from loraplace.evidence.published import load_published
 
         return load_published(published_dir)
+    if track == "tiny":
+        from loraplace.evidence.tiny import build_tiny
+        from loraplace.train.cache import Cache
+
+        return build_tiny(profile, cache=Cache(cache_dir))
     if track in NOT_YET:
         raise NotImplementedError(f"--evidence {track}: not implemented yet ({NOT_YET[track]})")
     raise ValueError(f"Unknown evidence track {track!r}. Available: {', '.join(TRACKS)}")

@@ -60,14 +60,15 @@ def components(model_keys: tuple[str, ...] = ("qwen3_5_0_8b_base", "falcon_h1_0_
     return out
 
 
-def build_report(verdicts: list[dict], *, config=None, provenance: dict, published_dir: str | None = None) -> dict:
-    """The report dict: verdicts, accuracy matrices and provenance of every track judged."""
-    if config is not None:
-        published_dir = config.getoption("--published-dir")
+def build_report(verdicts: list[dict], *, provenance: dict, track_options: dict | None = None) -> dict:
+    """The report dict: verdicts, accuracy matrices and provenance of every track judged.
+
+    `track_options` are `load_track`'s keyword arguments (published_dir, profile, cache_dir).
+    """
     tracks = sorted({v["evidence"] for v in verdicts} & set(TRACKS))
     accuracy, inputs, sources, warnings, humaneval = [], [], {}, [], []
     for track in tracks:
-        evidence = load_track(track, published_dir=published_dir)
+        evidence = load_track(track, **(track_options or {}))
         accuracy += accuracy_matrix(evidence)
         humaneval += humaneval_table(evidence)
         inputs += [dict(i, evidence=track) for i in evidence.inputs]
