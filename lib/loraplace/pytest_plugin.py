@@ -132,7 +132,10 @@ def _provenance(config: pytest.Config) -> dict:
         except metadata.PackageNotFoundError:
             continue
     packages["python"] = sys.version.split()[0]
+    from loraplace.models.dispatch import dispatch_summary
+
     return {
+        "kernels": dispatch_summary(),
         "evidence": selected_tracks(config),
         "scorers": selected_scorers(config),
         "packages": packages,

@@ -1,0 +1,93 @@
+"""Kernel dispatch on a CPU box: every kernel reported with a reason; the GPU fast-path guard."""
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import pytest
+import torch
+
+from loraplace.models import dispatch
+from loraplace.models.dispatch import KernelBinding, SlowPathError, check_fast_path, kernel_dispatch
+
+KERNEL_PACKAGES = ("fla", "mamba_ssm", "causal_conv1d")
+cpu_only = pytest.mark.skipif(torch.cuda.is_available(), reason="asserts the CPU dispatch")
+
+
+@cpu_only
+def test_every_kernel_reported_as_fallback_with_a_reason():
+    bindings = kernel_dispatch()
+    assert {(b.architecture, b.kernel) for b in bindings} == {(s.architecture, s.kernel) for s in dispatch.SITES}
+    for b in bindings:
+        assert b.implementation in ("torch-fallback", "unavailable"), b
+        assert b.bound and b.reason, b
+        if dispatch.package_version(b.package) is None:
+            assert b.implementation == "torch-fallback"
+            assert "package not installed" in b.reason and "no CUDA device" in b.reason, b
+
+
+@cpu_only
+def test_bindings_read_from_imported_modules_name_the_torch_reference():
+    import transformers.models.falcon_h1.modeling_falcon_h1  # noqa: F401
+    import transformers.models.qwen3_5.modeling_qwen3_5  # noqa: F401
+
+    by = {(b.architecture, b.kernel): b for b in kernel_dispatch()}
+    assert by["qwen3_5", "chunk_gated_delta_rule"].bound.endswith("modeling_qwen3_5.torch_chunk_gated_delta_rule")
+    assert by["falcon_h1", "mamba_chunk_scan_combined"].bound.endswith("modeling_falcon_h1.mamba2_chunk_scan")
+    assert all(b.implementation == "torch-fallback" and "no CUDA device" in b.reason for b in by.values())
+
+
+def test_model_argument_restricts_to_its_architecture():
+    from loraplace.models.zoo import build_tiny_model
+
+    model = build_tiny_model("falcon_h1_0_5b_base")
+    assert {b.architecture for b in kernel_dispatch(model)} == {"falcon_h1"}
+    assert dispatch.lora_bypass_warnings(model) == [] or torch.cuda.is_available()
+
+
+def _binding(impl: str, kernel: str = "chunk_gated_delta_rule") -> KernelBinding:
+    return KernelBinding("qwen3_5", "gated_deltanet", kernel, impl, "x.y", "package not installed (fla)")
+
+
+def test_check_fast_path_raises_on_gpu_run_with_fallbacks():
+    bindings = [_binding("fused", "a"), _binding("torch-fallback")]
+    with pytest.raises(SlowPathError, match=r"(?s)chunk_gated_delta_rule -> torch-fallback.*allow_slow_path=True"):
+        check_fast_path(bindings, allow_slow_path=False, on_gpu=True)
+    warnings = check_fast_path(bindings, allow_slow_path=True, on_gpu=True)
+    assert len(warnings) == 1 and "chunk_gated_delta_rule" in warnings[0]
+
+
+def test_check_fast_path_quiet_when_fused_or_off_gpu():
+    assert check_fast_path([_binding("fused")], allow_slow_path=False, on_gpu=True) == []
+    assert check_fast_path([_binding("torch-fallback")], allow_slow_path=False, on_gpu=False) == []
+    assert check_fast_path(kernel_dispatch(), allow_slow_path=False, on_gpu=False) == []
+    with pytest.raises(SlowPathError):
+        check_fast_path([_binding("unavailable")], allow_slow_path=False, on_gpu=True)
+
+
+def test_reference_path_swaps_and_restores():
+    import transformers.models.qwen3_5.modeling_qwen3_5 as q
+
+    wrapped = q.torch_chunk_gated_delta_rule
+    with dispatch.reference_path("qwen3_5"):
+        assert q.torch_chunk_gated_delta_rule is wrapped.__wrapped__
+    assert q.torch_chunk_gated_delta_rule is wrapped
+
+
+def test_dispatch_summary_is_json_ready():
+    import json
+
+    s = dispatch.dispatch_summary()
+    assert set(s) >= {"cuda", "device", "torch", "transformers", "packages", "fast_path", "kernels"}
+    assert len(s["kernels"]) == len(dispatch.SITES)
+    json.dumps(s)
+
+
+def test_importing_and_cpu_dispatch_import_no_kernel_package():
+    code = ("import sys; import loraplace.models.dispatch as d; "
+            "bad = lambda: [m for m in sys.modules if m.split('.')[0] in %r]; "
+            "assert not bad(), bad(); "
+            "assert not [m for m in sys.modules if m.startswith('transformers.models.')], 'modeling imported'; "
+            "d.kernel_dispatch(); d.dispatch_summary(); "
+            "import torch; assert torch.cuda.is_available() or not bad(), bad()" % (KERNEL_PACKAGES,))
+    subprocess.run([sys.executable, "-c", code], check=True, timeout=120)
