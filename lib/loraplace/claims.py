@@ -165,7 +165,7 @@ class Verdict:
         if self.verdict == "unavailable" or self.effect_pp is None:
             return f"{head}: {self.note}"
         return (f"{head}: {self.comparison} = {self.effect_pp:+.1f} pp [{self.ci_low_pp:+.1f}, {self.ci_high_pp:+.1f}] "
-                f"(claimed {self.direction}), n={self.n}{f' × {self.n_seeds} seeds' if self.n_seeds > 1 else ''}, "
+                f"(claimed {self.direction}), n={self.n}{f' over {self.n_seeds} seeds' if self.n_seeds > 1 else ''}, "
                 f"Holm p={self.p_holm:.3g}, MDE {self.mde_pp:.1f} pp" + (f"; {self.note}" if self.note else ""))
 
     def to_dict(self) -> dict:

@@ -7,7 +7,7 @@ from loraplace.evidence.records import Evidence
 
 TRACKS = ("published", "tiny", "paper")
 PROFILES = ("smoke", "default", "full")
-NOT_YET = {"tiny": "tiny model organisms (issue 5)", "paper": "real-model re-run on GPU"}
+NOT_YET = {"paper": "real-model re-run on GPU"}
 
 
 @functools.lru_cache(maxsize=None)
