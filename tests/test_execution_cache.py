@@ -1,6 +1,7 @@
 """The content-addressed HumanEval execution cache (loraplace.evidence.execution_cache)."""
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import subprocess
@@ -68,7 +69,7 @@ def test_entry_layout_has_no_completion_text(items, tmp_path):
     doc = json.loads(path.read_text())
     assert doc["key"] == key and "completion" not in doc["inputs"]
     assert doc["inputs"]["sandbox_version"] == ec.SANDBOX_VERSION
-    assert doc["inputs"]["completion_sha256"] == ec._sha(items[0][1])
+    assert doc["inputs"]["completion_sha256"] == hashlib.sha256(items[0][1].encode("utf-8")).hexdigest()
     assert not list(tmp_path.glob("??/.tmp-*"))  # atomic writes leave no temp files
 
 

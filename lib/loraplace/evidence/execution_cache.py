@@ -26,7 +26,6 @@ Cached dicts keep the duration_s / network_isolated of the run that produced the
 """
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import tempfile
@@ -35,6 +34,7 @@ from pathlib import Path
 
 from filelock import FileLock
 
+from loraplace.evidence.records import sha256_text
 from loraplace.evidence import humaneval
 
 # Bump whenever the sandbox or scorer semantics change (statuses, limits, truncation, harness).
@@ -52,10 +52,6 @@ def default_cache_dir() -> Path:
     return Path.home() / ".cache" / "loraplace" / "humaneval"
 
 
-def _sha(text: str) -> str:
-    return hashlib.sha256(text.encode("utf-8")).hexdigest()
-
-
 def _canon(obj) -> str:
     return json.dumps(obj, sort_keys=True, separators=(",", ":"), ensure_ascii=True)
 
@@ -63,12 +59,12 @@ def _canon(obj) -> str:
 _PROBLEM_SHA: dict[str, str] = {}
 
 
-def problem_sha(task_id: str) -> str:
+def problemsha256_text(task_id: str) -> str:
     if task_id not in _PROBLEM_SHA:
         p = humaneval.load_problems().get(task_id)
         if p is None:
             raise ValueError(f"unknown HumanEval task_id {task_id!r}")
-        _PROBLEM_SHA[task_id] = _sha(_canon({"prompt": p["prompt"], "test": p["test"],
+        _PROBLEM_SHA[task_id] = sha256_text(_canon({"prompt": p["prompt"], "test": p["test"],
                                               "entry_point": p["entry_point"]}))
     return _PROBLEM_SHA[task_id]
 
@@ -77,11 +73,11 @@ def key_inputs(task_id: str, completion: str, scorer: str, timeout: float) -> di
     """What the key is made of, the completion as text (stored as its sha256)."""
     return {"task_id": task_id, "completion": completion, "scorer": scorer,
             "timeout": float(timeout), "sandbox_version": SANDBOX_VERSION,
-            "problem_sha256": problem_sha(task_id)}
+            "problem_sha256": problemsha256_text(task_id)}
 
 
 def cache_key(task_id: str, completion: str, scorer: str, timeout: float) -> str:
-    return _sha(_canon(key_inputs(task_id, completion, scorer, timeout)))
+    return sha256_text(_canon(key_inputs(task_id, completion, scorer, timeout)))
 
 
 def _path(cache_dir: Path, key: str) -> Path:
@@ -111,7 +107,7 @@ def _store(cache_dir: Path, key: str, inputs: dict, result: dict) -> None:
     path = _path(cache_dir, key)
     path.parent.mkdir(parents=True, exist_ok=True)
     meta = {k: v for k, v in inputs.items() if k != "completion"}
-    meta["completion_sha256"] = _sha(inputs["completion"])
+    meta["completion_sha256"] = sha256_text(inputs["completion"])
     doc = {"key": key, "inputs": meta, "result": {k: result[k] for k in RESULT_KEYS}}
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-", suffix=".json")
     try:

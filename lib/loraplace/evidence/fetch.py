@@ -27,6 +27,8 @@ from pathlib import Path, PurePosixPath
 
 from tqdm import tqdm
 
+from loraplace.evidence.records import sha256_file
+
 DEFAULT_BASE_URL = "https://raw.githubusercontent.com/hecboar/lora-placement-hybrid"
 ENV_DIR = "LORAPLACE_PUBLISHED_DIR"
 DATASET_NAME = "hecboar-lora-placement-hybrid"
@@ -68,14 +70,6 @@ def default_published_dir() -> Path:
         return Path(os.environ[ENV_DIR]).expanduser()
     cache = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
     return Path(cache).expanduser() / "loraplace" / "published" / DATASET_NAME
-
-
-def sha256_file(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for chunk in iter(lambda: fh.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
 
 
 def verify_published(directory: Path | str) -> list[str]:

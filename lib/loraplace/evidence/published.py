@@ -16,7 +16,7 @@ from pathlib import Path
 
 from loraplace.evidence.fetch import ENV_DIR as ENV
 from loraplace.evidence.fetch import default_published_dir as default_dir
-from loraplace.evidence.records import BASE, Evidence, Record, sha256_text
+from loraplace.evidence.records import BASE, Evidence, Record, sha256_file, sha256_text
 from loraplace.evidence.scoring import SCORERS, check_scorer, score_gsm8k
 from loraplace.study import BENCHMARKS, MODELS, MULTIPLE_CHOICE, study_model
 
@@ -249,7 +249,7 @@ def _load(root_str: str, scorers: tuple[str, ...], execute_humaneval: bool) -> E
                 )
             records.extend(_records_of_row(run, row, key, topology, scorers))
     for path in sorted((root / "results" / "eval_indices").glob("*.json")):
-        inputs.append({"path": str(path.relative_to(root)), "sha256": hashlib.sha256(path.read_bytes()).hexdigest()})
+        inputs.append({"path": str(path.relative_to(root)), "sha256": sha256_file(path)})
     source = {"data_source": DATA_SOURCE, "data_commit": DATA_COMMIT, "indices_commit": INDICES_COMMIT, "path": root_str}
     return Evidence(
         "published", records, inputs=inputs, source=source,

@@ -20,7 +20,7 @@ from pathlib import Path
 import torch
 
 from loraplace.evidence import tiny_eval
-from loraplace.evidence.records import BASE, Evidence, read_jsonl, write_jsonl
+from loraplace.evidence.records import BASE, Evidence, read_jsonl, sha256_file, write_jsonl
 from loraplace.models import organisms as org
 from loraplace.train import lora, synthetic
 
@@ -74,12 +74,6 @@ def profile(name: str) -> Profile:
         raise ValueError(f"Unknown profile {name!r}. Available: {', '.join(PROFILES)}") from None
 
 
-def _sha(path: Path) -> str:
-    from loraplace.train.cache import sha256_file
-
-    return sha256_file(path)
-
-
 class _Timer:
     def __init__(self):
         self.spent: dict[str, float] = {}
@@ -121,13 +115,13 @@ def build_tiny(profile_name: str, *, cache=None, progress: bool = True) -> Evide
 
         base_dir = cache.get_or_create("tiny-base", base_spec(spec, p), create_base)
         model, tok = lora.load_base(base_dir)
-        base_sha = _sha(base_dir / "model.safetensors")
+        base_sha = sha256_file(base_dir / "model.safetensors")
         bases[spec.key] = {"path": str(base_dir), "sha256": base_sha}
         timer.add("pretrain", t0)
         recs, path = _evaluate_cached(cache, p, model, tok, tiny_eval.Run(spec.key, topo, BASE, BASE, 0),
                                       base_sha, None, timer)
         records += recs
-        inputs.append({"path": str(path), "sha256": _sha(path)})
+        inputs.append({"path": str(path), "sha256": sha256_file(path)})
         if bar:
             bar.update(1)
         for t, cond, domain, seed in runs:
@@ -147,12 +141,12 @@ def build_tiny(profile_name: str, *, cache=None, progress: bool = True) -> Evide
 
             adapter_dir = cache.get_or_create("tiny-adapter", ft, create_adapter)
             timer.add("finetune", t0)
-            adapter_sha = _sha(adapter_dir / "adapter.safetensors")
+            adapter_sha = sha256_file(adapter_dir / "adapter.safetensors")
             run = tiny_eval.Run(spec.key, topo, cond, domain, seed)
             recs, path = _evaluate_cached(cache, p, model, tok, run, base_sha,
                                           (adapter_dir, cond, adapter_sha), timer)
             records += recs
-            inputs.append({"path": str(path), "sha256": _sha(path)})
+            inputs.append({"path": str(path), "sha256": sha256_file(path)})
             if bar:
                 bar.update(1)
     if bar:

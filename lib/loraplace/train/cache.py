@@ -28,6 +28,8 @@ from typing import Callable, Iterator
 
 from filelock import FileLock
 
+from loraplace.evidence.records import sha256_file
+
 SALT = "loraplace-cache-1"  # bump when what the code writes into entries changes meaning
 SIDECAR = "entry.json"
 ENV = "LORAPLACE_CACHE_DIR"
@@ -54,14 +56,6 @@ def library_versions() -> dict[str, str]:
 
 def canonical(obj) -> str:
     return json.dumps(obj, sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=str)
-
-
-def sha256_file(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
 
 
 @dataclass(frozen=True)
