@@ -362,3 +362,18 @@ def test_stratified_accepts_per_seed_rows():
                                      rng=np.random.default_rng(2))
     want = (np.mean([np.mean(x - y) for x, y in zip(seeds_a, seeds_b)]) + np.mean(flat_a - flat_b)) / 2
     assert est.effect == pytest.approx(want) and est.n_seeds == 3 and est.n == 280
+
+
+def test_hierarchical_count_resampling_matches_item_resampling(monkeypatch):
+    # 0/1 scores: items of a drawn seed are resampled as multinomial counts; the distribution
+    # must equal drawing the items themselves (the general path, forced with MAX_LEVELS=0).
+    rng_data = np.random.default_rng(11)
+    a = [(rng_data.random(300) < p).astype(float) for p in (0.55, 0.6, 0.5)]
+    b = [(rng_data.random(300) < 0.5).astype(float) for _ in range(3)]
+    fast = stats.hierarchical_bootstrap(a, b, resamples=20_000, rng=np.random.default_rng(1))
+    monkeypatch.setattr(stats, "MAX_LEVELS", 0)
+    slow = stats.hierarchical_bootstrap(a, b, resamples=20_000, rng=np.random.default_rng(2))
+    assert fast.effect == slow.effect
+    assert fast.ci_low == pytest.approx(slow.ci_low, abs=0.006)
+    assert fast.ci_high == pytest.approx(slow.ci_high, abs=0.006)
+    assert fast.mde == pytest.approx(slow.mde, rel=0.05)
