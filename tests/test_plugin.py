@@ -108,6 +108,8 @@ def run(pytester: pytest.Pytester, published_dir: Path, monkeypatch: pytest.Monk
     monkeypatch.setenv("LORAPLACE_TEST_FAILURES", str(pytester.path / "failures.jsonl"))
     monkeypatch.setenv("LORAPLACE_CACHE_DIR", str(CACHE_ROOT))
     monkeypatch.delenv("PYTEST_ADDOPTS", raising=False)
+    for name in ("PYTEST_XDIST_WORKER", "PYTEST_XDIST_WORKER_COUNT", "PYTEST_XDIST_TESTRUNUID"):
+        monkeypatch.delenv(name, raising=False)  # when this suite itself runs under xdist
     pytester.makeconftest(COUNTING_CONFTEST)
     return lambda *args, **kw: Run(pytester, published_dir, *args, **kw)
 
