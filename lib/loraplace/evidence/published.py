@@ -96,7 +96,8 @@ def load_indices(root: Path) -> dict[tuple[str, int], list[int]]:
     return out
 
 
-def _read_lines(path: Path) -> tuple[list[dict], str]:
+def _read_lines(path: Path, benchmark: str) -> tuple[list[dict], str]:
+    """The file's rows (each checked for the benchmark's fields) and the file's sha256."""
     raw = path.read_bytes()
     rows = []
     for lineno, line in enumerate(raw.decode("utf-8").splitlines(), 1):
@@ -108,6 +109,11 @@ def _read_lines(path: Path) -> tuple[list[dict], str]:
             raise PublishedDataError(f"{path}:{lineno}: malformed JSON: {exc.msg}") from None
         if not isinstance(row, dict) or "example_id" not in row:
             raise PublishedDataError(f"{path}:{lineno}: missing field 'example_id'")
+        for name in _REQUIRED[benchmark]:
+            if name not in row:
+                raise PublishedDataError(f"{path}:{lineno}: missing field {name!r}")
+        if benchmark == "humaneval" and not re.fullmatch(r"HumanEval/\d+", str(row["task_id"])):
+            raise PublishedDataError(f"{path}:{lineno}: malformed task_id {row['task_id']!r}")
         row["_line"] = lineno
         rows.append(row)
     if not rows:
@@ -117,13 +123,8 @@ def _read_lines(path: Path) -> tuple[list[dict], str]:
 
 def _item_index(run: RunFile, row: dict, positions: list[int] | None) -> int:
     where = f"{run.path}:{row['_line']}"
-    for name in _REQUIRED[run.benchmark]:
-        if name not in row:
-            raise PublishedDataError(f"{where}: missing field {name!r}")
     if run.benchmark == "humaneval":  # the task id names the question itself
         task = str(row["task_id"])
-        if not re.fullmatch(r"HumanEval/\d+", task):
-            raise PublishedDataError(f"{where}: malformed task_id {task!r}")
         index = int(task.split("/")[1])
         position = row["example_id"]
         if not isinstance(position, int) or not 0 <= position < len(positions) or positions[position] != index:
@@ -188,13 +189,6 @@ def _execute_humaneval(runs: list[tuple[RunFile, list[dict]]]) -> None:
     from loraplace.evidence.execution_cache import execute_cached
 
     rows = [row for run, rs in runs if run.benchmark == "humaneval" for row in rs]
-    for run, rs in runs:
-        for row in rs if run.benchmark == "humaneval" else ():
-            for name in _REQUIRED["humaneval"]:
-                if name not in row:
-                    raise PublishedDataError(f"{run.path}:{row['_line']}: missing field {name!r}")
-            if not re.fullmatch(r"HumanEval/\d+", str(row["task_id"])):
-                raise PublishedDataError(f"{run.path}:{row['_line']}: malformed task_id {row['task_id']!r}")
     if rows:
         results = execute_cached([(str(r["task_id"]), r["completion"]) for r in rows], "corrected")
         for row, result in zip(rows, results):
@@ -217,7 +211,7 @@ def _load(root_str: str, scorers: tuple[str, ...], execute_humaneval: bool) -> E
     runs = []
     for path in sorted(details.glob("*.jsonl")):
         run = parse_name(path)
-        rows, digest = _read_lines(path)
+        rows, digest = _read_lines(path, run.benchmark)
         inputs.append({"path": str(path.relative_to(root)), "sha256": digest})
         runs.append((run, rows))
     if execute_humaneval and any(s != "as-published" for s in scorers):
