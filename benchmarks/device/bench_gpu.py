@@ -29,6 +29,9 @@ if str(REPO / "lib") not in sys.path:
 
 from loraplace.models import dispatch  # noqa: E402
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from tables import markdown  # noqa: E402
+
 TOL = {torch.float32: 1e-3, torch.bfloat16: 1e-2}  # relative (norm-wise) error, fused vs reference
 DTYPES = {"fp32": torch.float32, "bf16": torch.bfloat16}
 GPU_T = (512, 1024, 2048, 4096, 8192)
@@ -353,43 +356,6 @@ def device_run(out: Path, budget_s: float, quick: bool) -> dict:
     (out / "kernels.json").write_text(json.dumps(run.results, indent=1, default=str))
     (out / "kernels.md").write_text(markdown(run.results))
     return run.results
-
-
-def markdown(r: dict) -> str:
-    d = r["dispatch"]
-    lines = [f"# Fused kernels on {d['device']}", "",
-             f"torch {d['torch']} (CUDA {d['torch_cuda']}), transformers {d['transformers']}, packages "
-             + ", ".join(f"{k} {v or '-'}" for k, v in d["packages"].items()) + f"; wall {r.get('wall_s', 0):.0f} s",
-             "", "## Dispatch", "", "| arch | component | kernel | implementation | reason |", "|---|---|---|---|---|"]
-    lines += [f"| {b['architecture']} | {b['component']} | {b['kernel']} | {b['implementation']} | {b['reason']} |"
-              for b in d["kernels"]]
-    lines += ["", "## Correctness (fused vs reference, relative error)", "", "| kernel | dtype | T | max err | tol | ok |",
-              "|---|---|---|---|---|---|"]
-    lines += [f"| {c['kernel']} | {c['dtype']} | {c['T']} | {c['max_err']:.2e} | {c['tol']:.0e} | {c['ok']} |"
-              for c in r["correctness"]]
-    lines += ["", "## Kernel time (median ms, CUDA events)", "", "| kernel | dtype | mode | T | reference | fused | speed-up |",
-              "|---|---|---|---|---|---|---|"]
-    by = {}
-    for k in r["kernels"]:
-        by.setdefault((k["kernel"], k["dtype"], k["mode"], k["T"]), {})[k["impl"]] = k["median_ms"]
-    for (kern, dt, mode, T), v in by.items():
-        ref, fus = v.get("reference"), v.get("fused")
-        sp = f"{ref / fus:.1f}x" if ref and fus else "-"
-        lines.append(f"| {kern} | {dt} | {mode} | {T} | {_ms(ref)} | {_ms(fus)} | {sp} |")
-    lines += ["", "## One mixer layer, forward + backward (median ms)", "",
-              "| arch | T | bound kernels | reference | speed-up | output err |", "|---|---|---|---|---|---|"]
-    lines += [f"| {x['arch']} | {x['T']} | {x['fused']['median_ms']:.2f} | {x['reference']['median_ms']:.2f} | "
-              f"{x['reference']['median_ms'] / x['fused']['median_ms']:.1f}x | {x['out_err']:.1e} |" for x in r["layers"]]
-    lines += ["", "## LoRA training step (harmonized full, batch 1; on CPU: tiny organism, fp32)", "",
-              "| arch | T | impl | loss | median ms | tokens/s | peak GiB |", "|---|---|---|---|---|---|---|"]
-    lines += [f"| {m['arch']} | {m['T']} | {m['impl']} | {m['loss0']:.4f} | {m['median_ms']:.1f} | "
-              f"{m['tokens_per_s']:.0f} | {m['peak_gib']:.2f} |" for m in r["models"]]
-    lines += ["", "## Skipped", ""] + [f"- {json.dumps(s)}" for s in r["skipped"]] + [""]
-    return "\n".join(lines)
-
-
-def _ms(x) -> str:
-    return "-" if x is None else f"{x:.3g}"
 
 
 def main(argv=None) -> int:
