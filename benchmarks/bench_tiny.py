@@ -6,13 +6,13 @@ Prints (1) per profile: cold wall time of `build_tiny` in a fresh cache (split i
 fine-tune and eval), warm wall time (same cache, everything loaded), and PASS/OVER against the
 budget (smoke 300 s, default 1800 s); (2) the base organisms' accuracy per benchmark vs chance
 (corrected scorer; PASS when >= chance + 10 pp); (3) per organism and condition the median
-wall time of one LoRA training step (forward + backward + AdamW on the adapter) against a bare
-forward + backward of the same model and batch (no optimizer step), budget <= 1.3x.
+wall time of one LoRA training step (`lora.train_step`: forward + backward + clipping + fused
+AdamW on the adapter, LoRA dropout on) against a bare forward + backward of the same model and
+batch (no optimizer step), timed alternately, budget <= 1.3x.
 """
 from __future__ import annotations
 
 import argparse
-import copy
 import statistics
 import sys
 import tempfile
@@ -24,43 +24,39 @@ import torch
 BUDGET_S = {"smoke": 300, "default": 1800, "full": None}
 
 
-def step_cost(profile, reps: int = 20) -> list[tuple]:
+def step_cost(profile, reps: int = 30) -> list[tuple]:
+    """Per organism and condition: median ms of a bare forward+backward of the base model and of
+    `lora.train_step` on `lora.trainable_copy` (exactly what fine-tuning runs), same batch, timed
+    alternately (bare, step, bare, step, ...) so drift on a shared machine hits both alike; the
+    ratio is the median of the per-pair ratios."""
     from loraplace.evidence.tiny import ROLE_OF
     from loraplace.models import organisms as org
-    from loraplace.models.placement import apply_lora
     from loraplace.train import lora
     from loraplace.train.tokenizer import build_tokenizer
 
     tok, rows = build_tokenizer(), []
     x = lora.make_batches("gsm8k_train", 0, 1, profile.finetune_batch, profile.seq_len, tok)[0]
+
+    def once(fn) -> float:
+        t0 = time.perf_counter()
+        fn()
+        return time.perf_counter() - t0
+
     for spec in org.organisms(profile.hidden_size).values():
         base = org.build(spec).train()
 
-        def timed(model, fn) -> float:
-            times = []
-            for i in range(reps + 3):
-                t0 = time.perf_counter()
-                fn(model)
-                if i >= 3:
-                    times.append(time.perf_counter() - t0)
-            return statistics.median(times)
+        def bare():
+            base(input_ids=x, labels=x).loss.backward()
+            base.zero_grad(set_to_none=True)
 
-        def bare(model):
-            model(input_ids=x, labels=x).loss.backward()
-            model.zero_grad(set_to_none=True)
-
-        t_bare = timed(base, bare)
         for cond in ROLE_OF:
-            peft_model = apply_lora(copy.deepcopy(base), lora.conditions_for(base, profile.rank)[cond]).train()
-            opt = torch.optim.AdamW([p for p in peft_model.parameters() if p.requires_grad], lr=1e-3)
-
-            def step(model):
-                model(input_ids=x, labels=x).loss.backward()
-                opt.step()
-                opt.zero_grad(set_to_none=True)
-
-            t_lora = timed(peft_model, step)
-            rows.append((spec.key, cond, t_bare * 1e3, t_lora * 1e3, t_lora / t_bare))
+            peft_model = lora.trainable_copy(base, cond, profile.rank).train()
+            opt = lora.make_optimizer(peft_model, lr=1e-3)
+            pairs = [(once(bare), once(lambda: lora.train_step(peft_model, opt, x))) for _ in range(reps + 3)][3:]
+            t_bare = statistics.median(b for b, _ in pairs)
+            t_lora = statistics.median(s for _, s in pairs)
+            ratio = statistics.median(s / b for b, s in pairs)
+            rows.append((spec.key, cond, t_bare * 1e3, t_lora * 1e3, ratio))
     return rows
 
 

@@ -1,10 +1,11 @@
-"""Pretraining and LoRA fine-tuning of the tiny organisms: one plain AdamW loop, seeded end to end.
+"""Pretraining and LoRA fine-tuning of the tiny organisms: one plain fused-AdamW loop, seeded end to end.
 
     model, tok = pretrain(spec, "pretrain", steps=300, seed=0)
     state = finetune(model, "attention_only", "gsm8k_train", seed=1, steps=20, lr=2e-3, rank=4, batch=8)
 
 Determinism: the data order is a pure function of (source, seed) (`synthetic.chunks`), the
-initialisation and LoRA dropout draw from `torch.manual_seed(seed)` inside a forked RNG, and
+initialisation and LoRA dropout (`loraplace.train.dropout.MaskDropout`, the peft dropout with a
+cheaper mask draw) draw from `torch.manual_seed(seed)` inside a forked RNG, and
 `torch.use_deterministic_algorithms(True)` is on while training -- so on CPU at a fixed thread
 count the same seed gives bitwise-identical weights. The thread count is the caller's
 (`torch.set_num_threads`); nothing here changes it.
@@ -60,11 +61,26 @@ def _lr_at(step: int, steps: int, lr: float, warmup: float = 0.05, floor: float 
     return lr * (floor + (1 - floor) * 0.5 * (1 + math.cos(math.pi * t)))
 
 
+def make_optimizer(model: nn.Module, lr: float, weight_decay: float = 0.0) -> torch.optim.Optimizer:
+    """AdamW over the trainable parameters, fused (one kernel for all tensors, also on CPU)."""
+    params = [p for p in model.parameters() if p.requires_grad]
+    return torch.optim.AdamW(params, lr=lr, weight_decay=weight_decay, fused=True)
+
+
+def train_step(model: nn.Module, opt: torch.optim.Optimizer, x: torch.Tensor) -> torch.Tensor:
+    """One step on a batch of windows: mean next-token CE, backward, clip to norm 1, AdamW."""
+    loss = model(input_ids=x, labels=x).loss  # [B, T] -> mean next-token CE
+    loss.backward()
+    torch.nn.utils.clip_grad_norm_([p for g in opt.param_groups for p in g["params"]], 1.0, foreach=True)
+    opt.step()
+    opt.zero_grad(set_to_none=True)
+    return loss.detach()
+
+
 def train_loop(model: nn.Module, batches: list[torch.Tensor], lr: float, *, weight_decay: float = 0.0,
                desc: str = "train", progress: bool = False) -> list[float]:
-    """AdamW over the trainable parameters, warmup + cosine; returns the loss per step."""
-    params = [p for p in model.parameters() if p.requires_grad]
-    opt = torch.optim.AdamW(params, lr=lr, weight_decay=weight_decay)
+    """`train_step` over the batches with warmup + cosine; returns the loss per step."""
+    opt = make_optimizer(model, lr, weight_decay)
     model.train()
     losses = []
     steps = len(batches)
@@ -75,13 +91,7 @@ def train_loop(model: nn.Module, batches: list[torch.Tensor], lr: float, *, weig
     for step in it:
         for group in opt.param_groups:
             group["lr"] = _lr_at(step, steps, lr)
-        x = batches[step]
-        loss = model(input_ids=x, labels=x).loss  # [B, T] -> mean next-token CE
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_(params, 1.0)
-        opt.step()
-        opt.zero_grad(set_to_none=True)
-        losses.append(float(loss.detach()))
+        losses.append(float(train_step(model, opt, batches[step])))
     model.eval()
     return losses
 
@@ -103,12 +113,28 @@ def pretrain(organism: org.OrganismSpec, world: str = "pretrain", steps: int = 3
     return model, tokenizer
 
 
-def conditions_for(model: nn.Module, rank: int) -> dict:
-    """The harmonized placement conditions on the model's own taxonomy."""
+def conditions_for(model: nn.Module, rank: int, condition: str | None = None):
+    """The harmonized placement conditions on the model's own taxonomy (all, or the one named)."""
     from loraplace.models.placement import build_conditions
     from loraplace.models.taxonomy import classify_model
 
-    return build_conditions(classify_model(model), "harmonized", rank)
+    conds = build_conditions(classify_model(model), "harmonized", rank)
+    if condition is None:
+        return conds
+    if condition not in conds:
+        raise ValueError(f"Unknown condition {condition!r}. Available: {', '.join(conds)}")
+    return conds[condition]
+
+
+def trainable_copy(base_model: nn.Module, condition: str, rank: int) -> nn.Module:
+    """A peft LoRA model on a copy of `base_model` under a harmonized condition, as fine-tuning
+    trains it: targets verified by `apply_lora`, peft's dropout swapped for `MaskDropout`."""
+    from loraplace.models.placement import apply_lora
+    from loraplace.train.dropout import use_mask_dropout
+
+    peft_model = apply_lora(copy.deepcopy(base_model), conditions_for(base_model, rank, condition))
+    use_mask_dropout(peft_model)
+    return peft_model
 
 
 def finetune(base_model: nn.Module, condition: str, domain: str, *, seed: int, steps: int, lr: float,
@@ -119,15 +145,11 @@ def finetune(base_model: nn.Module, condition: str, domain: str, *, seed: int, s
     per-step losses are appended to `losses` when given."""
     from peft import get_peft_model_state_dict
 
-    from loraplace.models.placement import apply_lora
-
     tokenizer = tokenizer or build_tokenizer()
-    conds = conditions_for(base_model, rank)
-    if condition not in conds:
-        raise ValueError(f"Unknown condition {condition!r}. Available: {', '.join(conds)}")
+    conditions_for(base_model, rank, condition)  # unknown condition: fail before building batches
     batches = make_batches(domain, seed, steps, batch, seq_len, tokenizer)
     with deterministic(seed):
-        peft_model = apply_lora(copy.deepcopy(base_model), conds[condition])  # verifies the targets
+        peft_model = trainable_copy(base_model, condition, rank)
         run_losses = train_loop(peft_model, batches, lr, desc=f"{condition}/{domain}", progress=progress)
         state = get_peft_model_state_dict(peft_model)
     if losses is not None:
@@ -141,7 +163,7 @@ def adapted(base_model: nn.Module, condition: str, state: dict[str, torch.Tensor
 
     from loraplace.models.placement import apply_lora
 
-    peft_model = apply_lora(copy.deepcopy(base_model), conditions_for(base_model, rank)[condition])
+    peft_model = apply_lora(copy.deepcopy(base_model), conditions_for(base_model, rank, condition))
     result = set_peft_model_state_dict(peft_model, state)
     if getattr(result, "unexpected_keys", None):
         raise ValueError(f"adapter keys not in the model: {result.unexpected_keys[:5]}")
@@ -178,7 +200,7 @@ def save_adapter(state: dict[str, torch.Tensor], base_model: nn.Module, conditio
 
     directory = Path(directory)
     directory.mkdir(parents=True, exist_ok=True)
-    cond = conditions_for(base_model, rank)[condition]
+    cond = conditions_for(base_model, rank, condition)
     save_file(state, str(directory / "adapter.safetensors"))
     lora_config(cond).save_pretrained(str(directory))  # adapter_config.json
     (directory / "condition.json").write_text(json.dumps(
