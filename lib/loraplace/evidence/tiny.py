@@ -24,8 +24,9 @@ from loraplace.evidence.records import BASE, Evidence, read_jsonl, sha256_file, 
 from loraplace.models import organisms as org
 from loraplace.train import lora, synthetic
 
-# Bump when the synthetic world / evaluation semantics change (part of every cache spec).
-WORLD_VERSION = "tiny-world-1"
+# Bump when the synthetic world / training / evaluation semantics change (part of every cache spec).
+WORLD_VERSION = "tiny-world-2"  # 2: graded GSM8K and HumanEval analogues (see synthetic.py)
+TRAIN_VERSION = "tiny-train-2"  # 2: fused AdamW, foreach clipping, MaskDropout
 EVAL_VERSION = "tiny-eval-1"
 ROLE_OF = {"attention_only": "attention", "recurrent_only": "recurrent", "mlp_only": "mlp",
            "attention_plus_mlp": "attention+mlp", "recurrent_plus_mlp": "recurrent+mlp", "full": "full"}
@@ -60,8 +61,8 @@ def _items(gsm8k, humaneval, mc):
 
 
 PROFILES = {p.name: p for p in (
-    Profile("smoke", 64, 700, 16, 4e-3, 160, 12, 8, 3e-3, 4, (0, 1), _items(40, 16, 40), 20, 24),
-    Profile("default", 64, 700, 16, 4e-3, 160, 40, 8, 3e-3, 4, (0, 1, 2), _items(500, 100, 600), 40, 24),
+    Profile("smoke", 64, 1200, 16, 4e-3, 160, 12, 8, 3e-3, 4, (0, 1), _items(40, 16, 40), 20, 24),
+    Profile("default", 64, 1200, 16, 4e-3, 160, 40, 8, 3e-3, 4, (0, 1, 2), _items(500, 100, 600), 40, 24),
     Profile("full", 96, 3000, 16, 3e-3, 160, 150, 8, 2e-3, 8, (0, 1, 2, 3, 4),
             _items(1000, 200, 1000), 128, 32),
 )}
@@ -83,8 +84,8 @@ class _Timer:
 
 
 def base_spec(spec: org.OrganismSpec, p: Profile) -> dict:
-    return {"organism": spec.to_dict(), "world": WORLD_VERSION, "source": "pretrain", "seed": 0,
-            "steps": p.pretrain_steps, "batch": p.pretrain_batch, "lr": p.pretrain_lr, "seq_len": p.seq_len}
+    return {"organism": spec.to_dict(), "world": WORLD_VERSION, "train": TRAIN_VERSION, "source": "pretrain",
+            "seed": 0, "steps": p.pretrain_steps, "batch": p.pretrain_batch, "lr": p.pretrain_lr, "seq_len": p.seq_len}
 
 
 def build_tiny(profile_name: str, *, cache=None, progress: bool = True) -> Evidence:
@@ -130,7 +131,8 @@ def build_tiny(profile_name: str, *, cache=None, progress: bool = True) -> Evide
             t0 = time.perf_counter()
             ft = {"organism": spec.key, "base_sha256": base_sha, "condition": cond, "domain": domain,
                   "seed": seed, "steps": p.finetune_steps, "lr": p.finetune_lr, "rank": p.rank,
-                  "batch": p.finetune_batch, "seq_len": p.seq_len, "world": WORLD_VERSION}
+                  "batch": p.finetune_batch, "seq_len": p.seq_len, "world": WORLD_VERSION,
+                  "train": TRAIN_VERSION}
 
             def create_adapter(d: Path, cond=cond, domain=domain, seed=seed) -> None:
                 losses: list[float] = []
@@ -155,7 +157,8 @@ def build_tiny(profile_name: str, *, cache=None, progress: bool = True) -> Evide
     return Evidence(
         "tiny", records, inputs=inputs,
         source={"profile": asdict(p), "organisms": {s.key: s.to_dict() for s in specs.values()},
-                "param_counts": counts, "bases": bases, "world": WORLD_VERSION, "eval": EVAL_VERSION,
+                "param_counts": counts, "bases": bases, "world": WORLD_VERSION, "train": TRAIN_VERSION,
+                "eval": EVAL_VERSION,
                 "timings_s": {k: round(v, 2) for k, v in timer.spent.items()},
                 "torch_threads": torch.get_num_threads()},
         models={topo: spec.key for topo, spec in specs.items()},

@@ -9,8 +9,9 @@ verb per kind, small numbers), so a ~100k-parameter character-level model learns
   ultrachat     "User: What kind of thing is a plum?\\nAssistant: A plum is a fruit. …"    UltraChat
 
   benchmark      items                                      scoring (see loraplace.evidence.tiny_eval)
-  gsm8k          one-step word problems (a+b, a,b<=5; a-b, a<=6)    greedy generation, both GSM8K scorers
-  humaneval      def NAME(x): \"\"\"Return x plus 3.\"\"\"         generation + unit tests in the sandbox
+  gsm8k          one-step word problems (a+b, a,b<=5 or <=9; a-b, a<=6 or <=12)    greedy generation, both GSM8K scorers
+  humaneval      def NAME(x): \"\"\"Return x plus 3, then times 2.\"\"\"  generation + unit tests in the sandbox
+                 (or "Return x plus 3." / "Return x plus a number. >>> NAME(2) 5")
   mmlu           "Which of these is a fruit?" (4 objects)   log-likelihood of " object"
   arc_challenge  "Which number is the largest: 3, 8, 5, 1?" log-likelihood of " digit"
   hellaswag      "Ann finds a plum and" + 4 endings         length-normalised log-likelihood
@@ -21,7 +22,9 @@ question in every profile. Training text (pretraining mixture and fine-tuning do
 from generators that reject every eval item's identity (`Item.ident`), so eval items never occur
 in training. For `mmlu` the identity is the question *with its choice set* (there are only 48
 object/kind facts, so the question + gold answer text itself does recur in training -- as with
-knowledge in real pretraining); for the other benchmarks the question text itself is held out.
+knowledge in real pretraining); for the other benchmarks the question text itself is held out
+(for `humaneval` the function with its name: the arithmetic of a doctest example, say "plus,
+f(2) == 5", does recur under other function names, as arithmetic facts recur in real code).
 
 No global RNG: every generator takes a seed and builds its own `random.Random`.
 """
@@ -84,12 +87,13 @@ class Item:
 
 def _gsm8k(rng: random.Random) -> tuple[tuple, dict]:
     name, obj = rng.choice(NAMES), rng.choice(OBJECTS)
+    big = rng.random() < 0.5  # half small numbers, half up to 9 + 9 / 12 - 11: a graded benchmark
     if rng.random() < 0.5:
-        a, b = rng.randint(1, 5), rng.randint(1, 5)
+        a, b = rng.randint(1, 9 if big else 5), rng.randint(1, 9 if big else 5)
         q = f"{name} has {a} {obj}s. {name} gets {b} more. How many {obj}s does {name} have?"
         work, ans = f"{a}+{b}={a + b}.", a + b
     else:
-        a = rng.randint(2, 6)
+        a = rng.randint(2, 12 if big else 6)
         b = rng.randint(1, a - 1)
         q = f"{name} has {a} {obj}s. {name} gives away {b}. How many {obj}s does {name} have?"
         work, ans = f"{a}-{b}={a - b}.", a - b
@@ -98,13 +102,29 @@ def _gsm8k(rng: random.Random) -> tuple[tuple, dict]:
 
 
 def _humaneval(rng: random.Random) -> tuple[tuple, dict]:
-    name, op, k = rng.choice(FUNC_NAMES), rng.choice(tuple(OPS)), rng.randint(1, 9)
-    sym = OPS[op]
-    xs = (2, 7, 11)
-    asserts = "".join(f"    assert candidate({x}) == {eval(f'{x} {sym} {k}')}\n" for x in xs)
-    return (name, op, k), dict(
-        prompt=f'def {name}(x):\n    """Return x {op} {k}."""\n', gold=f"    return x {sym} {k}\n",
-        test=f"def check(candidate):\n{asserts}", entry_point=name)
+    """A one-argument function from its docstring, in one of three families (a third each):
+    one step ("Return x plus 3."), two chained steps ("Return x plus 3, then times 2." ->
+    (x + 3) * 2), or a step whose constant must be worked out from a doctest example, as in
+    HumanEval's own prompts ("Return x plus a number." + ">>> f(2)" / "5" -> x + 3). The first
+    two only need the docstring copied into code; the third needs arithmetic, which the organisms
+    get right only part of the time -- so HumanEval can show gains as well as forgetting."""
+    name, family = rng.choice(FUNC_NAMES), rng.choice(("one", "two", "example"))
+    steps = tuple((rng.choice(tuple(OPS)), rng.randint(1, 9)) for _ in range(2 if family == "two" else 1))
+    expr = "x"
+    for i, (op, k) in enumerate(steps):
+        expr = f"{'(' + expr + ')' if i else expr} {OPS[op]} {k}"
+    if family == "example":
+        (op, k), x0 = steps[0], rng.randint(2, 5)
+        y0 = eval(expr, {"x": x0})
+        doc = f"Return x {op} a number.\n    >>> {name}({x0})\n    {y0}\n    "
+        spec, ident = f"x {op} a number, where {name}({x0}) is {y0}", (name, family, steps, x0)
+    else:
+        spec = "x " + ", then ".join(f"{op} {k}" for op, k in steps)
+        doc, ident = f"Return {spec}.", (name, family, steps)
+    asserts = "".join(f"    assert candidate({x}) == {eval(expr, {'x': x})}\n" for x in (2, 7, 11))
+    return ident, dict(
+        prompt=f'def {name}(x):\n    """{doc}"""\n', gold=f"    return {expr}\n",
+        test=f"def check(candidate):\n{asserts}", entry_point=name, meta={"spec": spec, "family": family})
 
 
 def _mmlu(rng: random.Random) -> tuple[tuple, dict]:
@@ -215,9 +235,8 @@ def domain_example(domain: str, rng: random.Random) -> str:
         return _solved(train_item("gsm8k", rng))
     if domain == "codealpaca":
         item = train_item("humaneval", rng)
-        name, op, k = item.ident
-        return (f"Instruction: Write a function {name} that returns x {op} {k}.\nResponse:\n"
-                f"def {name}(x):\n{item.gold}\n")
+        return (f"Instruction: Write a function {item.entry_point} that returns {item.meta['spec']}.\n"
+                f"Response:\ndef {item.entry_point}(x):\n{item.gold}\n")
     obj = rng.choice(OBJECTS)
     kind = KIND_OF[obj]
     if rng.random() < 0.5:
