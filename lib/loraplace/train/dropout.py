@@ -2,8 +2,8 @@
 
 peft gives every LoRA module its own `nn.Dropout(p)` on the module's input. On CPU, torch draws
 that mask with `bernoulli_`, about 3.7 ns an element, against about 1.9 ns for `uniform_`
-(torch 2.13, measured with the tiny organisms' batch `[8, 161, 64]`). With one dropout per adapted module, that
-draw was most of what a LoRA training step cost above a bare forward+backward (see
+(torch 2.13, the tiny organisms' batch `[8, 161, 64]`). With one dropout per adapted module,
+that draw was most of what a LoRA training step cost above a bare forward+backward (see
 `benchmarks/bench_tiny.py`). `MaskDropout` keeps an element when `u >= p` for `u ~ U[0, 1)` and
 scales the kept ones by `1 / (1 - p)`. That is the distribution of `nn.Dropout(p)` up to the
 float32 grid of `u`, since P(drop) = ceil(p * 2^24) / 2^24, within 6e-8 of p. It is identity in
