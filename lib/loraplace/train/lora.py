@@ -146,7 +146,6 @@ def finetune(base_model: nn.Module, condition: str, domain: str, *, seed: int, s
     from peft import get_peft_model_state_dict
 
     tokenizer = tokenizer or build_tokenizer()
-    conditions_for(base_model, rank, condition)  # unknown condition: fail before building batches
     batches = make_batches(domain, seed, steps, batch, seq_len, tokenizer)
     with deterministic(seed):
         peft_model = trainable_copy(base_model, condition, rank)
