@@ -1,10 +1,12 @@
 """The tiny track's budgets: cold / warm wall time, base accuracy vs chance, LoRA step cost.
 
-    python benchmarks/bench_tiny.py [--profile smoke] [--threads 2] [--cache-dir DIR] [--step-only]
+    python benchmarks/bench_tiny.py [--profile smoke] [--workers N] [--threads 2] [--cache-dir DIR] [--step-only]
 
-Prints (1) per profile: cold wall time of `build_tiny` in a fresh cache (split into pretrain,
-fine-tune and eval), warm wall time (same cache, everything loaded), and PASS/OVER against the
-budget (smoke 300 s, default 1800 s); (2) the base organisms' accuracy per benchmark vs chance
+Prints (1) per profile: cold wall time of `build_tiny` in a fresh cache with N single-threaded
+worker processes (default: the usable CPUs), the seconds its workers spent in pretraining,
+fine-tuning and evaluation (summed over workers, so they can add up to more than the wall time),
+warm wall time (same cache, everything loaded), and PASS/OVER against the budget (smoke 300 s,
+default 1800 s); (2) the base organisms' accuracy per benchmark vs chance
 (corrected scorer; PASS when >= chance + 10 pp); (3) per organism and condition the median
 wall time of one LoRA training step (`lora.train_step`: forward + backward + clipping + fused
 AdamW on the adapter, LoRA dropout on) against a bare forward + backward of the same model and
@@ -63,37 +65,40 @@ def step_cost(profile, reps: int = 30) -> list[tuple]:
 def main() -> int:
     ap = argparse.ArgumentParser()
     ap.add_argument("--profile", default="smoke")
-    ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--threads", type=int, default=2, help="torch threads of the LoRA step timing")
+    ap.add_argument("--workers", type=int, default=None, help="worker processes of the cold build (default: CPUs)")
     ap.add_argument("--cache-dir", type=Path, default=None, help="default: a fresh temporary directory (cold)")
     ap.add_argument("--step-only", action="store_true")
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
     from loraplace.evidence.records import select
-    from loraplace.evidence.tiny import build_tiny, profile
+    from loraplace.evidence.tiny import build_tiny, default_workers, profile
     from loraplace.evidence.tiny_eval import accuracy
     from loraplace.train import synthetic
     from loraplace.train.cache import Cache
 
     prof = profile(args.profile)
+    workers = args.workers or default_workers()
     ok = True
     if not args.step_only:
         with tempfile.TemporaryDirectory(prefix="bench-tiny-") as tmp:
             root = args.cache_dir or Path(tmp)
             t0 = time.perf_counter()
-            ev = build_tiny(prof.name, cache=Cache(root), progress=False)
+            ev = build_tiny(prof.name, cache=Cache(root), progress=False, workers=workers)
             cold = time.perf_counter() - t0
             split = ev.source["timings_s"]
             t0 = time.perf_counter()
-            build_tiny(prof.name, cache=Cache(root), progress=False)
+            build_tiny(prof.name, cache=Cache(root), progress=False, workers=workers)
             warm = time.perf_counter() - t0
         budget = BUDGET_S.get(prof.name)
         verdict = "-" if budget is None else ("PASS" if cold <= budget else "OVER")
         ok &= verdict != "OVER"
-        print(f"\n{'profile':8} {'threads':>7} {'runs':>5} {'records':>8} {'cold s':>8} {'pretrain':>9} "
+        print(f"\n{'profile':8} {'workers':>7} {'runs':>5} {'records':>8} {'cold s':>8} {'pretrain':>9} "
               f"{'finetune':>9} {'eval':>7} {'warm s':>7} {'budget':>7}  verdict")
         n_runs = len({r.run for r in ev.records})
-        print(f"{prof.name:8} {args.threads:>7} {n_runs:>5} {len(ev.records):>8} {cold:>8.1f} {split.get('pretrain', 0):>9.1f} "
-              f"{split.get('finetune', 0):>9.1f} {split.get('eval', 0):>7.1f} {warm:>7.1f} {budget or '-':>7}  {verdict}")
+        print(f"{prof.name:8} {workers:>7} {n_runs:>5} {len(ev.records):>8} {cold:>8.1f} "
+              f"{split.get('pretrain', 0):>9.1f} {split.get('finetune', 0):>9.1f} {split.get('eval', 0):>7.1f} "
+              f"{warm:>7.1f} {budget or '-':>7}  {verdict}")
         print(f"\n{'organism':16} {'benchmark':14} {'items':>5} {'base acc':>9} {'chance':>7}  >= chance+10pp")
         for topo, key in ev.models.items():
             acc = accuracy(select(ev.records, model=key, condition="base"))

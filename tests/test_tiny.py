@@ -5,7 +5,7 @@ import pytest
 import torch
 
 from loraplace.evidence import tiny_eval
-from loraplace.evidence.tiny import PROFILES, ROLE_OF, base_spec
+from loraplace.evidence.tiny import PROFILES, ROLE_OF, cached_base
 from loraplace.models import organisms as org
 from loraplace.models.taxonomy import classify_model
 from loraplace.train import lora, synthetic
@@ -159,13 +159,7 @@ def test_smoke_base_competent_above_chance(topology):
 
     p, spec = PROFILES["smoke"], org.organisms(PROFILES["smoke"].hidden_size)[topology]
     cache = Cache(default_root())  # the tiny evidence's own cache: the same base, pretrained once
-
-    def create(d):
-        model, tok = lora.pretrain(spec, "pretrain", p.pretrain_steps, 0, batch=p.pretrain_batch,
-                                   seq_len=p.seq_len, lr=p.pretrain_lr)
-        lora.save_base(model, tok, spec, d)
-
-    model, tok = lora.load_base(cache.get_or_create("tiny-base", base_spec(spec, p), create))
+    model, tok = lora.load_base(cached_base(cache, spec, p))
     n = {"gsm8k": 100, "humaneval": 60, "mmlu": 200, "arc_challenge": 200, "hellaswag": 200}
     acc = tiny_eval.accuracy(tiny_eval.evaluate(model, tok, tiny_eval.Run(spec.key, topology, "base", "base", 0), n,
                                                 max_new_tokens=p.max_new_tokens, code_tokens=p.code_tokens))

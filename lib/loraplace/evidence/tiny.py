@@ -6,12 +6,19 @@ For each organism (sequential `tiny_qwen3_5`, parallel `tiny_falcon_h1`, paramet
 within 10 %): pretrain on the synthetic mixture (cached), evaluate the base model, then for every
 harmonized placement condition x fine-tuning domain x seed: LoRA-fine-tune (cached adapter) and
 evaluate (cached records, JSONL). Every cache spec holds what determines its output (organism,
-base-checkpoint sha256, condition, domain, hyper-parameters, seed, eval sizes); the cache adds
-its code salt and library versions. Profiles differ in sizes only, never in the design.
+base-checkpoint sha256, condition, domain, hyper-parameters, seed, eval sizes, torch threads);
+the cache adds its code salt and library versions. Profiles differ in sizes only, never in the
+design.
+
+Every entry is created with torch on one thread, so its bytes do not depend on the machine's
+core count; a cold build spreads the missing entries over worker processes instead
+(`loraplace.evidence.tiny_pool`), and the evidence is always assembled from the cache.
 """
 from __future__ import annotations
 
+import contextlib
 import json
+import os
 import tempfile
 import time
 from dataclasses import asdict, dataclass
@@ -26,8 +33,9 @@ from loraplace.train import lora, synthetic
 
 # Bump when the synthetic world / training / evaluation semantics change (part of every cache spec).
 WORLD_VERSION = "tiny-world-2"  # 2: graded GSM8K and HumanEval analogues (see synthetic.py)
-TRAIN_VERSION = "tiny-train-2"  # 2: fused AdamW, foreach clipping, MaskDropout
-EVAL_VERSION = "tiny-eval-1"
+TRAIN_VERSION = "tiny-train-3"  # 2: fused AdamW, foreach clipping, MaskDropout; 3: single-threaded
+EVAL_VERSION = "tiny-eval-2"  # 2: single-threaded
+THREADS = 1  # torch threads while any entry is created (part of every spec; see `single_threaded`)
 ROLE_OF = {"attention_only": "attention", "recurrent_only": "recurrent", "mlp_only": "mlp",
            "attention_plus_mlp": "attention+mlp", "recurrent_plus_mlp": "recurrent+mlp", "full": "full"}
 
@@ -39,7 +47,8 @@ class Profile:
     pretrain_steps: int
     pretrain_batch: int
     pretrain_lr: float
-    seq_len: int
+    pretrain_seq_len: int  # characters per pretraining window
+    seq_len: int  # characters per fine-tuning window
     finetune_steps: int
     finetune_batch: int
     finetune_lr: float
@@ -60,10 +69,13 @@ def _items(gsm8k, humaneval, mc):
     return (("gsm8k", gsm8k), ("humaneval", humaneval), ("mmlu", mc), ("arc_challenge", mc), ("hellaswag", mc))
 
 
+# Pretraining windows of 191 characters: with BOS, 192 tokens = 3 Gated-DeltaNet chunks of 64 and 12
+# Mamba-2 chunks of 16, so the torch chunk paths pad nothing (161 tokens are padded to 192 and 176);
+# batch 13 keeps the tokens per step of 16 x 161. Fine-tuning keeps 160-character windows, batch 8.
 PROFILES = {p.name: p for p in (
-    Profile("smoke", 64, 1200, 16, 4e-3, 160, 12, 8, 3e-3, 4, (0, 1), _items(40, 16, 40), 20, 24),
-    Profile("default", 64, 1200, 16, 4e-3, 160, 40, 8, 3e-3, 4, (0, 1, 2), _items(500, 100, 600), 40, 24),
-    Profile("full", 96, 3000, 16, 3e-3, 160, 150, 8, 2e-3, 8, (0, 1, 2, 3, 4),
+    Profile("smoke", 64, 1200, 13, 4e-3, 191, 160, 12, 8, 3e-3, 4, (0, 1), _items(40, 16, 40), 20, 24),
+    Profile("default", 64, 1200, 13, 4e-3, 191, 160, 40, 8, 3e-3, 4, (0, 1, 2), _items(500, 100, 600), 40, 24),
+    Profile("full", 96, 3000, 13, 3e-3, 191, 160, 150, 8, 2e-3, 8, (0, 1, 2, 3, 4),
             _items(1000, 200, 1000), 128, 32),
 )}
 
@@ -83,93 +95,191 @@ class _Timer:
         self.spent[key] = self.spent.get(key, 0.0) + time.perf_counter() - t0
 
 
+class Missing(LookupError):
+    """A cache entry is absent and the caller asked not to create it (the parallel-fill probe)."""
+
+
+@contextlib.contextmanager
+def single_threaded():
+    """Torch pinned to one thread while an entry is created: the bits of every trained weight and
+    evaluated log-likelihood then do not depend on the machine's core count. Parallelism comes
+    from worker processes instead (`loraplace.evidence.tiny_pool`)."""
+    was = torch.get_num_threads()
+    torch.set_num_threads(THREADS)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(was)
+
+
+def _get(cache, kind: str, spec: dict, create, allow_create: bool) -> Path:
+    def guarded(d: Path) -> None:
+        if not allow_create:
+            raise Missing(kind)
+        with single_threaded():
+            create(d)
+
+    return cache.get_or_create(kind, spec, guarded)
+
+
 def base_spec(spec: org.OrganismSpec, p: Profile) -> dict:
     return {"organism": spec.to_dict(), "world": WORLD_VERSION, "train": TRAIN_VERSION, "source": "pretrain",
-            "seed": 0, "steps": p.pretrain_steps, "batch": p.pretrain_batch, "lr": p.pretrain_lr, "seq_len": p.seq_len}
+            "seed": 0, "steps": p.pretrain_steps, "batch": p.pretrain_batch, "lr": p.pretrain_lr,
+            "seq_len": p.pretrain_seq_len, "threads": THREADS}
 
 
-def build_tiny(profile_name: str, *, cache=None, progress: bool = True) -> Evidence:
+def cached_base(cache, spec: org.OrganismSpec, p: Profile, progress: bool = False, allow_create: bool = True) -> Path:
+    """The directory of the organism's pretrained base checkpoint under profile `p` (pretrained
+    and saved on a cache miss; every profile with the same pretraining shares the entry)."""
+    def create(d: Path) -> None:
+        model, tok = lora.pretrain(spec, "pretrain", p.pretrain_steps, 0, batch=p.pretrain_batch,
+                                   seq_len=p.pretrain_seq_len, lr=p.pretrain_lr, progress=progress)
+        lora.save_base(model, tok, spec, d)
+
+    return _get(cache, "tiny-base", base_spec(spec, p), create, allow_create)
+
+
+@dataclass
+class Base:
+    """A loaded base organism with its base-model records."""
+
+    topology: str
+    spec: org.OrganismSpec
+    model: torch.nn.Module
+    tokenizer: object
+    sha256: str
+    path: Path
+    records: list
+    records_path: Path
+
+
+def ensure_base(cache, p: Profile, topology: str, *, timer: _Timer | None = None, progress: bool = False,
+                allow_create: bool = True) -> Base:
+    """Pretrain (or load) an organism's base checkpoint and evaluate (or load) the base model."""
+    timer = timer or _Timer()
+    spec = org.organisms(p.hidden_size)[topology]
+    t0 = time.perf_counter()
+    base_dir = cached_base(cache, spec, p, progress, allow_create)
+    model, tok = lora.load_base(base_dir)
+    sha = sha256_file(base_dir / "model.safetensors")
+    timer.add("pretrain", t0)
+    run = tiny_eval.Run(spec.key, topology, BASE, BASE, 0)
+    recs, path = _evaluate_cached(cache, p, model, tok, run, sha, None, timer, allow_create)
+    return Base(topology, spec, model, tok, sha, base_dir, recs, path)
+
+
+def ensure_run(cache, p: Profile, base: Base, condition: str, domain: str, seed: int, *,
+               timer: _Timer | None = None, allow_create: bool = True) -> tuple[list, Path]:
+    """LoRA-fine-tune (or load) one adapter of `base` and evaluate (or load) it -> (records, path)."""
+    timer = timer or _Timer()
+    t0 = time.perf_counter()
+    ft = {"organism": base.spec.key, "base_sha256": base.sha256, "condition": condition, "domain": domain,
+          "seed": seed, "steps": p.finetune_steps, "lr": p.finetune_lr, "rank": p.rank,
+          "batch": p.finetune_batch, "seq_len": p.seq_len, "world": WORLD_VERSION, "train": TRAIN_VERSION,
+          "threads": THREADS}
+
+    def create_adapter(d: Path) -> None:
+        losses: list[float] = []
+        state = lora.finetune(base.model, condition, domain, seed=seed, steps=p.finetune_steps, lr=p.finetune_lr,
+                              rank=p.rank, batch=p.finetune_batch, seq_len=p.seq_len, tokenizer=base.tokenizer,
+                              losses=losses)
+        lora.save_adapter(state, base.model, condition, p.rank, d, losses)
+
+    adapter_dir = _get(cache, "tiny-adapter", ft, create_adapter, allow_create)
+    timer.add("finetune", t0)
+    adapter_sha = sha256_file(adapter_dir / "adapter.safetensors")
+    run = tiny_eval.Run(base.spec.key, base.topology, condition, domain, seed)
+    return _evaluate_cached(cache, p, base.model, base.tokenizer, run, base.sha256,
+                            (adapter_dir, condition, adapter_sha), timer, allow_create)
+
+
+def runs_of(p: Profile) -> list[tuple[str, str, int]]:
+    """(condition, domain, seed) of every fine-tuning run of one organism."""
+    return [(c, d, s) for c in ROLE_OF for d in synthetic.DOMAINS for s in p.seeds]
+
+
+def default_workers() -> int:
+    """Worker processes for a cold build: the CPUs this process may use (`LORAPLACE_WORKERS` overrides)."""
+    env = os.environ.get("LORAPLACE_WORKERS")
+    if env:
+        return max(1, int(env))
+    return max(1, len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1))
+
+
+def build_tiny(profile_name: str | Profile, *, cache=None, progress: bool = True,
+               workers: int | None = None) -> Evidence:
     """Run (or load from `cache`) the whole tiny track of a profile -> Evidence("tiny", …).
-    With cache=None everything runs in a temporary cache that is deleted afterwards."""
+
+    When anything is missing from the cache and `workers` > 1 (default: `default_workers()`), the
+    missing entries are first created by that many single-threaded worker processes
+    (`tiny_pool.fill`); the evidence is then assembled from the cache. The workers are spawned, so
+    a script that calls this must keep its top level under `if __name__ == "__main__":` (or pass
+    workers=1). With cache=None everything runs in a temporary cache that is deleted afterwards."""
     if cache is None:
         from loraplace.train.cache import Cache
 
         with tempfile.TemporaryDirectory(prefix="loraplace-tiny-") as tmp:
-            return build_tiny(profile_name, cache=Cache(Path(tmp)), progress=progress)
-    p = profile(profile_name)
-    timer, t_start = _Timer(), time.perf_counter()
+            return build_tiny(profile_name, cache=Cache(Path(tmp)), progress=progress, workers=workers)
+    p = profile_name if isinstance(profile_name, Profile) else profile(profile_name)
+    workers = default_workers() if workers is None else max(1, workers)
+    t_start = time.perf_counter()
+    filled = None
+    if workers > 1:
+        try:
+            return _assemble(p, cache, progress=False, allow_create=False, t_start=t_start, workers=workers)
+        except Missing:
+            from loraplace.evidence.tiny_pool import fill
+
+            filled = fill(p, cache.root, workers, progress=progress)
+    return _assemble(p, cache, progress=progress and filled is None, allow_create=True, t_start=t_start,
+                     workers=workers, filled=filled)
+
+
+def _assemble(p: Profile, cache, *, progress: bool, allow_create: bool, t_start: float, workers: int,
+              filled: dict | None = None) -> Evidence:
+    timer = _Timer()
     specs = org.organisms(p.hidden_size)
     records, inputs, bases = [], [], {}
-    counts = org.param_counts(p.hidden_size)
-    runs = [(topo, c, d, s) for topo in specs for c in ROLE_OF for d in synthetic.DOMAINS for s in p.seeds]
     bar = None
     if progress:
         from tqdm import tqdm
-        bar = tqdm(total=len(runs) + len(specs), desc=f"tiny[{p.name}]", unit="run")
-    for topo, spec in specs.items():
-        t0 = time.perf_counter()
-
-        def create_base(d: Path, spec=spec) -> None:
-            model, tok = lora.pretrain(spec, "pretrain", p.pretrain_steps, 0, batch=p.pretrain_batch,
-                                       seq_len=p.seq_len, lr=p.pretrain_lr, progress=progress)
-            lora.save_base(model, tok, spec, d)
-
-        base_dir = cache.get_or_create("tiny-base", base_spec(spec, p), create_base)
-        model, tok = lora.load_base(base_dir)
-        base_sha = sha256_file(base_dir / "model.safetensors")
-        bases[spec.key] = {"path": str(base_dir), "sha256": base_sha}
-        timer.add("pretrain", t0)
-        recs, path = _evaluate_cached(cache, p, model, tok, tiny_eval.Run(spec.key, topo, BASE, BASE, 0),
-                                      base_sha, None, timer)
-        records += recs
-        inputs.append({"path": str(path), "sha256": sha256_file(path)})
+        bar = tqdm(total=len(specs) * (1 + len(runs_of(p))), desc=f"tiny[{p.name}]", unit="run")
+    for topo in specs:
+        base = ensure_base(cache, p, topo, timer=timer, progress=progress, allow_create=allow_create)
+        bases[base.spec.key] = {"path": str(base.path), "sha256": base.sha256}
+        records += base.records
+        inputs.append({"path": str(base.records_path), "sha256": sha256_file(base.records_path)})
         if bar:
             bar.update(1)
-        for t, cond, domain, seed in runs:
-            if t != topo:
-                continue
-            t0 = time.perf_counter()
-            ft = {"organism": spec.key, "base_sha256": base_sha, "condition": cond, "domain": domain,
-                  "seed": seed, "steps": p.finetune_steps, "lr": p.finetune_lr, "rank": p.rank,
-                  "batch": p.finetune_batch, "seq_len": p.seq_len, "world": WORLD_VERSION,
-                  "train": TRAIN_VERSION}
-
-            def create_adapter(d: Path, cond=cond, domain=domain, seed=seed) -> None:
-                losses: list[float] = []
-                state = lora.finetune(model, cond, domain, seed=seed, steps=p.finetune_steps, lr=p.finetune_lr,
-                                      rank=p.rank, batch=p.finetune_batch, seq_len=p.seq_len, tokenizer=tok,
-                                      losses=losses)
-                lora.save_adapter(state, model, cond, p.rank, d, losses)
-
-            adapter_dir = cache.get_or_create("tiny-adapter", ft, create_adapter)
-            timer.add("finetune", t0)
-            adapter_sha = sha256_file(adapter_dir / "adapter.safetensors")
-            run = tiny_eval.Run(spec.key, topo, cond, domain, seed)
-            recs, path = _evaluate_cached(cache, p, model, tok, run, base_sha,
-                                          (adapter_dir, cond, adapter_sha), timer)
+        for cond, domain, seed in runs_of(p):
+            recs, path = ensure_run(cache, p, base, cond, domain, seed, timer=timer, allow_create=allow_create)
             records += recs
             inputs.append({"path": str(path), "sha256": sha256_file(path)})
             if bar:
                 bar.update(1)
     if bar:
         bar.close()
-    timer.spent["total"] = time.perf_counter() - t_start
+    # Phase timings: with a parallel fill, the summed seconds its workers spent (CPU-parallel, so
+    # they can exceed the wall time); otherwise this process's own. "total" is always wall time.
+    spent = dict(filled) if filled else timer.spent
+    spent["total"] = time.perf_counter() - t_start
     return Evidence(
         "tiny", records, inputs=inputs,
         source={"profile": asdict(p), "organisms": {s.key: s.to_dict() for s in specs.values()},
-                "param_counts": counts, "bases": bases, "world": WORLD_VERSION, "train": TRAIN_VERSION,
-                "eval": EVAL_VERSION,
-                "timings_s": {k: round(v, 2) for k, v in timer.spent.items()},
-                "torch_threads": torch.get_num_threads()},
+                "param_counts": org.param_counts(p.hidden_size), "bases": bases, "world": WORLD_VERSION,
+                "train": TRAIN_VERSION, "eval": EVAL_VERSION,
+                "timings_s": {k: round(v, 2) for k, v in spent.items()},
+                "threads": THREADS, "filled_by_workers": workers if filled else 0},
         models={topo: spec.key for topo, spec in specs.items()},
         roles={spec.key: {role: cond for cond, role in ROLE_OF.items()} for spec in specs.values()},
     )
 
 
-def _evaluate_cached(cache, p: Profile, model, tok, run: tiny_eval.Run, base_sha: str, adapter, timer):
+def _evaluate_cached(cache, p: Profile, model, tok, run: tiny_eval.Run, base_sha: str, adapter, timer,
+                     allow_create: bool = True):
     spec = {"run": asdict(run), "base_sha256": base_sha, "adapter_sha256": adapter[2] if adapter else None,
             "items": p.n_items, "max_new_tokens": p.max_new_tokens, "code_tokens": p.code_tokens,
-            "rank": p.rank, "world": WORLD_VERSION, "eval": EVAL_VERSION}
+            "rank": p.rank, "world": WORLD_VERSION, "eval": EVAL_VERSION, "threads": THREADS}
 
     def create(d: Path) -> None:
         t0 = time.perf_counter()
@@ -185,7 +295,7 @@ def _evaluate_cached(cache, p: Profile, model, tok, run: tiny_eval.Run, base_sha
         timer.add("eval_inner", t0)
 
     t0 = time.perf_counter()
-    entry = cache.get_or_create("tiny-records", spec, create)
+    entry = _get(cache, "tiny-records", spec, create, allow_create)
     timer.add("eval", t0)
     path = entry / "records.jsonl"
     return list(read_jsonl(path)), path

@@ -1,0 +1,96 @@
+"""Fill the tiny track's cache with worker processes: one single-threaded torch per process.
+
+    timings = fill(tiny.profile("smoke"), cache_root, workers=2)
+
+On these organisms a second torch thread makes a step only 1.25-1.65x faster, while two
+single-threaded processes get through 1.2-1.6x more fine-tuning and evaluation than one
+two-threaded one (2 cores, `benchmarks/README.md`). So a cold build runs its missing entries in
+`workers` spawned processes, each with torch on one thread -- the thread count every entry is
+created with, in-process too, so the bytes do not depend on where an entry was made. Tasks:
+one per organism (pretrain + base evaluation; the slowest, the sequential organism, first), and
+once an organism's base exists, one per fine-tuning run (adapter + evaluation). Every task goes
+through the same `tiny.ensure_base` / `tiny.ensure_run` as the in-process build and the cache's
+file locks, so concurrent builds (pytest-xdist workers, two shells) still create each entry once.
+The first failing task cancels the rest and its exception is raised here.
+"""
+from __future__ import annotations
+
+import multiprocessing
+from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
+from pathlib import Path
+
+_BASES: dict = {}  # per worker process: (Profile, cache root, topology) -> tiny.Base
+
+
+def _init_worker() -> None:
+    import torch
+
+    from loraplace.evidence.tiny import THREADS
+
+    torch.set_num_threads(THREADS)
+
+
+def _base(p, root: str, topology: str, timer=None):
+    from loraplace.evidence import tiny
+    from loraplace.train.cache import Cache
+
+    key = (p, root, topology)
+    if key not in _BASES:
+        _BASES[key] = tiny.ensure_base(Cache(root), p, topology, timer=timer)
+    return _BASES[key]
+
+
+def _base_task(p, root: str, topology: str) -> dict[str, float]:
+    from loraplace.evidence import tiny
+
+    timer = tiny._Timer()
+    _base(p, root, topology, timer)
+    return timer.spent
+
+
+def _run_task(p, root: str, topology: str, condition: str, domain: str, seed: int) -> dict[str, float]:
+    from loraplace.evidence import tiny
+    from loraplace.train.cache import Cache
+
+    timer = tiny._Timer()
+    tiny.ensure_run(Cache(root), p, _base(p, root, topology), condition, domain, seed, timer=timer)
+    return timer.spent
+
+
+def fill(p, cache_root: Path | str, workers: int, *, progress: bool = True) -> dict[str, float]:
+    """Create every missing entry of profile `p`'s (a `tiny.Profile`) tiny track under
+    `cache_root` with `workers` processes -> seconds per phase summed over the workers."""
+    from loraplace.evidence import tiny
+    from loraplace.models import organisms as org
+
+    root = str(cache_root)
+    topologies = list(org.organisms(p.hidden_size))  # sequential first: its pretraining is the longest
+    runs = tiny.runs_of(p)
+    spent: dict[str, float] = {}
+    bar = None
+    if progress:
+        from tqdm import tqdm
+        bar = tqdm(total=len(topologies) * (1 + len(runs)), desc=f"tiny[{p.name}] {workers} workers", unit="run")
+    ctx = multiprocessing.get_context("spawn")  # never fork a process that has started torch's thread pools
+    with ProcessPoolExecutor(max_workers=workers, mp_context=ctx, initializer=_init_worker) as pool:
+        pending = {pool.submit(_base_task, p, root, t): ("base", t) for t in topologies}
+        try:
+            while pending:
+                done, _ = wait(pending, return_when=FIRST_COMPLETED)
+                for fut in done:
+                    kind, topology = pending.pop(fut)
+                    for phase, seconds in fut.result().items():  # re-raises a worker's exception
+                        spent[phase] = spent.get(phase, 0.0) + seconds
+                    if bar:
+                        bar.update(1)
+                        bar.set_postfix_str(f"{kind} {topology}")
+                    if kind == "base":
+                        for cond, domain, seed in runs:
+                            pending[pool.submit(_run_task, p, root, topology, cond, domain, seed)] = ("run", topology)
+        except BaseException:
+            pool.shutdown(wait=False, cancel_futures=True)  # running tasks finish; queued ones never start
+            raise
+        finally:
+            if bar:
+                bar.close()
+    return spent
