@@ -3,10 +3,10 @@
     python benchmarks/bench_tiny.py [--profile smoke] [--workers N] [--threads 2] [--cache-dir DIR] [--step-only]
 
 Prints (1) per profile: cold wall time of `build_tiny` in a fresh cache with N single-threaded
-worker processes (default: the usable CPUs), the seconds its workers spent in pretraining,
-fine-tuning and evaluation (summed over workers, so they can add up to more than the wall time),
-warm wall time (same cache, everything loaded), and PASS/OVER against the budget (smoke 300 s,
-default 1800 s); (2) the base organisms' accuracy per benchmark vs chance
+worker processes (default: the usable CPUs, at most 8), the seconds its workers spent in
+pretraining, fine-tuning and evaluation (summed over workers, so they can add up to more than
+the wall time), warm wall time (same cache, everything loaded), and PASS/OVER against the
+budget (smoke 300 s, default 1800 s); (2) the base organisms' accuracy per benchmark vs chance
 (corrected scorer; PASS when >= chance + 10 pp); (3) per organism and condition the median
 wall time of one LoRA training step (`lora.train_step`: forward + backward + clipping + fused
 AdamW on the adapter, LoRA dropout on) against a bare forward + backward of the same model and
@@ -66,7 +66,8 @@ def main() -> int:
     ap = argparse.ArgumentParser()
     ap.add_argument("--profile", default="smoke")
     ap.add_argument("--threads", type=int, default=2, help="torch threads of the LoRA step timing")
-    ap.add_argument("--workers", type=int, default=None, help="worker processes of the cold build (default: CPUs)")
+    ap.add_argument("--workers", type=int, default=None,
+                    help="worker processes of the cold build (default: usable CPUs, at most 8)")
     ap.add_argument("--cache-dir", type=Path, default=None, help="default: a fresh temporary directory (cold)")
     ap.add_argument("--step-only", action="store_true")
     args = ap.parse_args()

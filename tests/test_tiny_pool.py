@@ -70,8 +70,14 @@ def test_entries_are_created_single_threaded_and_the_caller_threads_restored():
     assert torch.get_num_threads() == was
 
 
-def test_default_workers_follows_the_environment(monkeypatch):
-    monkeypatch.setenv("LORAPLACE_WORKERS", "3")
-    assert tiny.default_workers() == 3
-    monkeypatch.delenv("LORAPLACE_WORKERS")
-    assert tiny.default_workers() >= 1
+def test_default_workers_follows_the_cpus_and_the_environment(monkeypatch):
+    monkeypatch.delenv("LORAPLACE_WORKERS", raising=False)
+    monkeypatch.setattr(tiny.os, "sched_getaffinity", lambda pid: set(range(64)), raising=False)
+    assert tiny.default_workers() == tiny.MAX_DEFAULT_WORKERS
+    monkeypatch.setattr(tiny.os, "sched_getaffinity", lambda pid: {0, 1}, raising=False)
+    assert tiny.default_workers() == 2
+    monkeypatch.setenv("LORAPLACE_WORKERS", "12")
+    assert tiny.default_workers() == 12
+    monkeypatch.setenv("LORAPLACE_WORKERS", "two")
+    with pytest.raises(ValueError, match="LORAPLACE_WORKERS"):
+        tiny.default_workers()

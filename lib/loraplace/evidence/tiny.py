@@ -198,12 +198,20 @@ def runs_of(p: Profile) -> list[tuple[str, str, int]]:
     return [(c, d, s) for c in ROLE_OF for d in synthetic.DOMAINS for s in p.seeds]
 
 
+MAX_DEFAULT_WORKERS = 8  # each worker holds ~0.4 GB (torch + an organism); beyond 8 pretraining bounds the wall time
+
+
 def default_workers() -> int:
-    """Worker processes for a cold build: the CPUs this process may use (`LORAPLACE_WORKERS` overrides)."""
+    """Worker processes for a cold build: the CPUs this process may use, at most
+    `MAX_DEFAULT_WORKERS`; `LORAPLACE_WORKERS=N` overrides (1: build in-process)."""
     env = os.environ.get("LORAPLACE_WORKERS")
     if env:
-        return max(1, int(env))
-    return max(1, len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1))
+        try:
+            return max(1, int(env))
+        except ValueError:
+            raise ValueError(f"LORAPLACE_WORKERS must be a whole number, got {env!r}") from None
+    cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    return max(1, min(cpus, MAX_DEFAULT_WORKERS))
 
 
 def build_tiny(profile_name: str | Profile, *, cache=None, progress: bool = True,
