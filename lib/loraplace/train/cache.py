@@ -97,17 +97,24 @@ class Cache:
         except (OSError, ValueError, KeyError, TypeError):
             return None
 
+    def has(self, kind: str, spec: dict) -> bool:
+        """Whether a verified entry for (kind, spec) exists."""
+        return self._valid(self.path(kind, spec))
+
     def _valid(self, path: Path) -> bool:
         entry = self.load(path) if path.is_dir() else None
         return entry is not None and entry.key == path.name and not entry.problems()
 
-    def get_or_create(self, kind: str, spec: dict, create: Callable[[Path], None]) -> Path:
-        """The verified entry for (kind, spec), created once by `create(tmpdir)` if needed."""
+    def get_or_create(self, kind: str, spec: dict, create: Callable[[Path], None], *, timeout: float = -1) -> Path:
+        """The verified entry for (kind, spec), created once by `create(tmpdir)` if needed.
+
+        `timeout`: seconds to wait for another process creating the same entry (-1: as long as it
+        takes; 0: `filelock.Timeout` at once, so a caller can build another entry meanwhile)."""
         path = self.path(kind, spec)
         if self._valid(path):
             return path
         path.parent.mkdir(parents=True, exist_ok=True)
-        with FileLock(str(path) + ".lock"):
+        with FileLock(str(path) + ".lock", timeout=timeout):
             if self._valid(path):  # another process created it while we waited
                 return path
             if path.exists():
