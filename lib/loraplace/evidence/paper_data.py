@@ -1,0 +1,173 @@
+"""The paper track's data: the study's training domains and benchmarks, from the hub or local files.
+
+    data = load_paper_data(profile, data_dir=None)     # datasets by id (pinned revision where set)
+    data = load_paper_data(profile, data_dir="DIR")    # DIR/<name>.jsonl, the hub datasets' own fields
+
+Local files (`--paper-data DIR`), one JSON object a line, each with its Hugging Face dataset's
+own field names (checked on load; an error names the file, the line and the missing field):
+
+    gsm8k_train.jsonl  gsm8k.jsonl   question, answer                  (openai/gsm8k main)
+    codealpaca.jsonl                 instruction, input, output        (sahil2801/CodeAlpaca-20k)
+    ultrachat.jsonl                  messages [{role, content}]        (HuggingFaceH4/ultrachat_200k)
+    mmlu.jsonl                       question, subject, choices, answer (cais/mmlu all)
+    arc_challenge.jsonl              id, question, choices{text,label}, answerKey (allenai/ai2_arc)
+    hellaswag.jsonl                  ind, ctx, endings, label          (Rowan/hellaswag)
+    humaneval.jsonl                  task_id, prompt, canonical_solution, test, entry_point
+
+A row's position in its file (or hub split) is its benchmark index: records are keyed
+``<benchmark>:<index>``, as the published track's are, so a `study` run pairs item by item
+with the released outputs. With ``HF_HUB_OFFLINE=1`` nothing touches the network; a dataset
+that is neither local nor in the hub cache is one `PaperDataError` naming it and both ways to
+provide it.
+"""
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+from loraplace.evidence.records import sha256_text
+from loraplace.study import BENCHMARKS, DOMAINS
+
+
+class PaperDataError(ValueError):
+    """A dataset is missing or malformed (the message names it and how to provide it)."""
+
+
+@dataclass(frozen=True)
+class Source:
+    """One dataset on the hub: id, config, split, and the revision it is pinned to (None: the
+    default branch, whose resolved commit is recorded)."""
+
+    hf_id: str
+    config: str | None
+    split: str
+    fields: tuple[str, ...]
+    revision: str | None = None
+
+
+# The study's datasets (REPRODUCIBILITY.md); evaluation splits as in its eval_indices file names.
+# Revisions: set LORAPLACE_PAPER_DATA_REVISION_<NAME> to pin one; every run records the
+# content fingerprint of exactly what it trained and evaluated on (part of every cache key).
+SOURCES: dict[str, Source] = {
+    "gsm8k_train": Source("openai/gsm8k", "main", "train", ("question", "answer")),
+    "codealpaca": Source("sahil2801/CodeAlpaca-20k", None, "train", ("instruction", "input", "output")),
+    "ultrachat": Source("HuggingFaceH4/ultrachat_200k", None, "train_sft", ("messages",)),
+    "gsm8k": Source("openai/gsm8k", "main", "test", ("question", "answer")),
+    "mmlu": Source("cais/mmlu", "all", "validation", ("question", "subject", "choices", "answer")),
+    "arc_challenge": Source("allenai/ai2_arc", "ARC-Challenge", "validation",
+                            ("id", "question", "choices", "answerKey")),
+    "hellaswag": Source("Rowan/hellaswag", None, "validation", ("ind", "ctx", "endings", "label")),
+    "humaneval": Source("openai/openai_humaneval", None, "test",
+                        ("task_id", "prompt", "canonical_solution", "test", "entry_point")),
+}
+# The `full` profile evaluates the benchmarks' test splits where the study used validation.
+FULL_SPLITS = {"mmlu": "test", "arc_challenge": "test"}
+assert set(SOURCES) == set(DOMAINS) | set(BENCHMARKS)
+
+
+@dataclass(frozen=True)
+class Dataset:
+    name: str
+    rows: tuple[dict, ...]  # each with "_index": its position in the file / split
+    origin: str  # "local:<path>" or "hub:<id>[/<config>]@<split>"
+    revision: str | None  # the resolved hub commit, when known
+    fingerprint: str  # sha256 of the canonical JSON of the rows
+
+    def to_source(self) -> dict:
+        return {"origin": self.origin, "revision": self.revision, "rows": len(self.rows),
+                "fingerprint": self.fingerprint}
+
+
+def fingerprint(rows) -> str:
+    return sha256_text("".join(json.dumps(r, sort_keys=True, ensure_ascii=False) + "\n" for r in rows))
+
+
+def _check_row(name: str, row, where: str) -> dict:
+    if not isinstance(row, dict):
+        raise PaperDataError(f"{where}: expected a JSON object with fields {', '.join(SOURCES[name].fields)}")
+    for field in SOURCES[name].fields:
+        if field not in row:
+            raise PaperDataError(f"{where}: missing field {field!r} ({name} rows need "
+                                 f"{', '.join(SOURCES[name].fields)}, the fields of {SOURCES[name].hf_id})")
+    if name == "ultrachat" and not all(isinstance(m, dict) and {"role", "content"} <= set(m) for m in row["messages"]):
+        raise PaperDataError(f"{where}: 'messages' must be a list of {{role, content}} objects")
+    return row
+
+
+def _read_local(name: str, path: Path) -> list[dict]:
+    rows = []
+    with path.open(encoding="utf-8") as fh:
+        for lineno, line in enumerate(fh, 1):
+            if not line.strip():
+                continue
+            try:
+                row = json.loads(line)
+            except json.JSONDecodeError as exc:
+                raise PaperDataError(f"{path}:{lineno}: malformed JSON ({exc.msg})") from None
+            rows.append(_check_row(name, row, f"{path}:{lineno}"))
+    if not rows:
+        raise PaperDataError(f"{path}: empty file")
+    return rows
+
+
+def _how_to_provide(name: str, source: Source) -> str:
+    return (f"pass --paper-data DIR with {name}.jsonl (fields: {', '.join(source.fields)}), "
+            f"or allow the hub to download {source.hf_id} (unset HF_HUB_OFFLINE) once to fill its cache")
+
+
+def _read_hub(name: str, source: Source) -> tuple[list[dict], str | None]:
+    import datasets
+
+    revision = os.environ.get(f"LORAPLACE_PAPER_DATA_REVISION_{name.upper()}") or source.revision
+    try:
+        ds = datasets.load_dataset(source.hf_id, source.config, split=source.split, revision=revision)
+    except Exception as exc:  # datasets raises many types (ConnectionError, FileNotFoundError, HfHubHTTPError…)
+        offline = " (HF_HUB_OFFLINE is set)" if os.environ.get("HF_HUB_OFFLINE") in ("1", "true", "True") else ""
+        raise PaperDataError(f"dataset {name!r} = {source.hf_id} ({source.config or 'default'}, split "
+                             f"{source.split}) is not available{offline}: {type(exc).__name__}: {exc}. "
+                             f"To provide it: {_how_to_provide(name, source)}") from None
+    rows = [_check_row(name, dict(r), f"{source.hf_id}[{i}]") for i, r in enumerate(ds)]
+    return rows, revision or "default-branch"
+
+
+def load_dataset_rows(name: str, data_dir: str | Path | None = None, split: str | None = None) -> Dataset:
+    """One dataset's rows, local (`data_dir/<name>.jsonl`) or from the hub; validated and fingerprinted."""
+    if name not in SOURCES:
+        raise PaperDataError(f"Unknown dataset {name!r}. Available: {', '.join(SOURCES)}")
+    source = SOURCES[name]
+    if split is not None and split != source.split:
+        source = Source(source.hf_id, source.config, split, source.fields, source.revision)
+    if data_dir is not None:
+        path = Path(data_dir) / f"{name}.jsonl"
+        if not path.is_file():
+            raise PaperDataError(f"dataset {name!r}: no file {path}. To provide it: {_how_to_provide(name, source)}")
+        rows, origin, revision = _read_local(name, path), f"local:{path}", None
+    else:
+        rows, revision = _read_hub(name, source)
+        origin = f"hub:{source.hf_id}{'/' + source.config if source.config else ''}@{source.split}"
+    rows = [dict(r, _index=i) for i, r in enumerate(rows)]
+    return Dataset(name, tuple(rows), origin, revision, fingerprint(rows))
+
+
+# ---- training texts ------------------------------------------------------------------------
+
+def training_text(domain: str, row: dict) -> str:
+    """The text a fine-tuning example is trained on (loss on every token, as the study's SFT)."""
+    if domain == "gsm8k_train":
+        return f"Question: {row['question']}\nAnswer: {row['answer']}"
+    if domain == "codealpaca":
+        extra = f"\n\n### Input:\n{row['input']}" if str(row.get("input") or "").strip() else ""
+        return f"### Instruction:\n{row['instruction']}{extra}\n\n### Response:\n{row['output']}"
+    if domain == "ultrachat":
+        return "\n\n".join(f"{m['role'].capitalize()}: {m['content']}" for m in row["messages"])
+    raise PaperDataError(f"Unknown domain {domain!r}. Available: {', '.join(DOMAINS)}")
+
+
+def training_examples(dataset: Dataset, n: int, seed: int) -> list[str]:
+    """`n` examples drawn without replacement with a seeded permutation (all of them if fewer)."""
+    import numpy as np
+
+    order = np.random.default_rng(seed).permutation(len(dataset.rows))[:n]
+    return [training_text(dataset.name, dataset.rows[int(i)]) for i in sorted(order)]

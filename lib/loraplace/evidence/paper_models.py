@@ -1,0 +1,163 @@
+"""The paper track's models: which checkpoint plays each topology, its conditions, its identity.
+
+    refs = resolve_models(["sequential=Qwen/Qwen3.5-0.8B-Base", "parallel=/models/falcon"])
+    info = inspect_model(refs["sequential"])   # config, taxonomy-derived conditions, fingerprint
+    model, tokenizer = load_model(refs["sequential"], device="cuda")
+
+A model is a hub id (optionally ``ID@REVISION``) or a local directory in the Hugging Face layout
+(works offline). Target modules come from the class-based taxonomy (`loraplace.models`): the
+study's own condition set where the model type has one (Qwen3.5, Falcon-H1: the published
+names, so a run pairs with the published track), else the harmonized set, so any hybrid
+checkpoint can be pointed at the track. The topology the user names is checked against the
+taxonomy's. The identity that enters every cache key is the resolved hub commit, or for a
+local directory the sha256 of its weight, config and tokenizer files.
+"""
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+from loraplace.evidence.records import TOPOLOGIES, sha256_file, sha256_text
+from loraplace.study import MODELS as STUDY_MODELS
+
+DEFAULT_MODELS = {m.topology: m.name for m in STUDY_MODELS.values()}  # bare names; hub ids below
+HUB_IDS = {"sequential": "Qwen/Qwen3.5-0.8B-Base", "parallel": "tiiuae/Falcon-H1-0.5B-Base"}
+_STUDY_KEY = {"Qwen/Qwen3.5-0.8B-Base": "qwen3_5_0_8b_base", "tiiuae/Falcon-H1-0.5B-Base": "falcon_h1_0_5b_base"}
+# placement role -> study role (loraplace.study.ROLES)
+STUDY_ROLE = {"attention_only": "attention", "recurrent_only": "recurrent", "mlp_only": "mlp",
+              "attention_plus_mlp": "attention+mlp", "recurrent_plus_mlp": "recurrent+mlp", "full": "full"}
+_IDENTITY_FILES = re.compile(r"(\.safetensors|\.bin|config\.json|tokenizer.*\.json|vocab\.json|merges\.txt|"
+                             r"\.model|special_tokens_map\.json)$")
+
+
+class PaperModelError(ValueError):
+    """A model cannot be resolved or loaded (the message names it and how to provide it)."""
+
+
+@dataclass(frozen=True)
+class ModelRef:
+    topology: str
+    source: str  # hub id or local directory
+    revision: str | None
+    key: str  # the model key its records carry
+
+    @property
+    def local(self) -> bool:
+        return Path(self.source).is_dir()
+
+
+def _key(source: str) -> str:
+    if source in _STUDY_KEY:
+        return _STUDY_KEY[source]
+    return re.sub(r"[^0-9A-Za-z]+", "_", Path(source.rstrip("/")).name or source).strip("_").lower() or "model"
+
+
+def resolve_models(specs: list[str] | tuple[str, ...] | None) -> dict[str, ModelRef]:
+    """{topology: ModelRef} from ``TOPOLOGY=ID_OR_DIR[@REVISION]`` strings; the study's models by default."""
+    chosen = dict(HUB_IDS)
+    for spec in specs or ():
+        topology, sep, source = spec.partition("=")
+        if not sep or not source:
+            raise PaperModelError(f"--paper-model {spec!r}: expected TOPOLOGY=ID_OR_DIR (e.g. sequential=/models/qwen)")
+        if topology not in TOPOLOGIES:
+            raise PaperModelError(f"--paper-model {spec!r}: unknown topology {topology!r}. Available: "
+                                  f"{', '.join(TOPOLOGIES)}")
+        chosen[topology] = source
+    refs = {}
+    for topology, source in chosen.items():
+        revision = None
+        if not Path(source).is_dir() and "@" in source:
+            source, _, revision = source.partition("@")
+        refs[topology] = ModelRef(topology, source, revision, _key(source))
+    if refs["sequential"].key == refs["parallel"].key:
+        raise PaperModelError(f"the sequential and parallel models both have the key {refs['sequential'].key!r}; "
+                              "give them distinct directory names")
+    return refs
+
+
+def _how_to_provide(ref: ModelRef) -> str:
+    return (f"pass --paper-model {ref.topology}=DIR with a local copy in the Hugging Face layout "
+            f"(config.json, *.safetensors, tokenizer files), or allow the hub (unset HF_HUB_OFFLINE) "
+            f"to download {ref.source} once")
+
+
+def load_config(ref: ModelRef):
+    from transformers import AutoConfig
+
+    if not ref.local and (ref.source.startswith(("/", ".", "~")) or ref.source.count("/") > 1):
+        raise PaperModelError(f"{ref.topology} model {ref.source!r}: no such directory. To provide it: "
+                              f"{_how_to_provide(ref)}")
+    try:
+        return AutoConfig.from_pretrained(ref.source, revision=ref.revision)
+    except Exception as exc:  # OSError, HfHubHTTPError, LocalEntryNotFoundError, ValueError …
+        raise PaperModelError(f"{ref.topology} model {ref.source!r}{'@' + ref.revision if ref.revision else ''} "
+                              f"is not available: {type(exc).__name__}: {str(exc).splitlines()[0]}. "
+                              f"To provide it: {_how_to_provide(ref)}") from None
+
+
+@dataclass(frozen=True)
+class ModelInfo:
+    ref: ModelRef
+    model_type: str
+    model_class: str
+    condition_set: str  # "as-published" | "harmonized"
+    conditions: dict  # condition name -> loraplace.models.placement.Condition (at the profile's rank)
+    roles: dict  # study role -> condition name
+    n_params: int
+    fingerprint: str
+    commit: str | None
+
+    def to_source(self) -> dict:
+        return {"source": self.ref.source, "revision": self.ref.revision, "commit": self.commit,
+                "local": self.ref.local, "fingerprint": self.fingerprint, "model_type": self.model_type,
+                "model_class": self.model_class, "condition_set": self.condition_set, "n_params": self.n_params}
+
+
+def _fingerprint(ref: ModelRef, config) -> tuple[str, str | None]:
+    commit = getattr(config, "_commit_hash", None)
+    if ref.local:
+        files = sorted(p for p in Path(ref.source).iterdir() if p.is_file() and _IDENTITY_FILES.search(p.name))
+        if not any(p.suffix in (".safetensors", ".bin") for p in files):
+            raise PaperModelError(f"{ref.topology} model directory {ref.source} has no weights (*.safetensors). "
+                                  f"To provide it: {_how_to_provide(ref)}")
+        return sha256_text("".join(f"{p.name} {sha256_file(p)}\n" for p in files)), None
+    return sha256_text(f"{ref.source}@{commit or ref.revision or 'unknown'}"), commit
+
+
+def inspect_model(ref: ModelRef, rank: int = 16) -> ModelInfo:
+    """Config, taxonomy-derived placement conditions (on the meta device: no weights) and identity."""
+    from loraplace.models.placement import AS_PUBLISHED, build_conditions
+    from loraplace.models.taxonomy import classify_model
+    from loraplace.models.zoo import build_meta_model
+
+    config = load_config(ref)
+    meta = build_meta_model(config)
+    taxonomy = classify_model(meta)
+    if taxonomy.topology != ref.topology:
+        raise PaperModelError(f"{ref.source} was given as the {ref.topology} model, but its taxonomy says "
+                              f"{taxonomy.topology} ({taxonomy.model_class}: {', '.join(taxonomy.layer_kinds[:4])}…)")
+    condition_set = "as-published" if taxonomy.model_type in AS_PUBLISHED else "harmonized"
+    conditions = build_conditions(taxonomy, condition_set, rank)
+    roles = {STUDY_ROLE[c.role]: name for name, c in conditions.items()}
+    n_params = sum(p.numel() for p in {id(p): p for p in meta.parameters()}.values())
+    fingerprint, commit = _fingerprint(ref, config)
+    return ModelInfo(ref, taxonomy.model_type, taxonomy.model_class, condition_set, conditions, roles, n_params,
+                     fingerprint, commit)
+
+
+def load_model(ref: ModelRef, device: str = "cpu"):
+    """(model, tokenizer) on `device`: bf16 on a GPU that supports it, else float32."""
+    import torch
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    dtype = torch.bfloat16 if device.startswith("cuda") and torch.cuda.is_bf16_supported() else torch.float32
+    try:
+        tokenizer = AutoTokenizer.from_pretrained(ref.source, revision=ref.revision)
+        model = AutoModelForCausalLM.from_pretrained(ref.source, revision=ref.revision, dtype=dtype)
+    except Exception as exc:
+        raise PaperModelError(f"{ref.topology} model {ref.source!r} could not be loaded: {type(exc).__name__}: "
+                              f"{str(exc).splitlines()[0]}. To provide it: {_how_to_provide(ref)}") from None
+    if tokenizer.pad_token_id is None:
+        tokenizer.pad_token = tokenizer.eos_token
+    return model.to(device).eval(), tokenizer
