@@ -1,0 +1,119 @@
+"""LoRA fine-tuning of a real checkpoint with transformers' `Trainer` (the paper track).
+
+    peft_model, info = train_lora(model, tokenizer, condition, texts, recipe, seed=3407, progress=True)
+    save_adapter(peft_model, directory, info)
+
+LoRA only through peft (`loraplace.models.placement.apply_lora`, which verifies the adapted
+modules and the trainable count); training only through `transformers.Trainer` — causal-LM
+loss on every token of each example, truncated to the recipe's sequence length, batches padded
+dynamically. `seed` and `data_seed` are both set. The optimizer is the recipe's 8-bit Adam
+where bitsandbytes imports and a CUDA device is present, else AdamW (`optimizer_used` in the
+returned info says which); bf16 where the GPU supports it, else float32 (also recorded).
+"""
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from pathlib import Path
+
+import torch
+from torch import nn
+
+
+def _bnb_works() -> bool:
+    if not torch.cuda.is_available():
+        return False
+    try:
+        import bitsandbytes  # noqa: F401
+    except Exception:  # ImportError, or a broken CUDA binding (RuntimeError)
+        return False
+    return True
+
+
+def full_determinism() -> bool:
+    """`LORAPLACE_FULL_DETERMINISM=1`: transformers' `full_determinism` (deterministic CUDA
+    kernels, CUBLAS workspace pinned), as the reproducibility check trains. Slower on GPU."""
+    return os.environ.get("LORAPLACE_FULL_DETERMINISM", "") == "1"
+
+
+def choose_optimizer(requested: str) -> str:
+    """The transformers `optim` name actually used: 8-bit Adam needs bitsandbytes on a GPU."""
+    if requested in ("adamw_8bit", "adamw_bnb_8bit"):
+        return "adamw_bnb_8bit" if _bnb_works() else "adamw_torch"
+    return requested
+
+
+class _Texts(torch.utils.data.Dataset):
+    def __init__(self, tokenizer, texts: list[str], seq_len: int) -> None:
+        eos = tokenizer.eos_token or ""
+        self.items = [tokenizer(t + eos, truncation=True, max_length=seq_len)["input_ids"] for t in texts]
+
+    def __len__(self) -> int:
+        return len(self.items)
+
+    def __getitem__(self, i: int) -> dict:
+        return {"input_ids": self.items[i]}
+
+
+def train_lora(model: nn.Module, tokenizer, condition, texts: list[str], recipe, *, seed: int,
+               progress: bool = False) -> tuple[nn.Module, dict]:
+    """Wrap `model` with LoRA on `condition` (a `placement.Condition`), train on `texts` with the
+    recipe (`paper_plan.PaperProfile`) -> (peft model in eval mode, info: losses, optimizer, dtype, steps)."""
+    from transformers import DataCollatorForLanguageModeling, Trainer, TrainingArguments, set_seed
+    from transformers.trainer_callback import PrinterCallback
+
+    from loraplace.models.placement import apply_lora
+
+    set_seed(seed)  # LoRA init draws from torch's RNG
+    peft_model = apply_lora(model, condition, alpha=recipe.lora_alpha, dropout=recipe.lora_dropout)
+    on_gpu = next(model.parameters()).is_cuda
+    bf16 = bool(recipe.bf16 and on_gpu and torch.cuda.is_bf16_supported())
+    optim = choose_optimizer(recipe.optimizer)
+    if recipe.gradient_checkpointing:
+        peft_model.enable_input_require_grads()  # checkpointed blocks need a grad-carrying input
+    with tempfile.TemporaryDirectory(prefix="loraplace-trainer-") as out:
+        args = TrainingArguments(
+            output_dir=out, per_device_train_batch_size=recipe.batch_size,
+            gradient_accumulation_steps=recipe.grad_accum, num_train_epochs=recipe.epochs,
+            max_steps=recipe.max_steps, learning_rate=recipe.learning_rate, lr_scheduler_type=recipe.scheduler,
+            optim=optim, bf16=bf16, gradient_checkpointing=recipe.gradient_checkpointing,
+            gradient_checkpointing_kwargs={"use_reentrant": False} if recipe.gradient_checkpointing else None,
+            seed=seed, data_seed=seed, full_determinism=full_determinism(), logging_steps=1, save_strategy="no", report_to="none",
+            disable_tqdm=not progress, use_cpu=not on_gpu, dataloader_num_workers=0, remove_unused_columns=False)
+        trainer = Trainer(model=peft_model, args=args, train_dataset=_Texts(tokenizer, texts, recipe.seq_len),
+                          data_collator=DataCollatorForLanguageModeling(tokenizer, mlm=False))
+        if not progress:  # without the bar, Trainer prints every logged loss instead
+            trainer.remove_callback(PrinterCallback)
+        result = trainer.train()
+        losses = [row["loss"] for row in trainer.state.log_history if "loss" in row]
+    peft_model.eval()
+    return peft_model, {"losses": losses, "optimizer_used": optim, "bf16": bf16, "steps": result.global_step,
+                        "full_determinism": full_determinism(),
+                        "train_loss": result.training_loss, "examples": len(texts)}
+
+
+def save_adapter(peft_model: nn.Module, directory: Path, info: dict, condition) -> None:
+    """peft's `save_pretrained` (adapter_model.safetensors + adapter_config.json, target_modules
+    sorted so the same adapter gives the same bytes in every process) + train_info.json."""
+    directory = Path(directory)
+    peft_model.save_pretrained(str(directory), safe_serialization=True)
+    config_path = directory / "adapter_config.json"
+    config = json.loads(config_path.read_text())
+    if isinstance(config.get("target_modules"), list):
+        config["target_modules"] = sorted(config["target_modules"])
+    config.pop("base_model_name_or_path", None)  # a local path would make the bytes machine-specific
+    config_path.write_text(json.dumps(config, indent=2, sort_keys=True) + "\n")
+    readme = directory / "README.md"
+    if readme.exists():  # peft's model card template: not part of the adapter
+        readme.unlink()
+    (directory / "train_info.json").write_text(json.dumps(
+        dict(info, condition=condition.name, role=condition.role, modules=list(condition.modules),
+             trainable=condition.trainable), indent=1, sort_keys=True))
+
+
+def load_adapter(model: nn.Module, directory: Path) -> nn.Module:
+    """`PeftModel.from_pretrained` on `model` (in eval mode, adapters active, not merged)."""
+    from peft import PeftModel
+
+    return PeftModel.from_pretrained(model, str(directory), is_trainable=False).eval()
