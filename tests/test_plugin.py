@@ -27,6 +27,7 @@ CLAIM_IDS = ("C2", "C3")
 # load of the published track uses) where it is, or each run re-executes ~1.5k completions (~45 s).
 CACHE_ROOT = default_cache_dir().parent
 RESAMPLES = "200"
+SKIPPED = ("unavailable", "untestable")  # record_verdict skips these with the verdict line
 
 # Loaded by every process of a run (controller and xdist workers): logs who writes the report,
 # and each failure's exact message (`longreprtext`).
@@ -116,8 +117,8 @@ def run(pytester: pytest.Pytester, published_dir: Path, monkeypatch: pytest.Monk
 
 def test_report_written_with_one_verdict_per_test_and_scorer(run):
     r = run("--verdicts", "record")
-    r.result.assert_outcomes(passed=sum(1 for v in r.report["verdicts"] if v["verdict"] != "unavailable"),
-                             skipped=sum(1 for v in r.report["verdicts"] if v["verdict"] == "unavailable"))
+    r.result.assert_outcomes(passed=sum(1 for v in r.report["verdicts"] if v["verdict"] not in SKIPPED),
+                             skipped=sum(1 for v in r.report["verdicts"] if v["verdict"] in SKIPPED))
     assert r.json_path.is_file() and (r.report_dir / "claims.html").is_file()
     assert r.writers == ["controller"]
     data = r.report
@@ -165,7 +166,8 @@ def test_assert_mode_fails_unsupported_parts_with_the_verdict_line(run):
     by_outcome = Counter(v["verdict"] for v in verdicts)
     failing = [v for v in verdicts if v["verdict"] in ("refuted", "inconclusive")]
     assert failing, "the chosen claims should include at least one part that is not supported"
-    r.result.assert_outcomes(passed=by_outcome["supported"], failed=len(failing), skipped=by_outcome["unavailable"])
+    r.result.assert_outcomes(passed=by_outcome["supported"], failed=len(failing),
+                             skipped=by_outcome["unavailable"] + by_outcome["untestable"])
     assert r.result.ret == pytest.ExitCode.TESTS_FAILED
     failures = r.failures()
     assert len(failures) == len(failing)
@@ -179,7 +181,7 @@ def test_assert_mode_fails_unsupported_parts_with_the_verdict_line(run):
 def test_record_mode_passes_every_judged_part(run):
     r = run("--verdicts", "record")
     assert r.result.ret == 0
-    unavailable = sum(1 for v in r.report["verdicts"] if v["verdict"] == "unavailable")
+    unavailable = sum(1 for v in r.report["verdicts"] if v["verdict"] in SKIPPED)
     r.result.assert_outcomes(passed=n_parts() * len(SCORERS) - unavailable, skipped=unavailable)
     assert not r.failures()
 
