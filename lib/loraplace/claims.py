@@ -302,6 +302,10 @@ def _binding(direction: str, verdict: str, judged: list[_Judged]) -> _Judged:
     return max(judged, key=lambda j: (j.decision != "supported", j.p_holm))
 
 
+def _fmt_effect(direction: str, effect: float) -> str:
+    return f"{100 * effect:.1f} %" if direction == "floor" else f"{100 * effect:+.1f} pp"
+
+
 def _strata_dicts(est: stats.Estimate) -> tuple[dict, ...]:
     return tuple({"name": s.name, "n_a": s.n_a, "n_b": s.n_b, "n_paired": s.n_paired, "weight": s.weight,
                   "effect_pp": 100 * s.effect, "var_share": s.var_share} for s in est.strata)
@@ -361,8 +365,8 @@ def evaluate(claim: Claim, evidence: Evidence, scorer: str, *, resamples: int, s
         if len(done) > 1:
             parts_note = "all of: " + "; ".join(
                 f"{j.comp.label(evidence, model).split(' on ')[0]} "
-                + (f"{100 * j.est.effect:{'.1f} %' if part.direction == 'floor' else '+.1f} pp'} ({j.decision})"
-                   if j.est else "(untestable)") for j in done)
+                + (f"{_fmt_effect(part.direction, j.est.effect)} ({j.decision})" if j.est else "(untestable)")
+                for j in done)
         seeds = b.strata[0].seeds
         label = dict(comparison=b.comp.label(evidence, model), benchmark="+".join(b.comp.benchmarks), domain=b.comp.domain)
         if b.est is None:
