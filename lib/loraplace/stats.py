@@ -320,8 +320,8 @@ def _binom_cdf(k: int, n: int, p: float) -> float:
     if p >= 1.0:
         return 1.0 if k >= n else 0.0
     j = np.arange(k + 1)
-    logc = np.array([math.lgamma(n + 1) - math.lgamma(i + 1) - math.lgamma(n - i + 1) for i in j])
-    terms = logc + j * math.log(p) + (n - j) * math.log1p(-p)
+    logfact = np.concatenate([[0.0], np.cumsum(np.log(np.arange(1, n + 1)))])        # log i!, i = 0..n
+    terms = logfact[n] - logfact[j] - logfact[n - j] + j * math.log(p) + (n - j) * math.log1p(-p)
     top = terms.max()
     return float(min(1.0, math.exp(top) * np.exp(terms - top).sum()))
 
