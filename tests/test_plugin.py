@@ -6,6 +6,7 @@ Each run is a fresh process (the plugin caches evidence per process): ~1–3 s e
 from __future__ import annotations
 
 import json
+import os
 import shutil
 from collections import Counter
 from pathlib import Path
@@ -104,7 +105,9 @@ class Run:
 
 @pytest.fixture
 def run(pytester: pytest.Pytester, published_dir: Path, monkeypatch: pytest.MonkeyPatch):
-    monkeypatch.setenv("PYTHONPATH", str(REPO))  # `fixtures.claims` lives at the repo root
+    # `fixtures.claims` lives at the repo root; lib/ first so the subprocess tests this checkout's
+    # loraplace, not whichever one an editable install points at
+    monkeypatch.setenv("PYTHONPATH", os.pathsep.join([str(REPO / "lib"), str(REPO)]))
     monkeypatch.setenv("LORAPLACE_TEST_WRITES", str(pytester.path / "writes.log"))
     monkeypatch.setenv("LORAPLACE_TEST_FAILURES", str(pytester.path / "failures.jsonl"))
     monkeypatch.setenv("LORAPLACE_CACHE_DIR", str(CACHE_ROOT))

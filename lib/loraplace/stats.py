@@ -67,17 +67,14 @@ class Estimate:
     def seed_spread_estimable(self) -> bool:
         return self.n_seeds >= MIN_SEEDS_FOR_SPREAD
 
-    @property
-    def n_a(self) -> int | None:
-        return None if not self.strata or any(s.n_a is None for s in self.strata) else sum(s.n_a for s in self.strata)
+    n_a = property(lambda self: _total(s.n_a for s in self.strata), doc="questions side a answered, all strata")
+    n_b = property(lambda self: _total(s.n_b for s in self.strata), doc="questions side b answered, all strata")
+    n_paired = property(lambda self: self.n, doc="paired questions (= n)")
 
-    @property
-    def n_b(self) -> int | None:
-        return None if not self.strata or any(s.n_b is None for s in self.strata) else sum(s.n_b for s in self.strata)
 
-    @property
-    def n_paired(self) -> int:
-        return self.n
+def _total(counts) -> int | None:
+    counts = list(counts)
+    return None if not counts or None in counts else sum(counts)
 
 
 # ──────────────────────────────────────────────────────────────── validation
@@ -224,11 +221,9 @@ def paired_bootstrap(a, b, *, resamples: int, rng: np.random.Generator,
 
 def crossed_bootstrap(a, b, *, resamples: int, rng: np.random.Generator,
                       alpha: float = 0.05) -> Estimate:
-    """Seeds × items crossed: every seed answers the same questions, the base may be shared.
+    """Seeds × items crossed: ``a`` (n_seeds, n_items), ``b`` the same or one shared (n_items,) run.
 
-    ``a``: (n_seeds, n_items); ``b``: the same shape (trained on the same seeds) or one
-    shared run (n_items,) such as the base model. Statistic: the mean over seeds and items
-    of a - b. One stratum of :func:`stratified_bootstrap`, whose docstring gives the method.
+    The mean over seeds and items of a - b: one stratum of :func:`stratified_bootstrap` (the method).
     """
     return stratified_bootstrap([(a, b)], resamples=resamples, rng=rng, alpha=alpha)
 
