@@ -128,7 +128,7 @@ def test_a_base_with_several_runs_is_an_error_not_a_silent_choice():
     assert v["sequential"].verdict == "unavailable" and "base model has runs for seeds [1, 2]" in v["sequential"].note
 
 
-def _floor_evidence(passes: int, n: int = 164, scorer: str = "corrected") -> Evidence:
+def _floor_evidence(passes: int, n: int = 164, scorer: str = "corrected", track: str = "published") -> Evidence:
     records = []
     for model in MODELS.values():
         for role, cond in model.conditions.items():
@@ -136,7 +136,7 @@ def _floor_evidence(passes: int, n: int = 164, scorer: str = "corrected") -> Evi
                 continue
             records += [Record(model.key, model.topology, cond, "codealpaca", 3407, "humaneval", f"humaneval:{i}",
                                float(i < passes), scorer) for i in range(n)]
-    return Evidence("published", records, models={m.topology: m.key for m in MODELS.values()},
+    return Evidence(track, records, models={m.topology: m.key for m in MODELS.values()},
                     roles={m.key: dict(m.conditions) for m in MODELS.values()})
 
 
@@ -157,6 +157,10 @@ def test_a_scorer_that_fixes_the_outcome_is_untestable():
     v = evaluate(get_claim("C6"), _floor_evidence(0, scorer="as-published"), "as-published", resamples=100, seed=1)
     assert {x.verdict for x in v} == {"untestable"} and "without executing" in v[0].verdict_line
     assert all(x.family_size == 0 for x in v)
+    # the tiny track's as-published scorer executes the raw completion: there it is testable
+    tiny = evaluate(get_claim("C6"), _floor_evidence(0, scorer="as-published", track="tiny"), "as-published",
+                    resamples=100, seed=1)
+    assert {x.verdict for x in tiny} == {"supported"}          # 0/164: exact upper bound 2.2 % < 5 %
 
 
 def test_inconclusive_parts_get_a_power_plan():

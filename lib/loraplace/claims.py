@@ -41,9 +41,10 @@ FLOOR = 0.05  # "floor": pass@1 below 5 %
 DIRECTIONS = ("positive", "negative", "floor")
 VERDICTS = ("supported", "refuted", "inconclusive", "untestable", "unavailable")
 POWER = 0.8
-# (scorer, benchmark) whose outcome the scorer sets without looking at the model's output
-FIXED_BY_SCORER = {("as-published", "humaneval"): "the as-published scorer records pass@1 = 0 for every "
-                                                  "completion without executing it"}
+# (evidence track, scorer, benchmark) whose outcome the scorer sets without looking at the output
+# (the tiny track's as-published HumanEval scorer does execute the raw completion: testable)
+FIXED_BY_SCORER = {("published", "as-published", "humaneval"): "the as-published scorer records pass@1 = 0 "
+                                                               "for every completion without executing it"}
 TOPOLOGY_SHORT = {"sequential": "seq", "parallel": "par"}
 
 
@@ -248,9 +249,9 @@ class _Judged:
     reason: str = ""
 
 
-def _untestable(comp: Comparison, scorer: str, strata: list) -> str:
+def _untestable(comp: Comparison, track: str, scorer: str, strata: list) -> str:
     """Why the data cannot decide this comparison ('' when it can)."""
-    fixed = [FIXED_BY_SCORER[(scorer, b)] for b in comp.benchmarks if (scorer, b) in FIXED_BY_SCORER]
+    fixed = [FIXED_BY_SCORER[(track, scorer, b)] for b in comp.benchmarks if (track, scorer, b) in FIXED_BY_SCORER]
     if fixed:
         return f"not testable: {fixed[0]}"
     if comp.b == ZERO:
@@ -326,7 +327,7 @@ def evaluate(claim: Claim, evidence: Evidence, scorer: str, *, resamples: int, s
                 strata = [pair(evidence, model, scorer, evidence.condition(model, comp.a),
                                evidence.condition(model, comp.b) if comp.b not in (BASE, ZERO) else comp.b,
                                comp.domain, bench) for bench in comp.benchmarks]
-                reason = _untestable(comp, scorer, strata)
+                reason = _untestable(comp, evidence.track, scorer, strata)
                 est = None if reason or part.direction == "floor" else \
                     estimate(strata, resamples=resamples, seed=seed, alpha=ALPHA)
                 judged.append(_Judged(comp, strata, est, "untestable" if reason else "", reason=reason))
