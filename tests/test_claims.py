@@ -1,5 +1,6 @@
 """The claim registry and the verdict rule, on synthetic evidence whose truth we built in."""
 import numpy as np
+import scipy.stats
 import pytest
 
 from loraplace.claims import CLAIMS, FLOOR, _decide, evaluate, get_claim
@@ -9,8 +10,10 @@ from loraplace.study import MODELS
 N = 400
 
 
-def _evidence(effects: dict, base_rate=0.4, seed=0) -> Evidence:
-    """Base and recurrent-only GSM8K runs; effects: topology -> true accuracy change."""
+def _evidence(effects: dict, base_rate=0.4, seed=0, churn=20, seeds=(1,), base_seeds=(1,)) -> Evidence:
+    """Base and recurrent-only GSM8K runs; effects: topology -> true accuracy change.
+
+    `churn` items flip up and as many down on top of the net change (so no run equals the base)."""
     rng = np.random.default_rng(seed)
     records = []
     for model in MODELS.values():
@@ -21,15 +24,21 @@ def _evidence(effects: dict, base_rate=0.4, seed=0) -> Evidence:
         k = int(abs(change) * N)
         pool = np.flatnonzero(~base if change > 0 else base)
         tuned[rng.choice(pool, size=k, replace=False)] = change > 0
-        for cond, domain, scores in (("base", "base", base), (model.condition("recurrent"), "gsm8k_train", tuned)):
-            records += [Record(model.key, model.topology, cond, domain, 1, "gsm8k", f"gsm8k:{i}", float(s),
+        ups, downs = np.flatnonzero(~tuned & ~base), np.flatnonzero(tuned & base)
+        tuned[rng.choice(ups, size=churn, replace=False)] = True
+        tuned[rng.choice(downs, size=churn, replace=False)] = False
+        runs = [("base", "base", base, s) for s in base_seeds]
+        runs += [(model.condition("recurrent"), "gsm8k_train", np.roll(tuned, 3 * j) if j else tuned, s)
+                 for j, s in enumerate(seeds)]
+        for cond, domain, scores, s_ in runs:
+            records += [Record(model.key, model.topology, cond, domain, s_, "gsm8k", f"gsm8k:{i}", float(s),
                                "as-published") for i, s in enumerate(scores)]
     return Evidence("published", records, models={m.topology: m.key for m in MODELS.values()},
                     roles={m.key: dict(m.conditions) for m in MODELS.values()})
 
 
-def _c2(effects):
-    return {v.topology: v for v in evaluate(get_claim("C2"), _evidence(effects), "as-published",
+def _c2(effects, **kw):
+    return {v.topology: v for v in evaluate(get_claim("C2"), _evidence(effects, **kw), "as-published",
                                             resamples=2000, seed=1)}
 
 
@@ -88,3 +97,76 @@ def test_registry_states_the_study_conditions_per_role():
         assert claim.sentence and {p.topology for p in claim.parts} == {"sequential", "parallel"}
     with pytest.raises(KeyError, match="Available: C1, C2"):
         get_claim("C99")
+
+
+# ─────────────────────────────────────── testability, floors, seeds, dropped items (issue 13)
+
+def test_zero_variance_is_untestable_and_out_of_holms_family():
+    v = _c2({"sequential": 0.0, "parallel": 0.10}, churn=0)   # sequential: tuned == base on every item
+    assert v["sequential"].verdict == "untestable" and "zero variance" in v["sequential"].verdict_line
+    assert v["parallel"].family_size == 1                        # only the testable comparison
+    assert v["parallel"].p_holm == v["parallel"].p_value         # m = 1: no adjustment
+
+
+def test_lines_say_one_training_run_and_questions_separately():
+    v = _c2({"sequential": -0.15, "parallel": 0.10}, seeds=(3407,), base_seeds=(3407,))
+    assert "n=400 questions, one training run (seed 3407)" in v["sequential"].verdict_line
+    assert v["sequential"].n_a == v["sequential"].n_b == N and not v["sequential"].dropped
+
+
+def test_two_seeds_say_the_spread_is_not_estimable_three_estimate_it():
+    two = _c2({"sequential": -0.15, "parallel": 0.10}, seeds=(1, 2))
+    assert two["sequential"].n == N and two["sequential"].n_seeds == 2
+    assert "not estimable" in two["sequential"].verdict_line and two["sequential"].seed_sd_pp is None
+    three = _c2({"sequential": -0.15, "parallel": 0.10}, seeds=(1, 2, 3))
+    assert "3 training runs (between-seed SD" in three["sequential"].verdict_line
+    assert three["sequential"].seed_sd_pp is not None
+
+
+def test_a_base_with_several_runs_is_an_error_not_a_silent_choice():
+    v = _c2({"sequential": -0.15, "parallel": 0.10}, base_seeds=(1, 2))
+    assert v["sequential"].verdict == "unavailable" and "base model has runs for seeds [1, 2]" in v["sequential"].note
+
+
+def _floor_evidence(passes: int, n: int = 164, scorer: str = "corrected", track: str = "published") -> Evidence:
+    records = []
+    for model in MODELS.values():
+        for role, cond in model.conditions.items():
+            if role == "base":
+                continue
+            records += [Record(model.key, model.topology, cond, "codealpaca", 3407, "humaneval", f"humaneval:{i}",
+                               float(i < passes), scorer) for i in range(n)]
+    return Evidence(track, records, models={m.topology: m.key for m in MODELS.values()},
+                    roles={m.key: dict(m.conditions) for m in MODELS.values()})
+
+
+@pytest.mark.parametrize("passes", [0, 1, 4, 12, 20])
+def test_floor_uses_the_exact_clopper_pearson_bound(passes):
+    lo, hi = scipy.stats.beta.ppf(0.025, passes, 165 - passes), scipy.stats.beta.ppf(0.975, passes + 1, 164 - passes)
+    lo = 0.0 if passes == 0 else lo
+    m = len([r for r in MODELS["qwen3_5_0_8b_base"].conditions if r != "base"])
+    lo_bonf = scipy.stats.beta.ppf(0.025 / m, passes, 165 - passes) if passes else 0.0
+    want = "supported" if hi < FLOOR else "refuted" if lo_bonf > FLOOR else "inconclusive"
+    v = evaluate(get_claim("C6"), _floor_evidence(passes), "corrected", resamples=100, seed=1)[0]
+    assert v.verdict == want
+    assert v.ci_high_pp == pytest.approx(100 * hi, abs=1e-6) and v.ci_low_pp == pytest.approx(100 * lo, abs=1e-6)
+    assert "exact 95 %" in v.verdict_line
+
+
+def test_a_scorer_that_fixes_the_outcome_is_untestable():
+    v = evaluate(get_claim("C6"), _floor_evidence(0, scorer="as-published"), "as-published", resamples=100, seed=1)
+    assert {x.verdict for x in v} == {"untestable"} and "without executing" in v[0].verdict_line
+    assert all(x.family_size == 0 for x in v)
+    # the tiny track's as-published scorer executes the raw completion: there it is testable
+    tiny = evaluate(get_claim("C6"), _floor_evidence(0, scorer="as-published", track="tiny"), "as-published",
+                    resamples=100, seed=1)
+    assert {x.verdict for x in tiny} == {"supported"}          # 0/164: exact upper bound 2.2 % < 5 %
+
+
+def test_inconclusive_parts_get_a_power_plan():
+    v = _c2({"sequential": -0.01, "parallel": 0.005})["sequential"]
+    assert v.verdict == "inconclusive" and v.power_target == "claimed" and v.power_target_pp == pytest.approx(-14.8)
+    # independent: n = (z_{1-0.05/(2m)} + z_0.8)^2 sd^2 / effect^2 with the observed paired SD
+    z = scipy.stats.norm.ppf(1 - 0.05 / (2 * v.family_size)) + scipy.stats.norm.ppf(0.8)
+    sd = (v.ci_high_pp - v.ci_low_pp) / 100 / (2 * 1.96) * np.sqrt(N)    # ≈ the paired SD
+    assert v.items_needed == pytest.approx((z * sd / 0.148) ** 2, rel=0.15)

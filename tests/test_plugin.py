@@ -6,6 +6,7 @@ Each run is a fresh process (the plugin caches evidence per process): ~1–3 s e
 from __future__ import annotations
 
 import json
+import os
 import shutil
 from collections import Counter
 from pathlib import Path
@@ -27,6 +28,7 @@ CLAIM_IDS = ("C2", "C3")
 # load of the published track uses) where it is, or each run re-executes ~1.5k completions (~45 s).
 CACHE_ROOT = default_cache_dir().parent
 RESAMPLES = "200"
+SKIPPED = ("unavailable", "untestable")  # record_verdict skips these with the verdict line
 
 # Loaded by every process of a run (controller and xdist workers): logs who writes the report,
 # and each failure's exact message (`longreprtext`).
@@ -103,7 +105,9 @@ class Run:
 
 @pytest.fixture
 def run(pytester: pytest.Pytester, published_dir: Path, monkeypatch: pytest.MonkeyPatch):
-    monkeypatch.setenv("PYTHONPATH", str(REPO))  # `fixtures.claims` lives at the repo root
+    # `fixtures.claims` lives at the repo root; lib/ first so the subprocess tests this checkout's
+    # loraplace, not whichever one an editable install points at
+    monkeypatch.setenv("PYTHONPATH", os.pathsep.join([str(REPO / "lib"), str(REPO)]))
     monkeypatch.setenv("LORAPLACE_TEST_WRITES", str(pytester.path / "writes.log"))
     monkeypatch.setenv("LORAPLACE_TEST_FAILURES", str(pytester.path / "failures.jsonl"))
     monkeypatch.setenv("LORAPLACE_CACHE_DIR", str(CACHE_ROOT))
@@ -116,8 +120,8 @@ def run(pytester: pytest.Pytester, published_dir: Path, monkeypatch: pytest.Monk
 
 def test_report_written_with_one_verdict_per_test_and_scorer(run):
     r = run("--verdicts", "record")
-    r.result.assert_outcomes(passed=sum(1 for v in r.report["verdicts"] if v["verdict"] != "unavailable"),
-                             skipped=sum(1 for v in r.report["verdicts"] if v["verdict"] == "unavailable"))
+    r.result.assert_outcomes(passed=sum(1 for v in r.report["verdicts"] if v["verdict"] not in SKIPPED),
+                             skipped=sum(1 for v in r.report["verdicts"] if v["verdict"] in SKIPPED))
     assert r.json_path.is_file() and (r.report_dir / "claims.html").is_file()
     assert r.writers == ["controller"]
     data = r.report
@@ -165,7 +169,8 @@ def test_assert_mode_fails_unsupported_parts_with_the_verdict_line(run):
     by_outcome = Counter(v["verdict"] for v in verdicts)
     failing = [v for v in verdicts if v["verdict"] in ("refuted", "inconclusive")]
     assert failing, "the chosen claims should include at least one part that is not supported"
-    r.result.assert_outcomes(passed=by_outcome["supported"], failed=len(failing), skipped=by_outcome["unavailable"])
+    r.result.assert_outcomes(passed=by_outcome["supported"], failed=len(failing),
+                             skipped=by_outcome["unavailable"] + by_outcome["untestable"])
     assert r.result.ret == pytest.ExitCode.TESTS_FAILED
     failures = r.failures()
     assert len(failures) == len(failing)
@@ -179,7 +184,7 @@ def test_assert_mode_fails_unsupported_parts_with_the_verdict_line(run):
 def test_record_mode_passes_every_judged_part(run):
     r = run("--verdicts", "record")
     assert r.result.ret == 0
-    unavailable = sum(1 for v in r.report["verdicts"] if v["verdict"] == "unavailable")
+    unavailable = sum(1 for v in r.report["verdicts"] if v["verdict"] in SKIPPED)
     r.result.assert_outcomes(passed=n_parts() * len(SCORERS) - unavailable, skipped=unavailable)
     assert not r.failures()
 

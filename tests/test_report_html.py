@@ -316,3 +316,44 @@ def test_write_report_numpy_values(tmp_path):
     jpath, hpath = write_report(d, tmp_path)
     assert json.loads(jpath.read_text())["verdicts"][0]["effect_pp"] == 2.5
     assert ">2.5<" in hpath.read_text()
+
+
+# ---- issue 13: which-claims-hold matrix, power plan, untestable, dropped items, Holm next to CIs ----
+
+def _issue13_data() -> dict:
+    data = sample_data(components=False, humaneval=False, tiny=False)
+    vs = data["verdicts"]
+    vs[1].update(verdict="untestable", effect_pp=None, ci_low_pp=None, ci_high_pp=None, p_holm=None,
+                 note="not testable: the as-published scorer records pass@1 = 0")
+    incon = next(v for v in vs if v["verdict"] == "inconclusive")
+    incon.update(power_target_pp=-14.8, power_target="claimed", items_needed=4321, seeds_needed=None,
+                 family_size=6, n_seeds=1, seeds=[3407],
+                 strata=[{"name": "gsm8k", "n_a": 256, "n_b": 128, "n_paired": 22, "weight": 1.0,
+                          "effect_pp": 1.0, "var_share": 1.0}], dropped=True)
+    return data
+
+
+def test_matrix_has_a_row_per_part_and_a_column_per_track_and_scorer():
+    data = _issue13_data()
+    page = render_html(data)
+    holds = page[page.index('id="holds"'):page.index('id="verdicts"')]
+    parts = {v["part_id"] for v in data["verdicts"]}
+    assert holds.count("<tr><td><span class=\"mono\">") == len(parts)
+    assert all(f"published · {s}" in holds for s in SCORERS)
+    assert holds.count('class="cell"') == len(parts) * len(SCORERS)
+    assert 'badge-untestable">untestable' in holds
+    assert page.index('id="holds"') < page.index('id="verdicts"')     # at the top, before the long table
+
+
+def test_power_section_lists_inconclusive_parts_with_their_plan():
+    page = render_html(_issue13_data())
+    power = page[page.index('id="power"'):page.index('id="forest"')]
+    assert "4,321" in power and "(claimed)" in power and "one training run (seed 3407)" in power
+    assert power.count("<tr><td>") == 1
+
+
+def test_dropped_items_and_holm_explanation_are_shown():
+    page = render_html(_issue13_data())
+    assert "22 of 256/128" in page and 'class="dropped"' in page
+    assert "not after the family" in page and "benchmarks weighted equally" in page
+    assert "m = 6" in page

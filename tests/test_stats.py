@@ -7,8 +7,8 @@ import scipy.stats
 from hypothesis import given, settings, strategies as st
 
 from loraplace import stats
-from loraplace.stats import (Estimate, bootstrap_distribution, hierarchical_bootstrap, holm, mde,
-                             paired_bootstrap, resample_indices)
+from loraplace.stats import (Estimate, bootstrap_distribution, crossed_bootstrap, holm, mde,
+                             paired_bootstrap, percentile_p, resample_indices)
 
 FAST = settings(max_examples=30, deadline=None)
 
@@ -32,7 +32,8 @@ def paired_binary(draw, min_n=5, max_n=60):
 def test_ci_brackets_point_estimate(ab, seed):
     est = paired_bootstrap(*ab, resamples=200, rng=rng(seed))
     assert est.ci_low <= est.effect + 1e-12 and est.effect <= est.ci_high + 1e-12
-    assert 0 < est.p_value <= 1
+    assert 0 <= est.p_value <= 1
+    assert (est.ci_low > 0 or est.ci_high < 0) == (est.p_value < est.alpha)   # dual
 
 
 @FAST
@@ -80,10 +81,10 @@ def test_identical_arms_give_zero_effect_and_p_one(scores, seed):
     assert (est.effect, est.ci_low, est.ci_high, est.p_value) == (0.0, 0.0, 0.0, 1.0)
 
 
-def test_deterministic_difference_has_zero_width_and_smallest_p():
+def test_deterministic_difference_has_zero_width_and_p_zero():
     est = paired_bootstrap(np.ones(50), np.zeros(50), resamples=999, rng=rng())
     assert (est.effect, est.ci_low, est.ci_high) == (1.0, 1.0, 1.0)
-    assert est.p_value == pytest.approx(1 / 1000)   # (1 + 0) / (B + 1)
+    assert est.p_value == 0.0   # every replicate above 0: every interval excludes 0
     assert est.sd_diff == 0.0 and est.mde == 0.0
 
 
@@ -96,12 +97,12 @@ def test_estimate_fields():
     assert est.mde == pytest.approx(mde(est.sd_diff, 128, alpha=0.1))
 
 
-def test_p_value_matches_definition():
+def test_p_value_is_twice_the_smaller_tail_of_the_distribution():
     d = rng(5).normal(0.1, 1, 80)
     est = paired_bootstrap(d, np.zeros(80), resamples=2000, rng=rng(6))
     boot = bootstrap_distribution(d, resamples=2000, rng=rng(6))
-    extreme = np.sum(np.abs(boot - d.mean()) >= abs(d.mean()))
-    assert est.p_value == (1 + extreme) / 2001
+    tails = 2 * min(np.mean(boot <= 0), np.mean(boot >= 0))   # continuous data: no ties at 0
+    assert est.p_value == pytest.approx(tails, abs=1 / 2000)   # up to one interpolation step
 
 
 def test_percentile_ci_is_linear_quantile_of_the_distribution():
@@ -158,10 +159,10 @@ def test_chunk_size_does_not_change_results(monkeypatch):
     a, b = rng(1).integers(0, 2, 299), rng(2).integers(0, 2, 299)
     A, B = rng(3).integers(0, 2, (3, 101)), rng(4).integers(0, 2, (3, 101))
     before = (paired_bootstrap(a, b, resamples=500, rng=rng(9)),
-              hierarchical_bootstrap(A, B, resamples=500, rng=rng(9)))
+              crossed_bootstrap(A, B, resamples=500, rng=rng(9)))
     monkeypatch.setattr(stats, "CHUNK_ELEMENTS", 1000)
     after = (paired_bootstrap(a, b, resamples=500, rng=rng(9)),
-             hierarchical_bootstrap(A, B, resamples=500, rng=rng(9)))
+             crossed_bootstrap(A, B, resamples=500, rng=rng(9)))
     assert before == after
 
 
@@ -171,55 +172,6 @@ def test_study_scheme_is_one_matrix_of_integers():
     boot = d[gen.integers(0, d.size, size=(10_000, d.size))].mean(axis=1)
     est = paired_bootstrap(d, np.zeros_like(d), resamples=10_000, rng=np.random.default_rng(3407))
     assert (est.ci_low, est.ci_high) == tuple(np.percentile(boot, [2.5, 97.5]))
-
-
-# ──────────────────────────────────────────────────────────── hierarchical
-
-def test_hierarchical_one_seed_behaves_like_paired():
-    a, b = rng(1).binomial(1, 0.6, 300), rng(2).binomial(1, 0.5, 300)
-    flat = paired_bootstrap(a, b, resamples=4000, rng=rng(3))
-    hier = hierarchical_bootstrap(a[None], b[None], resamples=4000, rng=rng(4))
-    assert (hier.n, hier.n_seeds) == (300, 1)
-    assert hier.effect == pytest.approx(flat.effect)
-    assert hier.sd_diff == pytest.approx(flat.sd_diff)
-    assert hier.ci_low == pytest.approx(flat.ci_low, abs=0.015)
-    assert hier.ci_high == pytest.approx(flat.ci_high, abs=0.015)
-
-
-def test_seed_variance_widens_the_interval():
-    r = rng(5)
-    seed_effects = [0.25, -0.05, 0.15, 0.0, 0.3]          # training-run variance
-    A = np.stack([r.binomial(1, 0.45 + e, 200) for e in seed_effects]).astype(float)
-    B = np.stack([r.binomial(1, 0.45, 200) for _ in seed_effects]).astype(float)
-    hier = hierarchical_bootstrap(A, B, resamples=2000, rng=rng(6))
-    pooled = paired_bootstrap(A.ravel(), B.ravel(), resamples=2000, rng=rng(6))
-    assert hier.n == 1000 and hier.n_seeds == 5
-    assert hier.effect == pytest.approx(pooled.effect)
-    assert hier.ci_high - hier.ci_low > 1.5 * (pooled.ci_high - pooled.ci_low)
-    assert hier.mde > pooled.mde
-
-
-def test_hierarchical_accepts_ragged_seeds_and_weighs_seeds_equally():
-    a = [np.ones(10), np.zeros(30)]
-    b = [np.zeros(10), np.zeros(30)]
-    est = hierarchical_bootstrap(a, b, resamples=500, rng=rng())
-    assert est.n == 40 and est.n_seeds == 2
-    assert est.effect == 0.5                                  # mean of seed means (1, 0)
-    assert 0.0 <= est.ci_low <= est.ci_high <= 1.0
-
-
-def test_hierarchical_array_and_list_inputs_agree():
-    A, B = rng(1).integers(0, 2, (4, 50)), rng(2).integers(0, 2, (4, 50))
-    assert hierarchical_bootstrap(A, B, resamples=300, rng=rng(7)) == \
-        hierarchical_bootstrap(list(A), list(B), resamples=300, rng=rng(7))
-
-
-@FAST
-@given(st.integers(1, 4), st.integers(1, 30), st.integers(0, 2**32 - 1))
-def test_hierarchical_identical_arms(n_seeds, n_items, seed):
-    A = rng(seed).integers(0, 2, (n_seeds, n_items)).astype(float)
-    est = hierarchical_bootstrap(A, A.copy(), resamples=100, rng=rng(seed))
-    assert (est.effect, est.ci_low, est.ci_high, est.p_value) == (0.0, 0.0, 0.0, 1.0)
 
 
 # ─────────────────────────────────────────────────────────────────── Holm
@@ -298,7 +250,7 @@ def _paired(**kw):
 def _hier(**kw):
     args = dict(a=[[1, 0], [1, 1]], b=[[0, 0], [1, 0]], resamples=10, rng=rng(), alpha=0.05) | kw
     a, b = args.pop("a"), args.pop("b")
-    return hierarchical_bootstrap(a, b, **args)
+    return crossed_bootstrap(a, b, **args)
 
 
 CASES = [
@@ -312,11 +264,12 @@ CASES = [
     ("alpha one", lambda: _paired(alpha=1.0), ValueError, "alpha"),
     ("legacy RandomState", lambda: _paired(rng=np.random.RandomState(0)), TypeError, "Generator"),
     ("int seed as rng", lambda: _paired(rng=3407), TypeError, "Generator"),
-    ("seed count mismatch", lambda: _hier(b=[[0, 0]]), ValueError, "number of seeds"),
-    ("seed length mismatch", lambda: _hier(b=[[0, 0], [1]]), ValueError, "seed 1"),
-    ("empty seed", lambda: _hier(a=[[1], []], b=[[1], []]), ValueError, "seed 1"),
-    ("no seeds", lambda: _hier(a=[], b=[]), ValueError, "at least one seed"),
-    ("3-D to hierarchical", lambda: _hier(a=np.zeros((1, 2, 2)), b=np.zeros((1, 2, 2))),
+    ("seed count mismatch", lambda: _hier(a=[[1, 0], [1, 1], [0, 0]]), ValueError, "number of seeds"),
+    ("item count mismatch", lambda: _hier(b=[[0, 0, 1], [1, 0, 1]]), ValueError, "number of seeds or items"),
+    ("ragged seeds", lambda: _hier(a=[[1, 0], [1]]), ValueError, "same items"),
+    ("no items", lambda: _hier(a=np.zeros((2, 0)), b=np.zeros((2, 0))), ValueError, "n >= 1"),
+    ("no seeds", lambda: _hier(a=np.zeros((0, 2)), b=np.zeros(2)), ValueError, "at least one seed"),
+    ("3-D to crossed", lambda: _hier(a=np.zeros((1, 2, 2)), b=np.zeros((1, 2, 2))),
      ValueError, "2-D"),
     ("hier alpha", lambda: _hier(alpha=1.5), ValueError, "alpha"),
     ("holm p above 1", lambda: holm([0.5, 1.2]), ValueError, r"\[0, 1\]"),
@@ -353,27 +306,15 @@ def test_stratified_point_is_the_mean_of_stratum_means():
     assert est.n == 450 and est.ci_low <= est.effect <= est.ci_high
 
 
-def test_stratified_accepts_per_seed_rows():
+def test_stratified_strata_share_the_seeds():
     rng_data = np.random.default_rng(7)
-    seeds_a = [rng_data.random(80).round() for _ in range(3)]
-    seeds_b = [rng_data.random(80).round() for _ in range(3)]
-    flat_a, flat_b = rng_data.random(40).round(), rng_data.random(40).round()
-    est = stats.stratified_bootstrap([(seeds_a, seeds_b), (flat_a, flat_b)], resamples=500,
+    seeds_a, seeds_b = rng_data.random((3, 80)).round(), rng_data.random(80).round()   # shared base
+    more_a, more_b = rng_data.random((3, 40)).round(), rng_data.random((3, 40)).round()
+    est = stats.stratified_bootstrap([(seeds_a, seeds_b), (more_a, more_b)], resamples=500,
                                      rng=np.random.default_rng(2))
-    want = (np.mean([np.mean(x - y) for x, y in zip(seeds_a, seeds_b)]) + np.mean(flat_a - flat_b)) / 2
-    assert est.effect == pytest.approx(want) and est.n_seeds == 3 and est.n == 280
-
-
-def test_hierarchical_count_resampling_matches_item_resampling(monkeypatch):
-    # 0/1 scores: items of a drawn seed are resampled as multinomial counts; the distribution
-    # must equal drawing the items themselves (the general path, forced with MAX_LEVELS=0).
-    rng_data = np.random.default_rng(11)
-    a = [(rng_data.random(300) < p).astype(float) for p in (0.55, 0.6, 0.5)]
-    b = [(rng_data.random(300) < 0.5).astype(float) for _ in range(3)]
-    fast = stats.hierarchical_bootstrap(a, b, resamples=20_000, rng=np.random.default_rng(1))
-    monkeypatch.setattr(stats, "MAX_LEVELS", 0)
-    slow = stats.hierarchical_bootstrap(a, b, resamples=20_000, rng=np.random.default_rng(2))
-    assert fast.effect == slow.effect
-    assert fast.ci_low == pytest.approx(slow.ci_low, abs=0.006)
-    assert fast.ci_high == pytest.approx(slow.ci_high, abs=0.006)
-    assert fast.mde == pytest.approx(slow.mde, rel=0.05)
+    want = (np.mean(seeds_a - seeds_b) + np.mean(more_a - more_b)) / 2
+    assert est.effect == pytest.approx(want) and est.n_seeds == 3 and est.n == 120   # questions, not runs
+    assert [s.n_paired for s in est.strata] == [80, 40] and [s.weight for s in est.strata] == [0.5, 0.5]
+    assert sum(s.var_share for s in est.strata) == pytest.approx(1.0)
+    with pytest.raises(ValueError, match="same seeds"):
+        stats.stratified_bootstrap([(seeds_a, seeds_b), (more_a[0], more_b[0])], resamples=10, rng=rng())

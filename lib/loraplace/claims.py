@@ -5,16 +5,25 @@ study's condition names per model are in `loraplace.study`), after which fine-tu
 on which benchmarks, and in which direction. A claim has parts (one per topology, domain, …);
 every part gets a verdict per evidence track and scorer:
 
-* ``supported``   the 95 % CI excludes 0 in the claimed direction and Holm-adjusted p < 0.05
-* ``refuted``     the CI excludes 0 the other way and Holm-adjusted p < 0.05
-* ``inconclusive`` otherwise — always reported with n, effect, CI, Holm p and the MDE.
+* ``supported``    the 95 % CI excludes 0 in the claimed direction and Holm-adjusted p < 0.05
+* ``refuted``      the CI excludes 0 the other way and Holm-adjusted p < 0.05
+* ``inconclusive`` otherwise — always reported with n, effect, CI, Holm p and the MDE
+* ``untestable``   the data cannot decide: the scorer fixes the outcome (``FIXED_BY_SCORER``)
+                   or every paired difference is the same number (zero variance)
+* ``unavailable``  no data.
 
-Holm's family is every comparison of the claim under one evidence track and scorer. A part
-made of several comparisons ("attention-only degrades *least*": better than each other
-condition) is an intersection–union test: supported iff every comparison is, refuted iff any
-one is refuted; the comparison shown (effect, CI, p) is the one that decides. "Floor" parts
-(pass@1 at the floor) are supported iff the CI's upper end stays below FLOOR, refuted iff its
-lower end is above FLOOR.
+The p-value is dual to the percentile CI (one test: CI excludes 0 iff p < 0.05); the CI is
+per comparison, Holm's p adjusts for the family, so a CI that excludes 0 can still be
+inconclusive. Holm's family is every testable comparison of the claim under one evidence
+track and scorer (untestable ones and floor bounds are not in it). The MDE is at Holm's
+strictest step, alpha / m: the effect each comparison detects with 80 % power whatever the
+rest of the family does. A part made of several comparisons ("attention-only degrades
+*least*": better than each other condition) is an intersection–union test: supported iff
+every comparison is, refuted iff any one is refuted; the comparison shown is the one that
+decides. "Floor" parts (pass@1 at the floor) use the exact Clopper–Pearson interval of k/n:
+supported iff every condition's upper bound (95 %) is below FLOOR (intersection–union, no
+adjustment needed), refuted iff some condition's lower bound at alpha / m_part (Bonferroni
+over the part's conditions) is above FLOOR.
 """
 from __future__ import annotations
 
@@ -30,7 +39,12 @@ from loraplace.study import DOMAINS, ROLES, TARGETS, off_target
 ALPHA = 0.05
 FLOOR = 0.05  # "floor": pass@1 below 5 %
 DIRECTIONS = ("positive", "negative", "floor")
-VERDICTS = ("supported", "refuted", "inconclusive", "unavailable")
+VERDICTS = ("supported", "refuted", "inconclusive", "untestable", "unavailable")
+POWER = 0.8
+# (evidence track, scorer, benchmark) whose outcome the scorer sets without looking at the output
+# (the tiny track's as-published HumanEval scorer does execute the raw completion: testable)
+FIXED_BY_SCORER = {("published", "as-published", "humaneval"): "the as-published scorer records pass@1 = 0 "
+                                                               "for every completion without executing it"}
 TOPOLOGY_SHORT = {"sequential": "seq", "parallel": "par"}
 
 
@@ -54,6 +68,7 @@ class Part:
     label: str
     direction: str
     comparisons: tuple[Comparison, ...]
+    claimed_pp: float | None = None  # the paper's own number, the effect to plan power for
 
 
 @dataclass(frozen=True)
@@ -71,8 +86,9 @@ class Claim:
         raise KeyError(f"Unknown part {part_id!r} of {self.id}. Available: {', '.join(p.id for p in self.parts)}")
 
 
-def _parts(claim_id: str, specs) -> tuple[Part, ...]:
-    return tuple(Part(f"{claim_id}-{TOPOLOGY_SHORT[t]}{('-' + s) if s else ''}", t, label, d, tuple(c))
+def _parts(claim_id: str, specs, claimed: dict | None = None) -> tuple[Part, ...]:
+    return tuple(Part(f"{claim_id}-{TOPOLOGY_SHORT[t]}{('-' + s) if s else ''}", t, label, d, tuple(c),
+                      (claimed or {}).get(t))
                  for t, s, label, d, c in specs)
 
 
@@ -91,7 +107,8 @@ def _c2() -> Claim:
              for t, d in (("sequential", "negative"), ("parallel", "positive"))]
     return Claim("C2", "Recurrent adaptation: destructive in sequential, constructive in parallel",
                  "adapting the recurrent backbone is destructive in sequential hybrids (-14.8 pp on GSM8K) "
-                 "but constructive in parallel ones (+8.6 pp)", "abstract", _parts("C2", specs))
+                 "but constructive in parallel ones (+8.6 pp)", "abstract",
+                 _parts("C2", specs, {"sequential": -14.8, "parallel": 8.6}))
 
 
 def _c3() -> Claim:
@@ -149,28 +166,67 @@ class Verdict:
     domain: str
     direction: str
     verdict: str
-    n: int = 0
+    n: int = 0                      # paired questions (summed over strata, not multiplied by seeds)
     n_seeds: int = 0
     effect_pp: float | None = None
     ci_low_pp: float | None = None
     ci_high_pp: float | None = None
     p_value: float | None = None
     p_holm: float | None = None
-    mde_pp: float | None = None
+    mde_pp: float | None = None     # at Holm's strictest step alpha / family_size, 80 % power
     note: str = ""
+    n_a: int | None = None          # questions side a / side b answered, before pairing
+    n_b: int | None = None
+    seeds: tuple[int, ...] = ()
+    family_size: int = 0            # Holm's m: testable comparisons of the claim (track × scorer)
+    seed_sd_pp: float | None = None  # between-seed SD (n_seeds >= 3), else None
+    strata: tuple[dict, ...] = ()   # per benchmark: name, n_a, n_b, n_paired, weight, effect_pp, var_share
+    interval: str = ""              # "bootstrap percentile" | "exact Clopper–Pearson"
+    power_target_pp: float | None = None  # inconclusive parts: the effect to plan for …
+    power_target: str = ""          # … "claimed" (the paper's number) or "observed"
+    items_needed: int | None = None  # questions for 80 % power at alpha / family_size (None: seeds limit)
+    seeds_needed: int | None = None  # fewest seeds that could reach it (needs n_seeds >= 3)
+
+    @property
+    def dropped(self) -> bool:
+        return any(s["n_paired"] < max(s["n_a"] or 0, s["n_b"] or 0) for s in self.strata)
+
+    @property
+    def sample_text(self) -> str:
+        """'n=256 questions, one training run (seed 3407)' — questions and seeds separately."""
+        counts = [f"{s['name']} {s['n_paired']}" + (f" of {s['n_a']}/{s['n_b']}" if s["n_paired"] < max(
+            s["n_a"] or 0, s["n_b"] or 0) else "") for s in self.strata]
+        text = f"n={self.n} questions"
+        if self.dropped:
+            text += f" ({', '.join(counts)}; questions not answered by both sides dropped)"
+        if self.n_seeds == 1:
+            runs = f"one training run{f' (seed {self.seeds[0]})' if self.seeds else ''}"
+        elif self.n_seeds < stats.MIN_SEEDS_FOR_SPREAD:
+            runs = (f"{self.n_seeds} training runs (between-seed spread not estimable with fewer than "
+                    f"{stats.MIN_SEEDS_FOR_SPREAD}: conditional on these runs)")
+        else:
+            runs = f"{self.n_seeds} training runs (between-seed SD {self.seed_sd_pp:.1f} pp, t({self.n_seeds - 1}))"
+        return f"{text}, {runs}"
 
     @property
     def verdict_line(self) -> str:
         head = f"{self.part_id} [{self.evidence}/{self.scorer}] {self.verdict.upper()}"
+        if self.verdict == "untestable":
+            return f"{head}: {self.comparison}: {self.note}"
         if self.verdict == "unavailable" or self.effect_pp is None:
             return f"{head}: {self.note}"
+        tail = f"; {self.note}" if self.note else ""
+        if self.direction == "floor":
+            return (f"{head}: {self.comparison} = {self.effect_pp:.1f} % [{self.ci_low_pp:.1f}, {self.ci_high_pp:.1f}] "
+                    f"exact 95 % (claimed below {100 * FLOOR:.0f} %), {self.sample_text}{tail}")
         return (f"{head}: {self.comparison} = {self.effect_pp:+.1f} pp [{self.ci_low_pp:+.1f}, {self.ci_high_pp:+.1f}] "
-                f"(claimed {self.direction}), n={self.n}{f' over {self.n_seeds} seeds' if self.n_seeds > 1 else ''}, "
-                f"Holm p={self.p_holm:.3g}, MDE {self.mde_pp:.1f} pp" + (f"; {self.note}" if self.note else ""))
+                f"(claimed {self.direction}), {self.sample_text}, Holm p={self.p_holm:.3g} (m={self.family_size}), "
+                f"MDE {self.mde_pp:.1f} pp at α/{self.family_size}{tail}")
 
     def to_dict(self) -> dict:
         out = {k: getattr(self, k) for k in self.__dataclass_fields__}
         out["verdict_line"] = self.verdict_line
+        out["dropped"] = self.dropped
         return out
 
 
@@ -183,60 +239,148 @@ def _decide(direction: str, lo: float, hi: float, p: float) -> str:
     return "supported" if (lo > 0) == claimed_up else "refuted"
 
 
-def _binding(direction: str, results: list[tuple]) -> tuple:
+@dataclass(frozen=True)
+class _Judged:
+    comp: Comparison
+    strata: list
+    est: stats.Estimate | None
+    decision: str = ""
+    p_holm: float | None = None
+    reason: str = ""
+
+
+def _untestable(comp: Comparison, track: str, scorer: str, strata: list) -> str:
+    """Why the data cannot decide this comparison ('' when it can)."""
+    fixed = [FIXED_BY_SCORER[(track, scorer, b)] for b in comp.benchmarks if (track, scorer, b) in FIXED_BY_SCORER]
+    if fixed:
+        return f"not testable: {fixed[0]}"
+    if comp.b == ZERO:
+        return ""  # a proportion: the exact interval needs no variance
+    d = np.concatenate([(p.a - p.b).ravel() for p in strata])
+    return f"not testable: every paired difference is {d[0]:+g} (zero variance)" if np.all(d == d[0]) else ""
+
+
+def _floor(strata: list, m_part: int) -> tuple[stats.Estimate, str]:
+    """Exact Clopper–Pearson bounds of pass@1 (all runs pooled) and the floor decision."""
+    (p,) = strata
+    k, n = int(round(p.a.sum())), p.a.size
+    lo, hi = stats.proportion_ci(k, n, ALPHA)
+    lo_family = stats.proportion_ci(k, n, ALPHA / max(m_part, 1))[0]
+    decision = "supported" if hi < FLOOR else "refuted" if lo_family > FLOOR else "inconclusive"
+    stratum = stats.Stratum(p.n_paired, 1.0, k / n, float("nan"), 1.0, p.benchmark, p.n_a, p.n_b)
+    est = stats.Estimate(n=p.n_paired, n_seeds=len(p.seeds), effect=k / n, ci_low=lo, ci_high=hi,
+                         p_value=float("nan"), sd_diff=float("nan"), mde=float("nan"), resamples=0,
+                         alpha=ALPHA, strata=(stratum,))
+    return est, decision
+
+
+def _power(part: Part, est: stats.Estimate, m: int) -> dict:
+    """Items (and seeds) for 80 % power at alpha / m: the paper's effect if it gives one, else the observed."""
+    target = part.claimed_pp / 100 if part.claimed_pp is not None else est.effect
+    if target == 0 or not np.isfinite(est.se):
+        return {}
+    goal = (abs(target) / stats.z_sum(ALPHA, POWER, m)) ** 2          # the variance that gives the power
+    seed_var = (est.seed_sd or 0.0) ** 2
+    item_var = est.se ** 2 - seed_var / est.n_seeds
+    out = dict(power_target_pp=100 * target, power_target="claimed" if part.claimed_pp is not None else "observed")
+    if est.seed_sd is not None:
+        out["seeds_needed"] = max(stats.MIN_SEEDS_FOR_SPREAD, int(np.ceil(seed_var / goal - 1e-9)) + 1)
+    if seed_var / est.n_seeds < goal:
+        out["items_needed"] = max(1, int(np.ceil(est.n * item_var / (goal - seed_var / est.n_seeds) - 1e-9)))
+    return out
+
+
+def _binding(direction: str, verdict: str, judged: list[_Judged]) -> _Judged:
     """The comparison that decides a part: a refuting one if any, else the weakest for the claim."""
-    refuting = [r for r in results if r[2] == "refuted"]
+    floor = direction == "floor"
+    refuting = [j for j in judged if j.decision == "refuted"]
     if refuting:
-        return min(refuting, key=lambda r: r[3])
-    if direction == "floor":
-        return max(results, key=lambda r: r[1].ci_high)
-    return max(results, key=lambda r: (r[2] != "supported", r[3]))
+        return max(refuting, key=lambda j: j.est.ci_low) if floor else min(refuting, key=lambda j: j.p_holm)
+    if verdict == "untestable":
+        return next(j for j in judged if j.decision == "untestable")
+    if floor:
+        return max(judged, key=lambda j: j.est.ci_high)
+    return max(judged, key=lambda j: (j.decision != "supported", j.p_holm))
+
+
+def _fmt_effect(direction: str, effect: float) -> str:
+    return f"{100 * effect:.1f} %" if direction == "floor" else f"{100 * effect:+.1f} pp"
+
+
+def _strata_dicts(est: stats.Estimate) -> tuple[dict, ...]:
+    return tuple({"name": s.name, "n_a": s.n_a, "n_b": s.n_b, "n_paired": s.n_paired, "weight": s.weight,
+                  "effect_pp": 100 * s.effect, "var_share": s.var_share} for s in est.strata)
 
 
 def evaluate(claim: Claim, evidence: Evidence, scorer: str, *, resamples: int, seed: int) -> list[Verdict]:
     """A verdict for every part of the claim under one evidence track and scorer.
 
-    Holm's family is every comparison of the claim (a part of several comparisons adds all of them).
+    Holm's family is every testable, non-floor comparison of the claim (a part of several
+    comparisons adds all of them).
     """
-    rows: list[tuple[Part, str, list | str]] = []
+    rows: list[tuple[Part, str, list[_Judged] | str]] = []
     for part in claim.parts:
         model = evidence.model(part.topology)
         try:
-            results = []
+            judged = []
             for comp in part.comparisons:
                 strata = [pair(evidence, model, scorer, evidence.condition(model, comp.a),
                                evidence.condition(model, comp.b) if comp.b not in (BASE, ZERO) else comp.b,
                                comp.domain, bench) for bench in comp.benchmarks]
-                results.append((comp, estimate(strata, resamples=resamples, seed=seed, alpha=ALPHA)))
-            rows.append((part, model, results))
+                reason = _untestable(comp, evidence.track, scorer, strata)
+                est = None if reason or part.direction == "floor" else \
+                    estimate(strata, resamples=resamples, seed=seed, alpha=ALPHA)
+                judged.append(_Judged(comp, strata, est, "untestable" if reason else "", reason=reason))
+            rows.append((part, model, judged))
         except (KeyError, ValueError) as exc:
             rows.append((part, model, str(exc).strip('"').split(". Available")[0]))
-    p_raw = [e.p_value for _, _, r in rows if not isinstance(r, str) for _, e in r]
-    p_holm = iter(stats.holm(np.array(p_raw)) if p_raw else [])
+    tested = [j for _, _, js in rows if not isinstance(js, str) for j in js if j.est is not None]
+    p_holm = dict(zip(map(id, tested), stats.holm([j.est.p_value for j in tested]))) if tested else {}
+    m = len(tested)
     out = []
-    for part, model, results in rows:
+    for part, model, judged in rows:
         common = dict(claim_id=claim.id, claim_title=claim.title, sentence=claim.sentence, part_id=part.id,
                       part=part.label, topology=part.topology, model=model, evidence=evidence.track,
-                      scorer=scorer, direction=part.direction)
-        if isinstance(results, str):
+                      scorer=scorer, direction=part.direction, family_size=m)
+        if isinstance(judged, str):
             comp = part.comparisons[0]
             out.append(Verdict(**common, comparison=comp.label(), benchmark="+".join(comp.benchmarks),
-                               domain=comp.domain, verdict="unavailable", note=f"no data: {results}"))
+                               domain=comp.domain, verdict="unavailable", note=f"no data: {judged}"))
             continue
-        judged = []
-        for comp, est in results:
-            ph = float(next(p_holm))
-            judged.append((comp, est, _decide(part.direction, est.ci_low, est.ci_high, ph), ph))
-        decisions = [d for _, _, d, _ in judged]
-        verdict = ("refuted" if "refuted" in decisions else
+        m_part = sum(1 for j in judged if not j.reason)
+        done = []
+        for j in judged:
+            if j.reason:
+                done.append(j)
+            elif part.direction == "floor":
+                est, decision = _floor(j.strata, m_part)
+                done.append(_Judged(j.comp, j.strata, est, decision))
+            else:
+                ph = float(p_holm[id(j)])
+                done.append(_Judged(j.comp, j.strata, j.est, _decide(part.direction, j.est.ci_low, j.est.ci_high, ph), ph))
+        decisions = [j.decision for j in done]
+        verdict = ("refuted" if "refuted" in decisions else "untestable" if "untestable" in decisions else
                    "supported" if all(d == "supported" for d in decisions) else "inconclusive")
-        comp, est, _, ph = _binding(part.direction, judged)
-        note = ""
-        if len(judged) > 1:
-            note = "all of: " + "; ".join(f"{c.label(evidence, model).split(' on ')[0]} {100 * e.effect:+.1f} pp ({d})"
-                                         for c, e, d, _ in judged)
-        out.append(Verdict(**common, comparison=comp.label(evidence, model), benchmark="+".join(comp.benchmarks),
-                           domain=comp.domain, verdict=verdict, n=est.n, n_seeds=est.n_seeds,
-                           effect_pp=100 * est.effect, ci_low_pp=100 * est.ci_low, ci_high_pp=100 * est.ci_high,
-                           p_value=est.p_value, p_holm=ph, mde_pp=100 * est.mde, note=note))
+        b = _binding(part.direction, verdict, done)
+        parts_note = ""
+        if len(done) > 1:
+            parts_note = "all of: " + "; ".join(
+                f"{j.comp.label(evidence, model).split(' on ')[0]} "
+                + (f"{_fmt_effect(part.direction, j.est.effect)} ({j.decision})" if j.est else "(untestable)")
+                for j in done)
+        seeds = b.strata[0].seeds
+        label = dict(comparison=b.comp.label(evidence, model), benchmark="+".join(b.comp.benchmarks), domain=b.comp.domain)
+        if b.est is None:
+            out.append(Verdict(**common, **label, verdict=verdict, n_seeds=len(seeds), seeds=seeds,
+                               note="; ".join(x for x in (b.reason, parts_note) if x)))
+            continue
+        est, floor = b.est, part.direction == "floor"
+        out.append(Verdict(
+            **common, **label, verdict=verdict, n=est.n, n_seeds=est.n_seeds, seeds=seeds,
+            effect_pp=100 * est.effect, ci_low_pp=100 * est.ci_low, ci_high_pp=100 * est.ci_high,
+            p_value=None if floor else est.p_value, p_holm=b.p_holm,
+            mde_pp=None if floor else 100 * stats.z_sum(ALPHA, POWER, m) * est.se, note=parts_note,
+            n_a=est.n_a, n_b=est.n_b, seed_sd_pp=None if est.seed_sd is None else 100 * est.seed_sd,
+            strata=_strata_dicts(est), interval="exact Clopper–Pearson" if floor else "bootstrap percentile",
+            **(_power(part, est, m) if verdict == "inconclusive" and not floor else {})))
     return out

@@ -32,7 +32,9 @@ def run(args) -> int:
                   benchmarks=tuple(args.benchmark), resamples=args.resamples, seed=args.seed)
     out = {"n": est.n, "n_seeds": est.n_seeds, "mean_diff_pp": 100 * est.effect, "ci_low_pp": 100 * est.ci_low,
            "ci_high_pp": 100 * est.ci_high, "p_value": est.p_value, "mde_pp": 100 * est.mde,
-           "resamples": est.resamples, "seed": args.seed, "scorer": args.scorer}
+           "resamples": est.resamples, "seed": args.seed, "scorer": args.scorer, "n_a": est.n_a, "n_b": est.n_b,
+           "strata": [{"benchmark": s.name, "n_a": s.n_a, "n_b": s.n_b, "n_paired": s.n_paired, "weight": s.weight}
+                      for s in est.strata]}
     if args.json:
         print(json.dumps(out))
     else:

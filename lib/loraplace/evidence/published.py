@@ -81,7 +81,7 @@ def load_indices(root: Path) -> dict[tuple[str, int], list[int]]:
     folder = Path(root) / "results" / "eval_indices"
     if not folder.is_dir():
         raise PublishedDataError(f"{folder}: missing (maps example_id positions to benchmark questions)")
-    out = {}
+    out, owner = {}, {}
     for path in sorted(folder.glob("*.json")):
         m = _INDICES.match(path.name)
         if not m:
@@ -92,7 +92,11 @@ def load_indices(root: Path) -> dict[tuple[str, int], list[int]]:
             raise PublishedDataError(f"{path}:{exc.lineno}: malformed JSON: {exc.msg}") from None
         if len(values) != int(m["n"]) or len(set(values)) != len(values):
             raise PublishedDataError(f"{path}: expected {m['n']} distinct indices, got {len(values)}")
-        out[(m["benchmark"], int(m["n"]))] = values
+        key = (m["benchmark"], int(m["n"]))
+        if key in out and out[key] != values:  # runs are matched to index files by (benchmark, size) alone
+            raise PublishedDataError(f"{path}: a second {key[0]} index of {key[1]} items (another split?) "
+                                     f"differs from {owner[key].name}; which one a run used is ambiguous")
+        out[key], owner[key] = values, path
     return out
 
 

@@ -7,7 +7,7 @@ from loraplace.evidence.records import Evidence
 from loraplace.evidence.tracks import TRACKS, load_track
 
 TITLE = "loraplace — which claims of “Where Should LoRA Go?” hold"
-_ORDER = {"supported": 0, "refuted": 1, "inconclusive": 2, "unavailable": 3}
+_ORDER = {"supported": 0, "refuted": 1, "inconclusive": 2, "untestable": 3, "unavailable": 4}
 
 
 def accuracy_matrix(evidence: Evidence) -> list[dict]:

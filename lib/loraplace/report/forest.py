@@ -9,7 +9,7 @@ import math
 from xml.sax.saxutils import escape
 
 COLOURS = {"supported": "#1a7f37", "refuted": "#cf222e", "inconclusive": "#9a6700",
-           "unavailable": "#6e7781"}
+           "untestable": "#8250df", "unavailable": "#6e7781"}
 UNKNOWN_COLOUR = "#6e7781"
 
 ROW_H = 22  # px per verdict row

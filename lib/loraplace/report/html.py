@@ -204,6 +204,41 @@ def _sources(sources: Any) -> list[tuple[str, list[tuple[str, str]]]]:
             for track, src in sorted(sources.items(), key=lambda kv: str(kv[0]))]
 
 
+def _matrix(verdicts: list[dict]) -> dict:
+    """Which claims hold: one row per claim part, one column per evidence track × scorer."""
+    cols = _ordered(verdicts, lambda v: (v.get("evidence") or DASH, v.get("scorer") or DASH))
+    rows = []
+    for part_id in _ordered(verdicts, lambda v: v.get("part_id") or DASH):
+        mine = [v for v in verdicts if (v.get("part_id") or DASH) == part_id]
+        cells = []
+        for ev, sc in cols:
+            v = next((x for x in mine if (x.get("evidence") or DASH, x.get("scorer") or DASH) == (ev, sc)), None)
+            if v is None:
+                cells.append(None)
+                continue
+            floor = v.get("direction") == "floor"
+            effect = _num(v.get("effect_pp"))
+            text = DASH if effect is None else (f"{fmt_pp(effect)} %" if floor else
+                                                f"{'+' if effect > 0 else ''}{fmt_pp(effect)} pp")
+            cells.append({"verdict": _verdict(v), "effect": text, "title": v.get("verdict_line") or ""})
+        rows.append({"claim_id": mine[0].get("claim_id"), "part_id": part_id, "part": mine[0].get("part"),
+                     "cells": cells})
+    return {"cols": cols, "rows": rows}
+
+
+def _power_rows(verdicts: list[dict]) -> list[dict]:
+    """Inconclusive parts: the questions (and seeds) needed for 80 % power at their Holm level."""
+    return [v for v in verdicts if _verdict(v) == "inconclusive" and _num(v.get("power_target_pp")) is not None]
+
+
+def _runs(v: dict) -> str:
+    """'one training run (seed 3407)' / '3 training runs' — the seeds behind a verdict."""
+    seeds, n = v.get("seeds") or [], _num(v.get("n_seeds"))
+    if n == 1:
+        return f"one training run (seed {seeds[0]})" if seeds else "one training run"
+    return f"{int(n)} training runs" if n else ""
+
+
 def build_view(data: dict) -> dict:
     """Everything the template needs, precomputed (grouping, ordering, counts)."""
     data = data or {}
@@ -228,6 +263,8 @@ def build_view(data: dict) -> dict:
         "counts": {k: counts.get(k, 0) for k in VERDICTS},
         "extra_counts": sorted((k, c) for k, c in counts.items() if k not in VERDICTS),
         "groups": groups,
+        "matrix": _matrix(ordered),
+        "power": _power_rows(ordered),
         "forest": Markup(forest_svg(ordered)),
         "accuracy": _accuracy_matrices([a for a in (data.get("accuracy") or []) if isinstance(a, dict)]),
         "components": [c for c in (data.get("components") or []) if isinstance(c, dict)],
@@ -247,7 +284,7 @@ def _env() -> jinja2.Environment:
                              undefined=jinja2.ChainableUndefined, trim_blocks=True,
                              lstrip_blocks=True, keep_trailing_newline=True)
     env.filters.update(pp=fmt_pp, ci=fmt_ci, pval=fmt_p, pct=fmt_pct, num=fmt_int, ratio=ratio,
-                       seconds=fmt_seconds, dash=dash)
+                       seconds=fmt_seconds, dash=dash, runs=_runs)
     return env
 
 
