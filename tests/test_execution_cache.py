@@ -43,7 +43,10 @@ def test_cold_then_warm(items, tmp_path, monkeypatch):
     assert [r["score"] for r in cold] == [1, 0, 0]
     assert not any(r["cached"] for r in cold)
     assert set(cold[0]) == set(ec.RESULT_KEYS) | {"cached"}
-    assert len(_entries(tmp_path)) == 3
+    assert len(_entries(tmp_path)) == 3  # the infinite loop used its CPU: stored as confirmed
+    k = ec.cache_key(*items[2], "corrected", T)
+    doc = json.loads((tmp_path / k[:2] / f"{k}.json").read_text())
+    assert doc["result"]["confirmed"] in ec.CONFIRMATIONS
 
     def boom(*a, **k):
         raise AssertionError("score_rows must not run on a warm cache")
@@ -87,6 +90,67 @@ def test_corrupt_entry_is_reexecuted_with_a_warning(items, tmp_path):
         again = ec.execute_cached(items[:2], "corrected", cache_dir=tmp_path, timeout=T,
                                   progress=False)
     assert all(r["cached"] for r in again)
+
+
+def _fake(statuses_by_call):
+    """A score_rows stand-in: call n returns statuses_by_call[n] for its rows."""
+    calls = []
+
+    def score_rows(rows, scorer, **kw):
+        statuses = statuses_by_call[len(calls)]
+        calls.append((len(rows), kw.get("workers")))
+        return [{"task_id": r["task_id"], "score": int(s == "passed"), "status": s, "reason": s,
+                 "stderr_tail": "", "duration_s": 0.1, "network_isolated": True,
+                 "isolation": "full", "cpu_s": 0.0} for r, s in zip(rows, statuses)]
+    return score_rows, calls
+
+
+def test_load_induced_timeouts_are_rerun_alone_before_storing(items, tmp_path, monkeypatch):
+    fake, calls = _fake([["timeout", "crashed", "timeout"], ["passed", "failed", "timeout"]])
+    monkeypatch.setattr(humaneval, "score_rows", fake)
+    res = ec.execute_cached(items, "corrected", cache_dir=tmp_path, timeout=T, progress=False)
+    assert calls == [(3, None), (3, 1)]  # all three re-run, one sandbox at a time
+    assert [r["status"] for r in res] == ["passed", "failed", "timeout"]
+    assert len(_entries(tmp_path)) == 3  # the repeated timeout is stored as confirmed alone
+    fake, calls = _fake([["crashed"], ["timeout"]])
+    monkeypatch.setattr(humaneval, "score_rows", fake)
+    other = [("HumanEval/5", "    pass\n")]
+    assert ec.execute_cached(other, "corrected", cache_dir=tmp_path, timeout=T,
+                             progress=False)[0]["status"] == "timeout"
+    assert len(_entries(tmp_path)) == 3  # crashed, then timeout alone: not deterministic, not stored
+
+
+def test_unsandboxed_results_are_never_stored(items, tmp_path, monkeypatch):
+    fake, _ = _fake([["passed"]])
+
+    def weak(rows, scorer, **kw):
+        return [{**r, "isolation": "none", "network_isolated": False} for r in fake(rows, scorer, **kw)]
+    monkeypatch.setattr(humaneval, "score_rows", weak)
+    res = ec.execute_cached(items[:1], "corrected", cache_dir=tmp_path, timeout=T, progress=False)
+    assert res[0]["isolation"] == "none" and not _entries(tmp_path)
+
+
+@pytest.mark.parametrize("field,value", [("score", 1), ("score", 2), ("status", "weird"),
+                                         ("isolation", "none"), ("score", True),
+                                         ("status", "timeout"), ("reason", None)])
+def test_entries_are_validated_on_load(items, tmp_path, field, value):
+    ec.execute_cached(items[1:2], "corrected", cache_dir=tmp_path, timeout=T, progress=False)
+    (path,) = _entries(tmp_path)
+    doc = json.loads(path.read_text())
+    doc["result"][field] = value  # the entry says "failed" with score 0: each edit breaks it
+    path.write_text(json.dumps(doc))
+    with pytest.warns(RuntimeWarning, match="malformed or non-deterministic"):
+        res = ec.execute_cached(items[1:2], "corrected", cache_dir=tmp_path, timeout=T,
+                                progress=False)
+    assert res[0]["status"] == "failed" and not res[0]["cached"]
+
+
+def test_lone_surrogate_does_not_lose_the_batch(items, tmp_path):
+    bad = ("HumanEval/0", "    return '\ud800'\n")
+    res = ec.execute_cached([items[0], bad, items[1]], "corrected", cache_dir=tmp_path, timeout=T,
+                            progress=False)
+    assert [r["status"] for r in res] == ["passed", "failed", "failed"]
+    assert len(_entries(tmp_path)) == 3
 
 
 def test_key_depends_on_every_input(items):
@@ -142,7 +206,7 @@ RACER = textwrap.dedent("""
     def counting(rows, *a, **k):
         with open(log, "a") as f:
             for r in rows:
-                f.write(r["task_id"] + "\\n")
+                f.write(f"{os.getpid()} {r['task_id']}\\n")
         return real(rows, *a, **k)
     humaneval.score_rows = counting
     while not os.path.exists(go):
@@ -168,8 +232,10 @@ def test_two_racing_processes_execute_each_item_once(items, tmp_path):
     time.sleep(1.0)  # both import and reach the barrier
     go.touch()
     assert [p.wait(timeout=120) for p in procs] == [0, 0]
-    executed = log.read_text().split()
-    assert sorted(executed) == sorted(t for t, _ in items)  # each item ran exactly once
+    executed = [line.split() for line in log.read_text().splitlines()]
+    by_item = {t: {pid for pid, tt in executed if tt == t} for _, t in executed}
+    # each item ran in one process only (a timeout may run twice there: again alone)
+    assert sorted(by_item) == sorted(t for t, _ in items) and all(len(p) == 1 for p in by_item.values())
     outs = [json.loads((tmp_path / f"out{n}.json").read_text()) for n in range(2)]
     assert _strip(outs[0]) == _strip(outs[1])
     assert sorted(r["cached"] for o in outs for r in o) == [False] * 3 + [True] * 3

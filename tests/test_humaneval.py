@@ -56,6 +56,23 @@ def test_problems_come_from_the_package():
     assert set(probs["HumanEval/0"]) >= {"prompt", "test", "entry_point", "canonical_solution"}
 
 
+def test_cli_refuses_without_full_isolation_unless_allowed(tmp_path, capsys, monkeypatch):
+    from loraplace.evidence import isolation
+
+    f = tmp_path / "x__humaneval.jsonl"
+    f.write_text(json.dumps({"task_id": "HumanEval/0", "completion":
+                             humaneval.load_problems()["HumanEval/0"]["canonical_solution"]}) + "\n")
+    weak = isolation.Isolation((), (), False, "", b"")
+    monkeypatch.setattr(isolation, "probe", lambda mode="auto": weak)
+    assert cli.main(["humaneval-score", str(f), "--json"]) == 2
+    assert "--allow-unsandboxed" in capsys.readouterr().err
+    assert cli.main(["humaneval-score", str(f), "--json", "--allow-unsandboxed", "--details"]) == 0
+    cap = capsys.readouterr()
+    out = json.loads(cap.out)
+    assert out["pass_at_1"] == 1.0 and out["isolation"] == "none: 1 items" and out["unsandboxed"]
+    assert out["items"][0]["isolation"] == "none" and "WARNING" in cap.err
+
+
 def test_all_canonical_solutions_pass_and_empty_bodies_fail():
     probs = humaneval.load_problems()
     rows = [{"task_id": t, "completion": p["canonical_solution"]} for t, p in probs.items()]
@@ -106,7 +123,8 @@ def test_cli_json(tmp_path, capsys):
     f.write_text("".join(json.dumps(r) + "\n" for r in rows))
     assert cli.main(["humaneval-score", str(f), "--json", "--workers", "2"]) == 0
     out = json.loads(capsys.readouterr().out)
-    assert out == {"n": 2, "pass_at_1": 0.5, "by_status": {"failed": 1, "passed": 1}}
+    assert out == {"n": 2, "pass_at_1": 0.5, "by_status": {"failed": 1, "passed": 1},
+                   "isolation": "full"}
     assert cli.main(["humaneval-score", str(f), "--scorer", "as-published", "--json"]) == 0
     assert json.loads(capsys.readouterr().out)["pass_at_1"] == 0.0
     f.write_text('{"task_id": "HumanEval/7"\n')

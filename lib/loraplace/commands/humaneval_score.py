@@ -4,8 +4,9 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import sys
 
-from loraplace.evidence import humaneval
+from loraplace.evidence import humaneval, sandbox
 
 
 def register(subparsers) -> None:
@@ -17,20 +18,32 @@ def register(subparsers) -> None:
     p.add_argument("--workers", type=int, default=os.cpu_count() or 1)
     p.add_argument("--json", action="store_true", help="print the summary as JSON")
     p.add_argument("--details", action="store_true", help="with --json: include per-item results")
+    p.add_argument("--allow-unsandboxed", action="store_true",
+                   help="execute even without full isolation (refused otherwise); the summary "
+                        "then states the isolation obtained and unsandboxed: true")
     p.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
     if not os.path.exists(args.file):
         raise FileNotFoundError(f"no such file: {args.file}")
-    results = humaneval.score_file(args.file, args.scorer, workers=args.workers,
-                                   timeout=args.timeout, progress=not args.json)
+    try:
+        results = humaneval.score_file(args.file, args.scorer, workers=args.workers,
+                                       timeout=args.timeout, progress=not args.json,
+                                       allow_unsandboxed=args.allow_unsandboxed)
+    except sandbox.IsolationRefused as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
     out = humaneval.summary(results)
+    if out.get("unsandboxed"):
+        print(f"WARNING: executed WITHOUT full isolation ({out['isolation']}); "
+              "these numbers are marked unsandboxed", file=sys.stderr)
     if args.json:
         if args.details:
             out["items"] = results
         print(json.dumps(out))
     else:
         print(f"{args.file}: scorer={args.scorer} n={out['n']} pass@1={out['pass_at_1']:.4f} "
-              f"by_status={out['by_status']}")
+              f"by_status={out['by_status']} isolation={out['isolation']}"
+              + (" UNSANDBOXED" if out.get("unsandboxed") else ""))
     return 0

@@ -16,16 +16,25 @@ runs under `filelock.FileLock(cache_dir/.lock)`, so a second process (e.g. a pyt
 worker) waits and then finds everything cached. Missing items run as one `score_rows` batch
 (one pool, one progress bar); duplicate (task_id, completion) pairs run once.
 
-Timeouts are cached like any other outcome: with the sandbox's CPU and wall-clock limits a
-program that times out once times out again (an infinite loop), and a borderline-slow one
-is a property of the completion at this timeout. Delete the cache dir (or bump SANDBOX_VERSION)
-after changing machines if that matters.
+Only deterministic outcomes are stored. `passed` / `failed` are stored as they come. A
+`timeout`, `crashed` or `blocked` item may be an effect of load (other sandboxes, other jobs on
+the machine), so it is first re-run alone (one sandbox at a time); the re-run's result is what
+is returned, and it is stored if it is pass / fail or if it repeats the first status (then with
+`confirmed: "alone"`). One case needs no re-run: a timeout whose sandbox used at least
+CPU_BOUND of its time limit in CPU (its cgroup's accounting) was running, not starved
+(`confirmed: "cpu-bound"`; an infinite loop). Results without full isolation (`--allow-unsandboxed`) are never
+stored. Entries are validated on load: the key, every field's type, score in {0, 1} and equal
+to status == "passed", a known status, full isolation, and `confirmed` for anything but pass / fail; an entry failing any of these warns and is re-executed.
+
+`allow_unsandboxed=None` reads $LORAPLACE_ALLOW_UNSANDBOXED ("1": allowed; set by the pytest
+option --allow-unsandboxed), so the published loader needs no extra argument.
 
 `as-published` executes nothing (every item scores 0), so it bypasses the cache.
 Cached dicts keep the duration_s / network_isolated of the run that produced them.
 """
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import tempfile
@@ -38,9 +47,32 @@ from loraplace.evidence.records import sha256_text
 from loraplace.evidence import humaneval
 
 # Bump whenever the sandbox or scorer semantics change (statuses, limits, truncation, harness).
-SANDBOX_VERSION = "sandbox-2025-1"
+SANDBOX_VERSION = "sandbox-2025-2-judged"
 RESULT_KEYS = ("task_id", "score", "status", "reason", "stderr_tail", "duration_s",
-               "network_isolated")
+               "network_isolated", "isolation")
+DETERMINISTIC = ("passed", "failed")
+CONFIRMATIONS = ("alone", "cpu-bound")
+CPU_BOUND = 0.8
+_TYPES = {"task_id": str, "score": int, "status": str, "reason": str, "stderr_tail": str,
+          "duration_s": (int, float), "network_isolated": bool, "isolation": str}
+
+
+def allowed_unsandboxed(allow: bool | None = None) -> bool:
+    """`allow`, or when None $LORAPLACE_ALLOW_UNSANDBOXED == "1"."""
+    return bool(allow) if allow is not None else os.environ.get("LORAPLACE_ALLOW_UNSANDBOXED") == "1"
+
+
+def valid_result(res) -> bool:
+    """A stored result that is whole, typed, self-consistent and deterministic."""
+    if not isinstance(res, dict) or not all(k in res for k in RESULT_KEYS):
+        return False
+    if not all(isinstance(res[k], t) and not (t is int and isinstance(res[k], bool))
+               for k, t in _TYPES.items()):
+        return False
+    from loraplace.evidence.sandbox import STATUSES
+    return (res["score"] in (0, 1) and res["status"] in STATUSES
+            and res["score"] == int(res["status"] == "passed") and res["isolation"] == "full"
+            and (res["status"] in DETERMINISTIC or res.get("confirmed") in CONFIRMATIONS))
 
 
 def default_cache_dir() -> Path:
@@ -96,8 +128,8 @@ def _load(path: Path, key: str) -> dict | None:
                       "re-executing", RuntimeWarning, stacklevel=3)
         return None
     res = doc.get("result") if isinstance(doc, dict) else None
-    if not isinstance(res, dict) or doc.get("key") != key or not all(k in res for k in RESULT_KEYS):
-        warnings.warn(f"execution cache: malformed entry {path}; re-executing",
+    if doc.get("key") != key or not valid_result(res):
+        warnings.warn(f"execution cache: malformed or non-deterministic entry {path}; re-executing",
                       RuntimeWarning, stacklevel=3)
         return None
     return {k: res[k] for k in RESULT_KEYS}
@@ -107,8 +139,12 @@ def _store(cache_dir: Path, key: str, inputs: dict, result: dict) -> None:
     path = _path(cache_dir, key)
     path.parent.mkdir(parents=True, exist_ok=True)
     meta = {k: v for k, v in inputs.items() if k != "completion"}
-    meta["completion_sha256"] = sha256_text(inputs["completion"])
-    doc = {"key": key, "inputs": meta, "result": {k: result[k] for k in RESULT_KEYS}}
+    # surrogatepass: a completion with a lone surrogate is hashed, not an error (same digest
+    # as sha256_text for every valid string)
+    meta["completion_sha256"] = hashlib.sha256(
+        inputs["completion"].encode("utf-8", "surrogatepass")).hexdigest()
+    doc = {"key": key, "inputs": meta, "result": {k: result[k] for k in (*RESULT_KEYS, "confirmed")
+                                                   if k in result}}
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-", suffix=".json")
     try:
         with os.fdopen(fd, "w", encoding="utf-8") as f:
@@ -122,9 +158,30 @@ def _store(cache_dir: Path, key: str, inputs: dict, result: dict) -> None:
         raise
 
 
+def _run(rows: list[dict], scorer: str, *, workers, timeout, progress, allow) -> list[dict]:
+    """Score rows; re-run alone each timeout / crash / block; mark what may be stored."""
+    results = humaneval.score_rows(rows, scorer, workers=workers, timeout=timeout,
+                                   progress=progress, allow_unsandboxed=allow)
+    for r in results:
+        if r["status"] == "timeout" and (r.get("cpu_s") or 0.0) >= CPU_BOUND * timeout:
+            r["confirmed"] = "cpu-bound"
+    again = [i for i, r in enumerate(results)
+             if r["status"] not in DETERMINISTIC and "confirmed" not in r]
+    if again:
+        alone = humaneval.score_rows([rows[i] for i in again], scorer, workers=1,
+                                     timeout=timeout, progress=False, allow_unsandboxed=allow)
+        for i, res in zip(again, alone):
+            if res["status"] == results[i]["status"]:
+                res["confirmed"] = "alone"
+            results[i] = res
+    for res in results:
+        res["_store"] = valid_result(res)
+    return results
+
+
 def execute_cached(items: list[tuple[str, str]], scorer: str, *, cache_dir: Path | None = None,
                    workers: int | None = None, timeout: float = 3.0,
-                   progress: bool = True) -> list[dict]:
+                   progress: bool = True, allow_unsandboxed: bool | None = None) -> list[dict]:
     """Score (task_id, completion) pairs under `scorer`, executing only what is not cached.
 
     Returns one dict per item, in input order: task_id, score, status, reason, stderr_tail,
@@ -137,6 +194,7 @@ def execute_cached(items: list[tuple[str, str]], scorer: str, *, cache_dir: Path
         rows = humaneval.score_rows([{"task_id": t, "completion": c} for t, c in items], scorer)
         return [{**{"duration_s": 0.0, "network_isolated": False}, **r, "cached": False}
                 for r in rows]
+    allow = allowed_unsandboxed(allow_unsandboxed)
     cache_dir = Path(cache_dir) if cache_dir is not None else default_cache_dir()
     keys = [cache_key(t, c, scorer, timeout) for t, c in items]
     found: dict[str, dict] = {}
@@ -161,10 +219,11 @@ def execute_cached(items: list[tuple[str, str]], scorer: str, *, cache_dir: Path
             missing = lookup()  # another process may have stored them meanwhile
             if missing:
                 rows = [{"task_id": items[i][0], "completion": items[i][1]} for i in missing]
-                results = humaneval.score_rows(rows, scorer, workers=workers, timeout=timeout,
-                                               progress=progress)
+                results = _run(rows, scorer, workers=workers, timeout=timeout,
+                               progress=progress, allow=allow)
                 for i, res in zip(missing, results):
                     t, c = items[i]
-                    _store(cache_dir, keys[i], key_inputs(t, c, scorer, timeout), res)
+                    if res.pop("_store"):
+                        _store(cache_dir, keys[i], key_inputs(t, c, scorer, timeout), res)
                     found[keys[i]] = {**{k: res[k] for k in RESULT_KEYS}, "cached": False}
     return [dict(found[k]) for k in keys]

@@ -5,6 +5,11 @@
   corrected     truncate the completion at the first standard HumanEval stop sequence
                 (STOP_SEQUENCES), then execute prompt + completion + tests in the sandbox.
   executed-raw  execute the untruncated completion.
+
+Executed items are judged outside the completion's reach (loraplace.evidence.sandbox) and carry
+the isolation they obtained (`isolation`: "full", or "partial (missing: ...)"). Without full
+isolation on this machine scoring refuses (sandbox.IsolationRefused) unless
+`allow_unsandboxed=True`; `summary` then states the weaker isolation and `unsandboxed: true`.
 """
 from __future__ import annotations
 
@@ -41,7 +46,7 @@ def truncate(completion: str, stops: tuple[str, ...] = STOP_SEQUENCES) -> str:
     return completion[:cut]
 
 
-def build_program(task_id: str, completion: str) -> str:
+def build_program(task_id: str, completion: str) -> sandbox.Program:
     p = load_problems()[task_id]
     return sandbox.build_program(p["prompt"], completion, p["test"], p["entry_point"])
 
@@ -68,31 +73,45 @@ def read_completions(path: str | os.PathLike) -> list[dict]:
 
 
 def score_rows(rows: list[dict], scorer: str, *, workers: int | None = None,
-               timeout: float = 3.0, progress: bool = False) -> list[dict]:
+               timeout: float = 3.0, progress: bool = False,
+               allow_unsandboxed: bool = False) -> list[dict]:
     if scorer not in SCORERS:
         raise ValueError(f"Unknown scorer {scorer!r}. Available: {', '.join(SCORERS)}")
     if scorer == "as-published":
         return [{"task_id": r["task_id"], "score": 0, "status": "not-executed",
-                 "reason": "as published: the study recorded 0/164", "stderr_tail": ""}
+                 "reason": "as published: the study recorded 0/164", "stderr_tail": "",
+                 "isolation": "not-executed"}
                 for r in rows]
     cut = truncate if scorer == "corrected" else (lambda c: c)
     programs = [build_program(r["task_id"], cut(r["completion"])) for r in rows]
     results = sandbox.run_many(programs, workers=workers, timeout=timeout, progress=progress,
-                               desc=f"humaneval {scorer}")
+                               desc=f"humaneval {scorer}", allow_unsandboxed=allow_unsandboxed)
     return [{"task_id": r["task_id"], "score": int(res.passed), "status": res.status,
              "reason": res.reason, "stderr_tail": res.stderr_tail[-2000:],
-             "duration_s": round(res.duration_s, 4), "network_isolated": res.network_isolated}
+             "duration_s": round(res.duration_s, 4), "network_isolated": res.network_isolated,
+             "isolation": res.isolation_level, "cpu_s": res.cpu_s}
             for r, res in zip(rows, results)]
 
 
 def score_file(path: str | os.PathLike, scorer: str = "corrected", *, workers: int | None = None,
-               timeout: float = 3.0, progress: bool = False) -> list[dict]:
-    """Per-item results: task_id, score (0/1), status, reason, stderr_tail."""
+               timeout: float = 3.0, progress: bool = False,
+               allow_unsandboxed: bool = False) -> list[dict]:
+    """Per-item results: task_id, score (0/1), status, reason, stderr_tail, isolation."""
     return score_rows(read_completions(path), scorer, workers=workers, timeout=timeout,
-                      progress=progress)
+                      progress=progress, allow_unsandboxed=allow_unsandboxed)
 
 
 def summary(results: list[dict]) -> dict:
+    """n, pass@1, statuses, and the isolation the executed items obtained: "full" only if every
+    one of them had full isolation; otherwise the weaker levels and `unsandboxed: true`."""
     n = len(results)
-    return {"n": n, "pass_at_1": (sum(r["score"] for r in results) / n) if n else 0.0,
-            "by_status": dict(sorted(Counter(r["status"] for r in results).items()))}
+    levels = Counter(r.get("isolation", "not-executed") for r in results)
+    executed = {lv for lv in levels if lv != "not-executed"}
+    out = {"n": n, "pass_at_1": (sum(r["score"] for r in results) / n) if n else 0.0,
+           "by_status": dict(sorted(Counter(r["status"] for r in results).items())),
+           "isolation": ("full" if executed == {"full"} else
+                         "not-executed" if not executed else
+                         "; ".join(f"{lv}: {levels[lv]} items" for lv in sorted(executed)))}
+    if executed - {"full"}:
+        out["unsandboxed"] = True
+    return out
