@@ -189,11 +189,15 @@ def test_record_mode_passes_every_judged_part(run):
     assert not r.failures()
 
 
-@pytest.mark.parametrize("track", ["paper"])
-def test_unimplemented_evidence_tracks_are_usage_errors(run, track):
-    r = run("--evidence", track, files=FILES[:1])
+@pytest.mark.parametrize("args, message", [
+    (("--evidence", "tiny", "--profile", "study"), "*--profile study does not apply to --evidence tiny*"),
+    (("--evidence", "paper", "--paper-model=serial=/m"), "*unknown topology 'serial'*"),
+    (("--evidence", "paper", "--paper-model=sequential"), "*expected TOPOLOGY=ID_OR_DIR*"),
+])
+def test_track_options_that_cannot_apply_are_usage_errors(run, args, message):
+    r = run(*args, files=FILES[:1])
     assert r.result.ret == pytest.ExitCode.USAGE_ERROR
-    r.result.stderr.fnmatch_lines([f"*--evidence {track}: not implemented yet*"])
+    r.result.stderr.fnmatch_lines([message])
     assert not r.json_path.exists() and r.writers == []
 
 

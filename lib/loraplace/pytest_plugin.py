@@ -178,7 +178,7 @@ class ReportWriter:
         if self.html_path is None:
             return
         counts = {v: sum(1 for d in self.verdicts if d["verdict"] == v)
-                  for v in ("supported", "refuted", "inconclusive", "unavailable")}
+                  for v in ("supported", "refuted", "inconclusive", "untestable", "unavailable")}
         terminalreporter.write_sep("-", "loraplace claims")
         terminalreporter.write_line(", ".join(f"{n} {v}" for v, n in counts.items()))
         terminalreporter.write_line(f"report: {self.html_path} (+ claims.json)")

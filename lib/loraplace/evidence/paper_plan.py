@@ -62,8 +62,8 @@ class PaperProfile:
 
 
 PROFILES = {p.name: p for p in (
-    PaperProfile(name="smoke", seeds=(3407,), train_examples=8, items=6, epochs=1.0, max_steps=2, batch_size=2,
-                 grad_accum=2, seq_len=256, learning_rate=2e-3, gsm8k_fewshot=1, gsm8k_gen_tokens=24,
+    PaperProfile(name="smoke", seeds=(3407,), train_examples=8, items=6, epochs=1.0, max_steps=4, batch_size=2,
+                 grad_accum=2, seq_len=256, learning_rate=2e-2, gsm8k_fewshot=1, gsm8k_gen_tokens=24,
                  humaneval_gen_tokens=32, eval_batch=16, humaneval_items=4),
     PaperProfile(name="study", seeds=(3407,), train_examples=2000, items="study"),
     PaperProfile(name="full", seeds=(3407, 3408, 3409), train_examples=2000, items="all",
