@@ -45,9 +45,13 @@ def choose_optimizer(requested: str) -> str:
 
 
 class _Texts(torch.utils.data.Dataset):
-    def __init__(self, tokenizer, texts: list[str], seq_len: int) -> None:
+    """Texts tokenized (+ EOS) and truncated to `seq_len`; token-id lists are taken as they are
+    (truncated), e.g. for throughput benchmarks on random ids."""
+
+    def __init__(self, tokenizer, texts: list, seq_len: int) -> None:
         eos = tokenizer.eos_token or ""
-        self.items = [tokenizer(t + eos, truncation=True, max_length=seq_len)["input_ids"] for t in texts]
+        self.items = [list(t[:seq_len]) if isinstance(t, (list, tuple)) else
+                      tokenizer(t + eos, truncation=True, max_length=seq_len)["input_ids"] for t in texts]
 
     def __len__(self) -> int:
         return len(self.items)
@@ -56,7 +60,7 @@ class _Texts(torch.utils.data.Dataset):
         return {"input_ids": self.items[i]}
 
 
-def train_lora(model: nn.Module, tokenizer, condition, texts: list[str], recipe, *, seed: int,
+def train_lora(model: nn.Module, tokenizer, condition, texts: list, recipe, *, seed: int,
                progress: bool = False) -> tuple[nn.Module, dict]:
     """Wrap `model` with LoRA on `condition` (a `placement.Condition`), train on `texts` with the
     recipe (`paper_plan.PaperProfile`) -> (peft model in eval mode, info: losses, optimizer, dtype, steps)."""
@@ -79,17 +83,19 @@ def train_lora(model: nn.Module, tokenizer, condition, texts: list[str], recipe,
             max_steps=recipe.max_steps, learning_rate=recipe.learning_rate, lr_scheduler_type=recipe.scheduler,
             optim=optim, bf16=bf16, gradient_checkpointing=recipe.gradient_checkpointing,
             gradient_checkpointing_kwargs={"use_reentrant": False} if recipe.gradient_checkpointing else None,
-            seed=seed, data_seed=seed, full_determinism=full_determinism(), logging_steps=1, save_strategy="no", report_to="none",
-            disable_tqdm=not progress, use_cpu=not on_gpu, dataloader_num_workers=0, remove_unused_columns=False)
+            seed=seed, data_seed=seed, full_determinism=full_determinism(), logging_steps=1, save_strategy="no",
+            report_to="none", disable_tqdm=not progress, use_cpu=not on_gpu, dataloader_num_workers=0,
+            remove_unused_columns=False)
         trainer = Trainer(model=peft_model, args=args, train_dataset=_Texts(tokenizer, texts, recipe.seq_len),
                           data_collator=DataCollatorForLanguageModeling(tokenizer, mlm=False))
         if not progress:  # without the bar, Trainer prints every logged loss instead
             trainer.remove_callback(PrinterCallback)
         result = trainer.train()
         losses = [row["loss"] for row in trainer.state.log_history if "loss" in row]
+        runtime_s = result.metrics.get("train_runtime")
     peft_model.eval()
     return peft_model, {"losses": losses, "optimizer_used": optim, "bf16": bf16, "steps": result.global_step,
-                        "full_determinism": full_determinism(),
+                        "full_determinism": full_determinism(), "train_runtime_s": runtime_s,
                         "train_loss": result.training_loss, "examples": len(texts)}
 
 
