@@ -157,6 +157,7 @@ def to_records(run, samples: dict[str, list[dict]], execute) -> list[Record]:
                     res = results[scorer][k]
                     add(bench, s["doc"], res["passed"], scorer,
                         {"task_id": s["doc"]["task_id"], "status": res["status"], "output": out,
+                         "isolation": res.get("isolation"),
                          "rule": "execute-as-generated" if scorer == "as-published" else "truncate-then-execute",
                          "output_sha256": sha256_text(out)}, s)
         else:

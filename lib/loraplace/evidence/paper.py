@@ -158,27 +158,36 @@ def build_paper(profile_name: str, *, models=None, data_dir=None, cache=None, pu
                               BASE if run.is_base else run.domain, run.seed), samples, execute)
         write_jsonl(recs, d / "records.jsonl")
 
-    est = paper_plan.estimate_gpu_hours(runs, {i.ref.key: i.n_params for i in infos.values()})
-    announce = _Announce(f"loraplace paper[{p.name}]: {len(runs)} planned entries ({len(infos)} base evaluations, "
-                         f"{len(runs) - len(infos)} fine-tuning runs), building what the cache lacks; the whole "
-                         f"plan is ~{est['gpu_hours']} GPU-hours on one H100-class GPU (`loraplace plan --evidence "
-                         f"paper --profile {p.name}`)")
+    texts_memo: dict = {}
+
+    def texts_of(run) -> list[str]:
+        if run not in texts_memo:
+            texts_memo[run] = training_examples(train_sets[run.domain], p.train_examples, run.seed)
+        return texts_memo[run]
+
+    def present(run) -> bool:
+        """Whether the run's entries are all in the cache (nothing to train or evaluate)."""
+        if run.is_base:
+            return cache.has("paper-records", records_spec(run, None))
+        spec = adapter_spec(run, sha256_text("\n\0".join(texts_of(run))))
+        if not cache.has("paper-adapter", spec):
+            return False
+        adapter_sha = sha256_file(cache.path("paper-adapter", spec) / "adapter_model.safetensors")
+        return cache.has("paper-records", records_spec(run, adapter_sha))
 
     def build(run, timeout: float) -> Path:
         """The records entry of one planned run, trained / evaluated if missing."""
         if run.is_base:
             def create_base(d):
-                announce()
                 model, tok = loader.get(run.topology)
                 evaluate(run, model, tok, d)
             return cache.get_or_create("paper-records", records_spec(run, None), create_base, timeout=timeout)
-        texts = training_examples(train_sets[run.domain], p.train_examples, run.seed)
+        texts = texts_of(run)
         held: dict = {}
 
         def create_adapter(d):
             from loraplace.train.trainer import save_adapter, train_lora
 
-            announce()
             model, tok = loader.get(run.topology)
             peft_model, info = train_lora(copy.deepcopy(model), tok, infos[run.topology].conditions[run.condition],
                                           texts, p, seed=run.seed, progress=progress)
@@ -192,14 +201,16 @@ def build_paper(profile_name: str, *, models=None, data_dir=None, cache=None, pu
         def create_records(d):
             from loraplace.train.trainer import load_adapter
 
-            announce()
             model, tok = loader.get(run.topology)
             peft_model = held.get("model") or load_adapter(copy.deepcopy(model), adapter_dir)
             evaluate(run, peft_model, tok, d)
 
         return cache.get_or_create("paper-records", records_spec(run, adapter_sha), create_records, timeout=timeout)
 
-    _fill(runs, build, progress and sys.stderr.isatty(), p)
+    missing = [run for run in runs if not present(run)]
+    if missing:
+        print(plan_text(p, missing, runs, {i.ref.key: i.n_params for i in infos.values()}), file=sys.stderr, flush=True)
+        _fill(missing, build, progress and sys.stderr.isatty(), p)
     records, inputs = [], []
     for run in runs:
         path = build(run, -1) / "records.jsonl"
@@ -224,16 +235,14 @@ def _version(name: str) -> str | None:
         return None
 
 
-class _Announce:
-    """Prints the plan line once, when the first entry is actually built (a warm session is silent)."""
-
-    def __init__(self, line: str) -> None:
-        self.line, self.done = line, False
-
-    def __call__(self) -> None:
-        if not self.done:
-            self.done = True
-            print(self.line, file=sys.stderr, flush=True)
+def plan_text(p, missing, runs, n_params: dict) -> str:
+    """What a cold session is about to build, with the rough cost (the `loraplace plan` rows)."""
+    est = paper_plan.estimate_gpu_hours(missing, n_params)
+    head = (f"loraplace paper[{p.name}]: building {len(missing)} of {len(runs)} planned entries "
+            f"({sum(r.is_base for r in missing)} base evaluations, {sum(not r.is_base for r in missing)} fine-tuning "
+            f"runs); ~{est['gpu_hours']} GPU-hours on one H100-class GPU (rough; `loraplace plan --evidence paper "
+            f"--profile {p.name}`)")
+    return "\n".join([head] + [f"  {r.model} {r.condition} {r.domain} seed {r.seed}" for r in missing])
 
 
 def _fill(runs, build, progress: bool, p) -> None:

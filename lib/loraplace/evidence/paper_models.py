@@ -19,9 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from loraplace.evidence.records import TOPOLOGIES, sha256_file, sha256_text
-from loraplace.study import MODELS as STUDY_MODELS
 
-DEFAULT_MODELS = {m.topology: m.name for m in STUDY_MODELS.values()}  # bare names; hub ids below
 HUB_IDS = {"sequential": "Qwen/Qwen3.5-0.8B-Base", "parallel": "tiiuae/Falcon-H1-0.5B-Base"}
 _STUDY_KEY = {"Qwen/Qwen3.5-0.8B-Base": "qwen3_5_0_8b_base", "tiiuae/Falcon-H1-0.5B-Base": "falcon_h1_0_5b_base"}
 # placement role -> study role (loraplace.study.ROLES)
