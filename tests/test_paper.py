@@ -66,7 +66,9 @@ def _run(toy: dict, reports: Path) -> tuple[subprocess.CompletedProcess, float]:
            f"--paper-data={toy['paper_data']}", "-q", "-s", "-p", "no:cacheprovider", "-p", "no:xdist"]
     cmd += [f"--paper-model={m}" for m in toy["paper_models"]]
     env = {k: v for k, v in os.environ.items() if not k.startswith(("PYTEST_XDIST", "PYTEST_ADDOPTS"))}
-    env.update(HF_HUB_OFFLINE="1", HF_DATASETS_OFFLINE="1", HF_HOME=str(toy["root"] / "hf-home"),
+    # one torch thread: under `pytest -n 2` the other worker keeps the second core busy, and an
+    # oversubscribed torch slows the tiny models' many small ops several-fold
+    env.update(HF_HUB_OFFLINE="1", HF_DATASETS_OFFLINE="1", HF_HOME=str(toy["root"] / "hf-home"), OMP_NUM_THREADS="1",
                LORAPLACE_TEST_NET_LOG=str(toy["net_log"]), PYTHONPATH=os.pathsep.join(
                    [str(toy["guard"]), str(REPO), env.get("PYTHONPATH", "")]).rstrip(os.pathsep))
     t0 = time.monotonic()

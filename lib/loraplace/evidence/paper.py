@@ -137,7 +137,7 @@ def build_paper(profile_name: str, *, models=None, data_dir=None, cache=None, pu
     def adapter_spec(run, texts_print):
         info = infos[run.topology]
         cond = info.conditions[run.condition]
-        return {"model": info.fingerprint, "source": info.ref.source, "condition": run.condition,
+        return {"model": info.fingerprint, "condition": run.condition,
                 "modules": list(cond.modules), "domain": run.domain, "seed": run.seed,
                 "recipe": {k: v for k, v in p.to_dict().items() if k not in ("name", "seeds", "items", "splits")
                            and not k.startswith(("gsm8k_", "humaneval_", "eval_"))},
@@ -161,9 +161,10 @@ def build_paper(profile_name: str, *, models=None, data_dir=None, cache=None, pu
     texts_memo: dict = {}
 
     def texts_of(run) -> list[str]:
-        if run not in texts_memo:
-            texts_memo[run] = training_examples(train_sets[run.domain], p.train_examples, run.seed)
-        return texts_memo[run]
+        key = (run.domain, run.seed)  # the same draw for every model and condition
+        if key not in texts_memo:
+            texts_memo[key] = training_examples(train_sets[run.domain], p.train_examples, run.seed)
+        return texts_memo[key]
 
     def present(run) -> bool:
         """Whether the run's entries are all in the cache (nothing to train or evaluate)."""
