@@ -1,6 +1,7 @@
 """Kernel dispatch on a CPU box: every kernel reported with a reason; the GPU fast-path guard."""
 from __future__ import annotations
 
+import dataclasses
 import subprocess
 import sys
 
@@ -42,7 +43,20 @@ def test_model_argument_restricts_to_its_architecture():
 
     model = build_tiny_model("falcon_h1_0_5b_base")
     assert {b.architecture for b in kernel_dispatch(model)} == {"falcon_h1"}
-    assert dispatch.lora_bypass_warnings(model) == [] or torch.cuda.is_available()
+
+
+@pytest.mark.parametrize("implementation, bypassed", [("fused", True), ("torch-fallback", False)])
+def test_lora_on_mamba_out_proj_is_reported_only_where_the_fused_kernel_bypasses_it(
+        monkeypatch, implementation, bypassed):
+    from loraplace.models.zoo import build_tiny_model
+
+    model = build_tiny_model("falcon_h1_0_5b_base")
+    outs = [n for n, m in model.named_modules() if n.endswith("mamba.out_proj")]
+    model.get_submodule(outs[0]).lora_A = torch.nn.ModuleDict()  # what peft adds to an adapted Linear
+    fake = [dataclasses.replace(b, implementation=implementation) for b in kernel_dispatch(model)]
+    monkeypatch.setattr(dispatch, "kernel_dispatch", lambda m=None: fake)
+    warnings = dispatch.lora_bypass_warnings(model)
+    assert warnings == ([f"{outs[0]}: LoRA bypassed by the fused Mamba-2 training kernel"] if bypassed else [])
 
 
 def _binding(impl: str, kernel: str = "chunk_gated_delta_rule") -> KernelBinding:

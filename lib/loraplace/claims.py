@@ -33,7 +33,7 @@ import numpy as np
 
 from loraplace import stats
 from loraplace.compare import ZERO, estimate, pair
-from loraplace.evidence.records import BASE, Evidence
+from loraplace.evidence.records import BASE, Evidence, NoData
 from loraplace.study import DOMAINS, ROLES, TARGETS, off_target
 
 ALPHA = 0.05
@@ -320,8 +320,8 @@ def evaluate(claim: Claim, evidence: Evidence, scorer: str, *, resamples: int, s
     """
     rows: list[tuple[Part, str, list[_Judged] | str]] = []
     for part in claim.parts:
-        model = evidence.model(part.topology)
         try:
+            model = evidence.model(part.topology)
             judged = []
             for comp in part.comparisons:
                 strata = [pair(evidence, model, scorer, evidence.condition(model, comp.a),
@@ -332,8 +332,8 @@ def evaluate(claim: Claim, evidence: Evidence, scorer: str, *, resamples: int, s
                     estimate(strata, resamples=resamples, seed=seed, alpha=ALPHA)
                 judged.append(_Judged(comp, strata, est, "untestable" if reason else "", reason=reason))
             rows.append((part, model, judged))
-        except (KeyError, ValueError) as exc:
-            rows.append((part, model, str(exc).strip('"').split(". Available")[0]))
+        except NoData as exc:  # only missing data is "unavailable"; any other error fails the test
+            rows.append((part, evidence.models.get(part.topology, "-"), str(exc).split(". Available")[0]))
     tested = [j for _, _, js in rows if not isinstance(js, str) for j in js if j.est is not None]
     p_holm = dict(zip(map(id, tested), stats.holm([j.est.p_value for j in tested]))) if tested else {}
     m = len(tested)

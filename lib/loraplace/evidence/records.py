@@ -13,6 +13,15 @@ from pathlib import Path
 from typing import Iterable, Iterator
 
 TOPOLOGIES = ("sequential", "parallel")
+
+
+class NoData(KeyError):
+    """This track has no records for what a comparison asks (a run family, a model, a role): the
+    one error a claim part may turn into an "unavailable" verdict. Every other error is a bug in
+    the data or the code and fails the test with its message."""
+
+    def __str__(self) -> str:  # KeyError would quote the message
+        return str(self.args[0]) if self.args else ""
 BASE = "base"  # condition and domain of the un-fine-tuned model
 
 
@@ -116,7 +125,7 @@ class Evidence:
             return self._index[key]
         except KeyError:
             have = sorted({k[2:] for k in self._index if k[:2] == (model, scorer)})
-            raise KeyError(
+            raise NoData(
                 f"No {self.track} records for model={model} scorer={scorer} condition={condition} "
                 f"domain={domain} benchmark={benchmark}. Available (condition, domain, benchmark): {have}"
             ) from None
@@ -125,7 +134,7 @@ class Evidence:
         try:
             return self.models[topology]
         except KeyError:
-            raise KeyError(f"No {self.track} model for topology {topology!r}. Available: {', '.join(self.models)}") from None
+            raise NoData(f"No {self.track} model for topology {topology!r}. Available: {', '.join(self.models)}") from None
 
     def condition(self, model: str, role: str) -> str:
         """The run's condition name for a role ("attention", "recurrent", "full", …, or "base")."""
@@ -134,7 +143,7 @@ class Evidence:
         try:
             return self.roles[model][role]
         except KeyError:
-            raise KeyError(f"No condition for role {role!r} in {model}. Available: {self.roles.get(model)}") from None
+            raise NoData(f"No condition for role {role!r} in {model}. Available: {self.roles.get(model)}") from None
 
     def has(self, model: str, scorer: str, condition: str, domain: str, benchmark: str) -> bool:
         return (model, scorer, condition, domain, benchmark) in self._index
