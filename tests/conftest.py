@@ -6,12 +6,13 @@ from pathlib import Path
 
 import pytest
 
-REPO = Path(__file__).resolve().parents[1]
-DEFAULT = REPO.parent / "shared" / "published" / "hecboar-lora-placement-hybrid"
+from loraplace.evidence.fetch import resolve_published_dir
 
 
 def published_root() -> Path:
-    return Path(os.environ.get("LORAPLACE_PUBLISHED_DIR") or DEFAULT)
+    """The study's released data, found by the library's one resolver (option, env, fetch cache,
+    ../shared beside the checkout)."""
+    return resolve_published_dir()
 
 
 @pytest.fixture(scope="session")

@@ -22,12 +22,12 @@ from loraplace.evidence.fetch import (
     fetch_published,
     manifest_entries,
     load_manifest,
+    resolve_published_dir,
     verify_published,
 )
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
-SRC = Path(os.environ.get("LORAPLACE_PUBLISHED_DIR")
-           or REPO_ROOT.parent / "shared" / "published" / "hecboar-lora-placement-hybrid")
+SRC = resolve_published_dir()
 pytestmark = pytest.mark.skipif(
     not SRC.is_dir(), reason=f"local copy of the published data not found at {SRC} "
                              "(set LORAPLACE_PUBLISHED_DIR)")
@@ -235,3 +235,24 @@ def test_cli_rejects_unknown_target():
 def test_manifest_is_hashes_not_data():
     raw = json.loads((REPO_ROOT / "lib/loraplace/data/published_manifest.json").read_text())
     assert set(raw["files"][0]) == {"path", "sha256", "size", "commit"}
+
+
+def test_one_resolver_option_then_env_then_fetch_cache_then_shared_beside_the_checkout(monkeypatch, tmp_path):
+    from loraplace.evidence import fetch
+
+    def data(root):
+        (root / "results" / "eval_details").mkdir(parents=True)
+        return root
+
+    monkeypatch.setenv("LORAPLACE_PUBLISHED_DIR", str(tmp_path / "env"))
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
+    assert resolve_published_dir(tmp_path / "opt") == tmp_path / "opt"
+    assert resolve_published_dir() == tmp_path / "env"
+    monkeypatch.delenv("LORAPLACE_PUBLISHED_DIR")
+    cache = tmp_path / "xdg" / "loraplace" / "published" / fetch.DATASET_NAME
+    checkout = Path(fetch.__file__).resolve().parents[3]
+    beside = checkout.parent / "shared" / "published" / fetch.DATASET_NAME
+    # nothing fetched: the checkout's neighbour if it is there, else where fetch would put it
+    assert resolve_published_dir() == (beside if (beside / "results" / "eval_details").is_dir() else cache)
+    data(cache)
+    assert resolve_published_dir() == cache  # once fetched, the fetch cache wins over ../shared

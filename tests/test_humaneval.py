@@ -20,9 +20,9 @@ import pytest
 
 from loraplace import cli
 from loraplace.evidence import humaneval
+from loraplace.evidence.fetch import resolve_published_dir
 
-RELEASED = sorted(glob.glob("/work/shared/published/hecboar-lora-placement-hybrid/results/"
-                            "eval_details/*__humaneval.jsonl"))
+RELEASED = sorted(glob.glob(str(resolve_published_dir() / "results" / "eval_details" / "*__humaneval.jsonl")))
 needs_released = pytest.mark.skipif(not RELEASED, reason="released completions not present")
 
 TRUNCATE_CASES = [

@@ -17,9 +17,11 @@ from loraplace.models.placement import (
     custom_condition, model_taxonomy, random_placement, verify_adapters,
 )
 from loraplace.models.taxonomy import classify_model
+from loraplace.evidence.fetch import resolve_published_dir
 
 REPO = Path(__file__).resolve().parents[1]
-PUBLISHED = Path(os.environ.get("LORAPLACE_PUBLISHED_DIR", REPO / "../shared/published/hecboar-lora-placement-hybrid"))
+
+PUBLISHED = resolve_published_dir()
 MODELS = list(zoo.MODELS)
 SINGLES = ("attention_only", "recurrent_only", "mlp_only")
 

@@ -21,10 +21,10 @@ import numpy as np
 import pytest
 
 from loraplace.stats import paired_bootstrap
+from loraplace.evidence.fetch import resolve_published_dir
 
 REPO = Path(__file__).resolve().parents[1]
-PUBLISHED = Path(os.environ.get(
-    "LORAPLACE_PUBLISHED_DIR", REPO.parent / "shared" / "published" / "hecboar-lora-placement-hybrid"))
+PUBLISHED = resolve_published_dir()
 KEY_CSV = PUBLISHED / "stats" / "key_paired_bootstrap_comparisons.csv"
 TABLES_CSV = PUBLISHED / "tables" / "paired_bootstrap_comparisons.csv"
 SEED = 3407

@@ -14,9 +14,11 @@ from transformers.models.auto.configuration_auto import CONFIG_MAPPING
 
 from loraplace.models import zoo
 from loraplace.models.taxonomy import ATTENTION, EMBEDDING_HEAD, MLP, RECURRENT, classify_model
+from loraplace.evidence.fetch import resolve_published_dir
 
 REPO = Path(__file__).resolve().parents[1]
-PUBLISHED = Path(os.environ.get("LORAPLACE_PUBLISHED_DIR", REPO / "../shared/published/hecboar-lora-placement-hybrid"))
+
+PUBLISHED = resolve_published_dir()
 
 # (id, model_type, config overrides, topology, mixer kinds) -- built on the meta device
 CASES = [

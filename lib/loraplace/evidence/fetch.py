@@ -72,6 +72,29 @@ def default_published_dir() -> Path:
     return Path(cache).expanduser() / "loraplace" / "published" / DATASET_NAME
 
 
+def _has_data(root: Path) -> bool:
+    return (root / "results" / "eval_details").is_dir()
+
+
+def resolve_published_dir(option: str | os.PathLike | None = None) -> Path:
+    """The one place the study's released data is looked for, in order: the option
+    (`--published-dir`), `$LORAPLACE_PUBLISHED_DIR`, the fetch cache once `loraplace fetch
+    published` has filled it, `../shared/published/<dataset>` beside a source checkout; else the
+    fetch cache's path (where `loraplace fetch published` would put it; callers say so)."""
+    if option:
+        return Path(option).expanduser()
+    if os.environ.get(ENV_DIR):
+        return Path(os.environ[ENV_DIR]).expanduser()
+    cache = default_published_dir()
+    if _has_data(cache):
+        return cache
+    checkout = Path(__file__).resolve().parents[3]  # <checkout>/lib/loraplace/evidence/fetch.py
+    beside = checkout.parent / "shared" / "published" / DATASET_NAME
+    if (checkout / "pyproject.toml").is_file() and _has_data(beside):
+        return beside
+    return cache
+
+
 def verify_published(directory: Path | str) -> list[str]:
     """Problems with `directory` against the manifest (missing, wrong size, wrong sha256).
 

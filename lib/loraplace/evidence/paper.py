@@ -47,10 +47,10 @@ def gpu_for_worker(worker_id: str | None, visible: str | None, count: int) -> st
 
 def _study_indices(published_dir) -> dict[str, list[int]]:
     """benchmark -> the union of the study's released evaluation subsets (sorted benchmark indices)."""
-    from loraplace.evidence.fetch import default_published_dir
+    from loraplace.evidence.fetch import resolve_published_dir
     from loraplace.evidence.published import load_indices
 
-    root = Path(published_dir) if published_dir else default_published_dir()
+    root = resolve_published_dir(published_dir)
     try:
         indices = load_indices(root)
     except ValueError as exc:

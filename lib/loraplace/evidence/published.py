@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from loraplace.evidence.fetch import ENV_DIR as ENV
-from loraplace.evidence.fetch import default_published_dir as default_dir
+from loraplace.evidence.fetch import resolve_published_dir as default_dir
 from loraplace.evidence.records import BASE, Evidence, Record, sha256_file, sha256_text
 from loraplace.evidence.scoring import SCORERS, check_scorer, score_gsm8k
 from loraplace.study import BENCHMARKS, MODELS, MULTIPLE_CHOICE, study_model
