@@ -40,7 +40,7 @@ ROLE_OF = {"attention_only": "attention", "recurrent_only": "recurrent", "mlp_on
            "attention_plus_mlp": "attention+mlp", "recurrent_plus_mlp": "recurrent+mlp", "full": "full"}
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class Profile:
     name: str
     hidden_size: int  # organism width (layers fixed: 4 sequential / 3 parallel)
@@ -72,11 +72,15 @@ def _items(gsm8k, humaneval, mc):
 # Pretraining windows of 191 characters: with BOS, 192 tokens = 3 Gated-DeltaNet chunks of 64 and 12
 # Mamba-2 chunks of 16, so the torch chunk paths pad nothing (161 tokens are padded to 192 and 176);
 # batch 13 keeps the tokens per step of 16 x 161. Fine-tuning keeps 160-character windows, batch 8.
+_PRETRAIN = dict(hidden_size=64, pretrain_steps=1200, pretrain_batch=13, pretrain_lr=4e-3, pretrain_seq_len=191,
+                 seq_len=160, finetune_batch=8, finetune_lr=3e-3, rank=4, code_tokens=24)
 PROFILES = {p.name: p for p in (
-    Profile("smoke", 64, 1200, 13, 4e-3, 191, 160, 12, 8, 3e-3, 4, (0, 1), _items(40, 16, 40), 20, 24),
-    Profile("default", 64, 1200, 13, 4e-3, 191, 160, 40, 8, 3e-3, 4, (0, 1, 2), _items(500, 100, 600), 40, 24),
-    Profile("full", 96, 3000, 13, 3e-3, 191, 160, 150, 8, 2e-3, 8, (0, 1, 2, 3, 4),
-            _items(1000, 200, 1000), 128, 32),
+    Profile(name="smoke", **_PRETRAIN, finetune_steps=12, seeds=(0, 1), items=_items(40, 16, 40), max_new_tokens=20),
+    Profile(name="default", **_PRETRAIN, finetune_steps=40, seeds=(0, 1, 2), items=_items(500, 100, 600),
+            max_new_tokens=40),
+    Profile(name="full", hidden_size=96, pretrain_steps=3000, pretrain_batch=13, pretrain_lr=3e-3, pretrain_seq_len=191,
+            seq_len=160, finetune_steps=150, finetune_batch=8, finetune_lr=2e-3, rank=8, seeds=(0, 1, 2, 3, 4),
+            items=_items(1000, 200, 1000), max_new_tokens=128, code_tokens=32),
 )}
 
 
