@@ -124,8 +124,9 @@ def test_two_seeds_say_the_spread_is_not_estimable_three_estimate_it():
 
 
 def test_a_base_with_several_runs_is_an_error_not_a_silent_choice():
-    v = _c2({"sequential": -0.15, "parallel": 0.10}, base_seeds=(1, 2))
-    assert v["sequential"].verdict == "unavailable" and "base model has runs for seeds [1, 2]" in v["sequential"].note
+    # a data error, not missing data: it fails the test with its message instead of becoming a skip
+    with pytest.raises(ValueError, match=r"base model has runs for seeds \[1, 2\]"):
+        _c2({"sequential": -0.15, "parallel": 0.10}, base_seeds=(1, 2))
 
 
 def _floor_evidence(passes: int, n: int = 164, scorer: str = "corrected", track: str = "published") -> Evidence:

@@ -18,7 +18,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-ROLES = ("attention", "recurrent", "mlp", "attention+mlp", "recurrent+mlp", "full")
+from loraplace.roles import ROLES  # noqa: F401  (the one role vocabulary, re-exported for the claims)
+
 DOMAINS = ("gsm8k_train", "codealpaca", "ultrachat")
 BENCHMARKS = ("mmlu", "arc_challenge", "hellaswag", "gsm8k", "humaneval")
 MULTIPLE_CHOICE = ("mmlu", "arc_challenge", "hellaswag")

@@ -19,12 +19,11 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from loraplace.evidence.records import TOPOLOGIES, sha256_file, sha256_text
+from loraplace.roles import STUDY_ROLE
 
 HUB_IDS = {"sequential": "Qwen/Qwen3.5-0.8B-Base", "parallel": "tiiuae/Falcon-H1-0.5B-Base"}
 _STUDY_KEY = {"Qwen/Qwen3.5-0.8B-Base": "qwen3_5_0_8b_base", "tiiuae/Falcon-H1-0.5B-Base": "falcon_h1_0_5b_base"}
-# placement role -> study role (loraplace.study.ROLES)
-STUDY_ROLE = {"attention_only": "attention", "recurrent_only": "recurrent", "mlp_only": "mlp",
-              "attention_plus_mlp": "attention+mlp", "recurrent_plus_mlp": "recurrent+mlp", "full": "full"}
+
 _IDENTITY_FILES = re.compile(r"(\.safetensors|\.bin|config\.json|tokenizer.*\.json|vocab\.json|merges\.txt|"
                              r"\.model|special_tokens_map\.json)$")
 

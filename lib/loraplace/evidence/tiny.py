@@ -29,6 +29,7 @@ import torch
 from loraplace.evidence import tiny_eval
 from loraplace.evidence.records import BASE, Evidence, read_jsonl, sha256_file, write_jsonl
 from loraplace.models import organisms as org
+from loraplace.roles import STUDY_ROLE
 from loraplace.train import lora, synthetic
 
 # Bump when the synthetic world / training / evaluation semantics change (part of every cache spec).
@@ -36,8 +37,7 @@ WORLD_VERSION = "tiny-world-2"  # 2: graded GSM8K and HumanEval analogues (see s
 TRAIN_VERSION = "tiny-train-3"  # 2: fused AdamW, foreach clipping, MaskDropout; 3: single-threaded
 EVAL_VERSION = "tiny-eval-2"  # 2: single-threaded
 THREADS = 1  # torch threads while any entry is created (part of every spec; see `single_threaded`)
-ROLE_OF = {"attention_only": "attention", "recurrent_only": "recurrent", "mlp_only": "mlp",
-           "attention_plus_mlp": "attention+mlp", "recurrent_plus_mlp": "recurrent+mlp", "full": "full"}
+ROLE_OF = STUDY_ROLE  # harmonized condition -> role (loraplace.roles)
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -24,8 +24,9 @@ from torch import nn
 
 from loraplace.models.accounting import count_trainable, rank_cost
 from loraplace.models.taxonomy import ATTENTION, EMBEDDING_HEAD, MLP, RECURRENT, Taxonomy, classify_model
+from loraplace.roles import PLACEMENT_ROLES
 
-ROLES = ("attention_only", "recurrent_only", "mlp_only", "attention_plus_mlp", "recurrent_plus_mlp", "full")
+ROLES = PLACEMENT_ROLES  # loraplace.roles: the one role vocabulary
 CONDITION_SETS = ("as-published", "harmonized")
 DEFAULT_RANK, DEFAULT_ALPHA, DEFAULT_DROPOUT = 16, 32, 0.05  # the study's LoRA hyper-parameters
 
