@@ -11,8 +11,9 @@ import pytest
 from peft import LoraConfig, get_peft_model
 
 from loraplace.models import zoo
-from loraplace.models.accounting import count_trainable, lora_params, parameter_ratio, rank_cost
+from loraplace.models.accounting import count_trainable, lora_params, rank_cost
 from loraplace.models.placement import (
+    parameter_ratio,
     Condition, adapted_modules, apply_lora, budget_matched, budget_rank, build_conditions, check_targets,
     custom_condition, model_taxonomy, random_placement, verify_adapters,
 )

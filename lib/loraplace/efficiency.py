@@ -25,7 +25,7 @@ C5 = Claim(
 
 
 def verdict(part: Part) -> Verdict:
-    from loraplace.models.accounting import parameter_ratio  # builds models on meta: import lazily
+    from loraplace.models.placement import parameter_ratio  # builds models on meta: import lazily
 
     condition_set = part.id.split("-", 2)[2]
     model = model_for_topology(part.topology).key

@@ -163,6 +163,28 @@ def check_targets(taxonomy: Taxonomy, modules: Sequence[str]) -> None:
         raise ValueError("; ".join(problems))
 
 
+def parameter_ratio(model_key: str, condition_set: str = "harmonized", rank: int = 16) -> dict:
+    """C5: trainable parameters of attention-only vs full adaptation on the real-size model.
+
+    Returns {model, condition_set, rank, attention_condition, full_condition,
+    attention_only, full, ratio} where ratio = full / attention_only (the paper: "5-10x fewer").
+    """
+    taxonomy = model_taxonomy(model_key)
+    conditions = build_conditions(taxonomy, condition_set, rank=rank)
+    by_role = {c.role: c for c in conditions.values()}
+    attention, full = by_role["attention_only"], by_role["full"]
+    return {
+        "model": model_key,
+        "condition_set": condition_set,
+        "rank": rank,
+        "attention_condition": attention.name,
+        "full_condition": full.name,
+        "attention_only": attention.trainable,
+        "full": full.trainable,
+        "ratio": full.trainable / attention.trainable,
+    }
+
+
 # ---- budget matching and the random-placement control --------------------------------------
 
 def budget_rank(cost_per_rank: int, budget: int) -> int:
