@@ -85,7 +85,7 @@ def _base(p: tiny.Profile, root: str, topology: str) -> tiny.Base:
         spec = org.organisms(p.hidden_size)[topology]
         path = tiny.cached_base(Cache(root), spec, p, allow_create=False)
         model, tok = lora.load_base(path)
-        _BASES[key] = tiny.Base(topology, spec, model, tok, sha256_file(path / "model.safetensors"), path, [], path)
+        _BASES[key] = tiny.Base(topology, spec, model, tok, sha256_file(path / "model.safetensors"), path, [], None)
     return _BASES[key]
 
 
