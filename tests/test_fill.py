@@ -151,18 +151,18 @@ def test_paper_plan_submits_one_gpu_per_run_in_a_fresh_process(toy):
 
 
 def test_paper_tasks_build_the_entries_a_session_reads(toy):
-    """One base evaluation and one fine-tuning run through the local engine (CPU): the entries
-    exist afterwards exactly where the pytest session's `build_paper` looks for them."""
+    """One fine-tuning run through the local engine (CPU): its adapter and records exist
+    afterwards exactly where the pytest session's `build_paper` looks for them."""
     from loraplace.evidence import paper
     from loraplace.scale.fill import plan_paper
 
     work = plan_paper("smoke", toy["cache"], models=toy["paper_models"], data_dir=toy["paper_data"], device="cpu")
-    chosen = [work.tasks[0], work.tasks[1]]
-    result = fill(dataclasses.replace(work, tasks=tuple(chosen)), engine="local", progress=False)
-    assert (result.created, result.failed, result.errors) == (3, 0, ())
+    assert work.tasks[1].id.startswith("run/")
+    result = fill(dataclasses.replace(work, tasks=(work.tasks[1],)), engine="local", progress=False)
+    assert (result.entries, result.created, result.failed, result.errors) == (2, 2, 0, ())
     session = paper.prepare("smoke", models=toy["paper_models"], data_dir=toy["paper_data"],
                             cache=Cache(toy["cache"]), progress=False)
-    assert [session.present(r) for r in session.runs[:3]] == [True, True, False]
+    assert [session.present(r) for r in session.runs[:3]] == [False, True, False]
 
 
 def test_fill_command_json(tmp_path, capsys, monkeypatch):

@@ -93,7 +93,8 @@ def fill(work: Work, *, engine: str = "local", address: str | None = None, worke
     if address and engine != "ray":
         raise ValueError("--address names a Ray cluster: use it with --engine ray")
     t0 = time.perf_counter()
-    before = work.probe()
+    planned = {e for t in work.tasks for e in t.entries}
+    before = {e: ok for e, ok in work.probe().items() if e in planned}
     todo = [t for t in work.tasks if not all(before.get(e, False) for e in t.entries)]
     bar = Bar(len(todo), f"fill {work.evidence}[{work.profile}] {engine}", enabled=progress and bool(todo))
     try:
@@ -109,7 +110,7 @@ def fill(work: Work, *, engine: str = "local", address: str | None = None, worke
             outcomes = ray_engine.run(todo, address=address, retries=retries, on_event=bar.event, num_cpus=workers)
     finally:
         bar.close()
-    after = work.probe()
+    after = {e: ok for e, ok in work.probe().items() if e in planned}
     errors = [{"task": o.id, "attempts": o.attempts, "error": o.error} for o in outcomes.values() if not o.ok]
     for t in todo:
         unseen = [e for e in t.entries if not after.get(e, False)]

@@ -45,9 +45,11 @@ def _runtime_env() -> dict:
 
 def _execute(task: Task, board, *_dependencies) -> dict:
     """A Ray task: note the start, run the task (its dependencies' results are only an ordering)."""
+    import ray
+
     from loraplace.scale.graph import call
 
-    board.start.remote(task.id)
+    ray.get(board.start.remote(task.id))  # waited for: an attempt that dies at once still counts
     return call(task)
 
 
