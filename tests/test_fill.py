@@ -107,7 +107,8 @@ def test_fill_counts_entries_and_a_second_fill_creates_nothing(tmp_path):
 def test_an_entry_the_driver_cannot_see_counts_as_failed(tmp_path):
     # the task writes into another directory, as a worker would without a shared cache dir
     task = writer(tmp_path / "elsewhere", "a")
-    work = Work("test", "none", str(tmp_path / "here"), (task,), lambda: fill_tasks.probe(str(tmp_path / "here"), ["a"]), 1)
+    here = str(tmp_path / "here")
+    work = Work("test", "none", here, (task,), lambda: fill_tasks.probe(here, ["a"]), 1)
     result = fill(work, engine="local", progress=False)
     assert (result.created, result.failed) == (0, 1)
     assert "is the cache directory shared" in result.errors[0]["error"]
@@ -144,7 +145,7 @@ def test_paper_plan_submits_one_gpu_per_run_in_a_fresh_process(toy):
     assert len(work.tasks) == len(runs) == 38
     for t in work.tasks:
         opts = ray_engine.options(t, retries=2)
-        assert (opts["num_gpus"], opts["num_cpus"], opts["max_retries"], opts["retry_exceptions"]) == (1.0, 1.0, 2, True)
+        assert (opts["num_gpus"], opts["num_cpus"], opts["max_retries"]) == (1.0, 1.0, 2) and opts["retry_exceptions"]
         assert t.fresh_process and t.deps == ()
         assert len(t.entries) == (1 if t.id.startswith("base-eval/") else 2)
     assert set(work.probe()) == {e for t in work.tasks for e in t.entries}

@@ -11,6 +11,10 @@ from __future__ import annotations
 
 import importlib
 from dataclasses import dataclass
+from typing import Callable
+
+Event = Callable[[str, str], None]  # an engine's report: (kind, task id); kind: start (an attempt starts),
+# retry (an attempt failed, another follows), done, fail (no attempt left, or a dependency failed)
 
 
 @dataclass(frozen=True)
@@ -31,6 +35,10 @@ class Outcome:
     ok: bool
     attempts: int  # times the task started (0: never, e.g. a dependency failed)
     error: str | None = None  # the last error; "dependency <id> failed" when it never ran
+
+
+def error_text(exc: BaseException) -> str:
+    return f"{type(exc).__name__}: {exc}"
 
 
 def call(task: Task) -> dict:
@@ -65,16 +73,3 @@ def ordered(tasks: list[Task]) -> list[Task]:
         visit(t)
     return out
 
-
-def blame(outcomes: dict[str, Outcome], tasks: list[Task]) -> dict[str, Outcome]:
-    """Failed tasks that never ran because a dependency failed say so (root causes keep theirs)."""
-    by_id = {t.id: t for t in tasks}
-    out = dict(outcomes)
-    for t in ordered(tasks):
-        o = out.get(t.id)
-        if o is None or o.ok:
-            continue
-        failed_dep = next((d for d in t.deps if d in out and not out[d].ok), None)
-        if failed_dep is not None and o.attempts == 0:
-            out[t.id] = Outcome(t.id, False, 0, f"dependency {failed_dep} failed")
-    return {i: out[i] for i in by_id if i in out}

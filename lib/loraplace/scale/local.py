@@ -15,16 +15,8 @@ from __future__ import annotations
 import multiprocessing
 from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 from concurrent.futures.process import BrokenProcessPool
-from typing import Callable
 
-from loraplace.scale.graph import Outcome, Task, call, ordered
-
-Event = Callable[[str, str], None]  # (kind, task id); kind: start (an attempt starts), retry (an attempt
-# failed, another follows), done, fail (no attempt left, or a dependency failed)
-
-
-def _error(exc: BaseException) -> str:
-    return f"{type(exc).__name__}: {exc}"
+from loraplace.scale.graph import Event, Outcome, Task, call, error_text, ordered
 
 
 def run(tasks: list[Task], *, workers: int = 1, retries: int = 2, on_event: Event | None = None) -> dict[str, Outcome]:
@@ -53,7 +45,7 @@ def _in_process(tasks: list[Task], retries: int, emit: Event) -> dict[str, Outco
             try:
                 call(t)
             except Exception as exc:  # noqa: BLE001 -- a task's failure is reported, not fatal
-                outcomes[t.id] = Outcome(t.id, False, attempt, _error(exc))
+                outcomes[t.id] = Outcome(t.id, False, attempt, error_text(exc))
                 emit("retry" if attempt <= retries else "fail", t.id)
                 continue
             outcomes[t.id] = Outcome(t.id, True, attempt)
@@ -106,7 +98,7 @@ def _pool(tasks: list[Task], workers: int, retries: int, emit: Event) -> dict[st
                     broken = True
                     failed(t, f"worker process died ({exc})")
                 except Exception as exc:  # noqa: BLE001
-                    failed(t, _error(exc))
+                    failed(t, error_text(exc))
                 else:
                     outcomes[t.id] = Outcome(t.id, True, attempts[t.id])
                     emit("done", t.id)

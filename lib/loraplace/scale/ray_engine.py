@@ -18,11 +18,9 @@ started (`ray.init` before) is used as it is.
 from __future__ import annotations
 
 import os
-import time
 from pathlib import Path
 
-from loraplace.scale.graph import Outcome, Task, ordered
-from loraplace.scale.local import Event, _error
+from loraplace.scale.graph import Event, Outcome, Task, error_text, ordered
 
 
 def _ray():
@@ -131,7 +129,7 @@ def _collect(ray, tasks, refs, board, emit, poll_s) -> dict[str, Outcome]:
             try:
                 ray.get(ref)
             except Exception as exc:  # noqa: BLE001 -- RayTaskError, WorkerCrashedError, …
-                errors[t.id] = _error(getattr(exc, "cause", None) or exc)
+                errors[t.id] = error_text(getattr(exc, "cause", None) or exc)
                 emit("fail", t.id)
             else:
                 emit("done", t.id)
