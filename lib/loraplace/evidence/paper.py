@@ -24,7 +24,9 @@ import copy
 import os
 import sys
 import time
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Callable
 
 from loraplace.evidence import paper_plan
 from loraplace.evidence.paper_data import Dataset, PaperDataError, load_dataset_rows, training_examples
@@ -103,14 +105,36 @@ def _device() -> str:
     return "cuda" if torch.cuda.is_available() else "cpu"
 
 
-def build_paper(profile_name: str, *, models=None, data_dir=None, cache=None, published_dir=None,
-                progress: bool = True) -> Evidence:
-    """Train (or load) and evaluate every run of the profile's plan -> Evidence("paper", …)."""
+@dataclass(frozen=True)
+class Session:
+    """A profile's resolved models, data and plan over one cache: what `build_paper` assembles and
+    `loraplace fill` (`loraplace.scale`) turns into one task per planned run."""
+
+    p: object  # paper_plan.PaperProfile
+    infos: dict  # topology -> ModelInfo
+    sets: dict  # benchmark -> Dataset evaluated
+    train_sets: dict  # domain -> Dataset trained on
+    lm_eval_version: str | None
+    device: str
+    runs: list  # paper_plan.PlannedRun, in plan order
+    status: Callable  # run -> {entry kind: present}
+    build: Callable  # (run, timeout) -> the run's records entry, trained / evaluated if missing
+
+    def present(self, run) -> bool:
+        """Whether the run's entries are all in the cache (nothing to train or evaluate)."""
+        return all(self.status(run).values())
+
+
+def prepare(profile_name: str, *, models=None, data_dir=None, cache=None, published_dir=None,
+            progress: bool = True, device: str | None = None) -> Session:
+    """Resolve the profile's models and data, plan its runs and compute their cache specs (no
+    model is loaded until a run is built). `device`: where runs are built (default: cuda if
+    available, else cpu); it enters the adapter specs, so a driver without a GPU probes the
+    entries that GPU workers make by passing "cuda"."""
     from loraplace.evidence.tiny_eval import Run, execute
     from loraplace.train.cache import Cache
     from loraplace.train.trainer import full_determinism
 
-    t_start = time.perf_counter()
     cache = cache if cache is not None else Cache()
     p = paper_plan.profile(profile_name)
     refs = resolve_models(models)
@@ -123,7 +147,7 @@ def build_paper(profile_name: str, *, models=None, data_dir=None, cache=None, pu
 
     lm_eval_version = getattr(lm_eval, "__version__", None) or _version("lm_eval")
     runs = paper_plan.plan(p, {t: (i.ref.key, i.roles) for t, i in infos.items()})
-    device = _device()
+    device = device or _device()
     loader = _Models(infos, device)
     tasks_cache: dict = {}
 
@@ -166,15 +190,15 @@ def build_paper(profile_name: str, *, models=None, data_dir=None, cache=None, pu
             texts_memo[key] = training_examples(train_sets[run.domain], p.train_examples, run.seed)
         return texts_memo[key]
 
-    def present(run) -> bool:
-        """Whether the run's entries are all in the cache (nothing to train or evaluate)."""
+    def status(run) -> dict[str, bool]:
+        """{entry kind: whether it is in the cache} of the run's entries."""
         if run.is_base:
-            return cache.has("paper-records", records_spec(run, None))
+            return {"paper-records": cache.has("paper-records", records_spec(run, None))}
         spec = adapter_spec(run, sha256_text("\n\0".join(texts_of(run))))
         if not cache.has("paper-adapter", spec):
-            return False
+            return {"paper-adapter": False, "paper-records": False}
         adapter_sha = sha256_file(cache.path("paper-adapter", spec) / "adapter_model.safetensors")
-        return cache.has("paper-records", records_spec(run, adapter_sha))
+        return {"paper-adapter": True, "paper-records": cache.has("paper-records", records_spec(run, adapter_sha))}
 
     def build(run, timeout: float) -> Path:
         """The records entry of one planned run, trained / evaluated if missing."""
@@ -208,6 +232,18 @@ def build_paper(profile_name: str, *, models=None, data_dir=None, cache=None, pu
 
         return cache.get_or_create("paper-records", records_spec(run, adapter_sha), create_records, timeout=timeout)
 
+    return Session(p, infos, sets, train_sets, lm_eval_version, device, runs, status, build)
+
+
+def build_paper(profile_name: str, *, models=None, data_dir=None, cache=None, published_dir=None,
+                progress: bool = True) -> Evidence:
+    """Train (or load) and evaluate every run of the profile's plan -> Evidence("paper", …)."""
+    t_start = time.perf_counter()
+    s = prepare(profile_name, models=models, data_dir=data_dir, cache=cache, published_dir=published_dir,
+                progress=progress)
+    p, infos, sets, train_sets, lm_eval_version, device, runs, build = (
+        s.p, s.infos, s.sets, s.train_sets, s.lm_eval_version, s.device, s.runs, s.build)
+    present = s.present
     missing = [run for run in runs if not present(run)]
     if missing:
         print(plan_text(p, missing, runs, {i.ref.key: i.n_params for i in infos.values()}), file=sys.stderr, flush=True)

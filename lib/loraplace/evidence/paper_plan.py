@@ -15,7 +15,7 @@ Profiles differ in sizes only, never in the design:
           HumanEval 164) and three seeds
 
 The same `plan()` feeds the pytest session (which prints it before a cold build), the
-`loraplace plan` command, and (later) `loraplace fill`.
+`loraplace plan` command, and `loraplace fill` (`loraplace.scale`).
 """
 from __future__ import annotations
 

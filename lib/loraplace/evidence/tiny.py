@@ -172,15 +172,21 @@ def ensure_base(cache, p: Profile, topology: str, *, timer: _Timer | None = None
     return Base(topology, spec, model, tok, sha, base_dir, recs, path)
 
 
-def ensure_run(cache, p: Profile, base: Base, condition: str, domain: str, seed: int, *,
-               timer: _Timer | None = None, allow_create: bool = True) -> tuple[list, Path]:
-    """LoRA-fine-tune (or load) one adapter of `base` and evaluate (or load) it -> (records, path)."""
+def adapter_spec(p: Profile, organism_key: str, base_sha: str, condition: str, domain: str, seed: int) -> dict:
+    """The cache spec of one fine-tuning run's adapter (`tiny-adapter`)."""
+    return {"organism": organism_key, "base_sha256": base_sha, "condition": condition, "domain": domain,
+            "seed": seed, "steps": p.finetune_steps, "lr": p.finetune_lr, "rank": p.rank,
+            "batch": p.finetune_batch, "seq_len": p.seq_len, "world": WORLD_VERSION, "train": TRAIN_VERSION,
+            "threads": THREADS}
+
+
+def ensure_adapter(cache, p: Profile, base: Base, condition: str, domain: str, seed: int, *,
+                   timer: _Timer | None = None, allow_create: bool = True) -> Path:
+    """LoRA-fine-tune (or find) one adapter of `base` -> its entry directory (needs only the base
+    checkpoint: `base.records` may be empty)."""
     timer = timer or _Timer()
     t0 = time.perf_counter()
-    ft = {"organism": base.spec.key, "base_sha256": base.sha256, "condition": condition, "domain": domain,
-          "seed": seed, "steps": p.finetune_steps, "lr": p.finetune_lr, "rank": p.rank,
-          "batch": p.finetune_batch, "seq_len": p.seq_len, "world": WORLD_VERSION, "train": TRAIN_VERSION,
-          "threads": THREADS}
+    ft = adapter_spec(p, base.spec.key, base.sha256, condition, domain, seed)
 
     def create_adapter(d: Path) -> None:
         losses: list[float] = []
@@ -191,6 +197,14 @@ def ensure_run(cache, p: Profile, base: Base, condition: str, domain: str, seed:
 
     adapter_dir = _get(cache, "tiny-adapter", ft, create_adapter, allow_create)
     timer.add("finetune", t0)
+    return adapter_dir
+
+
+def ensure_run(cache, p: Profile, base: Base, condition: str, domain: str, seed: int, *,
+               timer: _Timer | None = None, allow_create: bool = True) -> tuple[list, Path]:
+    """LoRA-fine-tune (or load) one adapter of `base` and evaluate (or load) it -> (records, path)."""
+    timer = timer or _Timer()
+    adapter_dir = ensure_adapter(cache, p, base, condition, domain, seed, timer=timer, allow_create=allow_create)
     adapter_sha = sha256_file(adapter_dir / "adapter.safetensors")
     run = tiny_eval.Run(base.spec.key, base.topology, condition, domain, seed)
     return _evaluate_cached(cache, p, base.model, base.tokenizer, run, base.sha256,
@@ -287,11 +301,16 @@ def _assemble(p: Profile, cache, *, progress: bool, allow_create: bool, t_start:
     )
 
 
-def _evaluate_cached(cache, p: Profile, model, tok, run: tiny_eval.Run, base_sha: str, adapter, timer,
-                     allow_create: bool = True):
-    spec = {"run": asdict(run), "base_sha256": base_sha, "adapter_sha256": adapter[2] if adapter else None,
+def records_spec(p: Profile, run: tiny_eval.Run, base_sha: str, adapter_sha: str | None) -> dict:
+    """The cache spec of one evaluation's records (`tiny-records`; adapter_sha None: the base model)."""
+    return {"run": asdict(run), "base_sha256": base_sha, "adapter_sha256": adapter_sha,
             "items": p.n_items, "max_new_tokens": p.max_new_tokens, "code_tokens": p.code_tokens,
             "rank": p.rank, "world": WORLD_VERSION, "eval": EVAL_VERSION, "threads": THREADS}
+
+
+def _evaluate_cached(cache, p: Profile, model, tok, run: tiny_eval.Run, base_sha: str, adapter, timer,
+                     allow_create: bool = True):
+    spec = records_spec(p, run, base_sha, adapter[2] if adapter else None)
 
     def create(d: Path) -> None:
         t0 = time.perf_counter()

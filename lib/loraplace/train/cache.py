@@ -6,7 +6,8 @@ condition, domain, hyper-parameters, seed, …) plus a code-version salt and the
 versions. Next to the files sits ``entry.json``: the spec and the sha256 of every file.
 
 * created in a temporary directory and renamed into place, so a process killed mid-write
-  leaves no readable entry (only a ``.tmp-*`` directory that `prune` removes);
+  leaves no readable entry (only a ``.tmp-*`` directory, removed by the next creator of that
+  entry or by `prune`);
 * a file lock per entry, so concurrent pytest-xdist workers create each entry once;
 * verified on every load; a corrupted entry is re-created with a warning.
 
@@ -121,6 +122,8 @@ class Cache:
                 warnings.warn(f"cache entry {path} is corrupted ({'; '.join(self._why(path))}); re-creating it",
                               RuntimeWarning, stacklevel=2)
                 shutil.rmtree(path)
+            for stale in path.parent.glob(f".{path.name}.tmp-*"):  # left by a process killed mid-write: only
+                shutil.rmtree(stale, ignore_errors=True)           # the lock holder writes this entry's temp dirs
             tmp = Path(tempfile.mkdtemp(dir=path.parent, prefix=f".{path.name}.tmp-"))
             try:
                 create(tmp)
