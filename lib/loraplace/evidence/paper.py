@@ -21,6 +21,7 @@ its own GPU (`gpu_for_worker`). The evidence is always assembled from the cache.
 from __future__ import annotations
 
 import copy
+import logging
 import os
 import sys
 import time
@@ -34,6 +35,7 @@ from loraplace.evidence.paper_models import ModelInfo, inspect_model, load_model
 from loraplace.evidence.records import BASE, Evidence, read_jsonl, sha256_file, sha256_text, write_jsonl
 from loraplace.study import BENCHMARKS
 
+log = logging.getLogger(__name__)
 TRAIN_VERSION = "paper-train-1"
 EVAL_VERSION = "paper-eval-1"
 
@@ -95,6 +97,7 @@ class _Models:
 
     def get(self, topology: str):
         if topology not in self.loaded:
+            log.info("loading the %s model %s on %s", topology, self.infos[topology].ref.source, self.device)
             self.loaded[topology] = load_model(self.infos[topology].ref, self.device)
         return self.loaded[topology]
 

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import os
 import shutil
 import tempfile
@@ -31,6 +32,7 @@ from filelock import FileLock
 
 from loraplace.evidence.records import sha256_file
 
+log = logging.getLogger(__name__)
 SALT = "loraplace-cache-1"  # bump when what the code writes into entries changes meaning
 SIDECAR = "entry.json"
 ENV = "LORAPLACE_CACHE_DIR"
@@ -113,10 +115,12 @@ class Cache:
         takes; 0: `filelock.Timeout` at once, so a caller can build another entry meanwhile)."""
         path = self.path(kind, spec)
         if self._valid(path):
+            log.debug("cache hit %s/%s", kind, path.name[:16])
             return path
         path.parent.mkdir(parents=True, exist_ok=True)
         with FileLock(str(path) + ".lock", timeout=timeout):
             if self._valid(path):  # another process created it while we waited
+                log.debug("cache hit %s/%s (created by another process)", kind, path.name[:16])
                 return path
             if path.exists():
                 warnings.warn(f"cache entry {path} is corrupted ({'; '.join(self._why(path))}); re-creating it",
@@ -125,6 +129,8 @@ class Cache:
             for stale in path.parent.glob(f".{path.name}.tmp-*"):  # left by a process killed mid-write: only
                 shutil.rmtree(stale, ignore_errors=True)           # the lock holder writes this entry's temp dirs
             tmp = Path(tempfile.mkdtemp(dir=path.parent, prefix=f".{path.name}.tmp-"))
+            t0 = time.perf_counter()
+            log.info("cache miss %s/%s: creating", kind, path.name[:16])
             try:
                 create(tmp)
                 files = {str(p.relative_to(tmp)): sha256_file(p) for p in sorted(tmp.rglob("*")) if p.is_file()}
@@ -132,6 +138,7 @@ class Cache:
                         "libraries": library_versions(), "files": files, "created": time.time()}
                 (tmp / SIDECAR).write_text(json.dumps(meta, indent=1, sort_keys=True))
                 os.rename(tmp, path)
+                log.info("created %s/%s in %.1f s", kind, path.name[:16], time.perf_counter() - t0)
             except BaseException:
                 shutil.rmtree(tmp, ignore_errors=True)
                 raise

@@ -13,12 +13,16 @@ returned info says which); bf16 where the GPU supports it, else float32 (also re
 from __future__ import annotations
 
 import json
+import logging
 import os
 import tempfile
 from pathlib import Path
 
 import torch
 from torch import nn
+
+
+log = logging.getLogger(__name__)
 
 
 def _bnb_works() -> bool:
@@ -40,7 +44,11 @@ def full_determinism() -> bool:
 def choose_optimizer(requested: str) -> str:
     """The transformers `optim` name actually used: 8-bit Adam needs bitsandbytes on a GPU."""
     if requested in ("adamw_8bit", "adamw_bnb_8bit"):
-        return "adamw_bnb_8bit" if _bnb_works() else "adamw_torch"
+        if _bnb_works():
+            return "adamw_bnb_8bit"
+        log.warning("8-bit Adam needs bitsandbytes on a CUDA device: training with adamw_torch instead (recorded "
+                    "in the adapter's train_info.json)")
+        return "adamw_torch"
     return requested
 
 
