@@ -61,6 +61,9 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     group.addoption("--allow-unsandboxed", action="store_true", default=False,
                     help="execute HumanEval completions even without full sandbox isolation (refused "
                          "otherwise); every such result states its isolation and is never cached")
+    group.addoption("--no-progress", action="store_true", default=False,
+                    help="no build progress on the terminal (by default a cold build shows what it builds, "
+                         "one live line per phase with an ETA, or a plain line every 30 s off a terminal)")
 
 
 def pytest_sessionstart(session: pytest.Session) -> None:
@@ -78,6 +81,9 @@ def pytest_configure(config: pytest.Config) -> None:
     config.stash[START_KEY] = time.monotonic()
     config.stash[KERNEL_WARNINGS] = kernel_check(config)
     config.pluginmanager.register(ReportWriter(config), "loraplace-report")
+    from loraplace.pytest_progress import ProgressPlugin
+
+    config.pluginmanager.register(ProgressPlugin(config), "loraplace-progress")
 
 
 def check_profile(config: pytest.Config) -> None:
