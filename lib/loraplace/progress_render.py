@@ -51,6 +51,9 @@ class _State:
 
     def line(self) -> str:
         count = f"{self.done}/{self.total}" if self.total else f"{self.done}"
+        if self.minor:  # an entry inside a phase: short, it shares the line
+            eta = self.eta()
+            return f"{self.label()} {count}" + (f" ETA {clock(eta)}" if eta is not None else "")
         text = f"{self.label()}  {count}{' ' + self.unit if self.unit else ''}"
         if self.current:
             text += f"  [{self.current}]"
@@ -70,9 +73,9 @@ class Renderer:
     `width()` gives the terminal width."""
 
     def __init__(self, out, *, live: bool, quiet: bool = False, width=lambda: 80, before_write=None,
-                 plain_every: float = PLAIN_EVERY_S) -> None:
+                 plain_every: float = PLAIN_EVERY_S, live_every: float = LIVE_EVERY_S) -> None:
         self.out, self.live, self.quiet, self.width = out, live, quiet, width
-        self.before_write, self.plain_every = before_write, plain_every
+        self.before_write, self.plain_every, self.live_every = before_write, plain_every, live_every
         self.phases: dict[str, _State] = {}
         self.open = False  # the live line is on screen, unterminated
         self.wrote = False  # we wrote since pytest last did (the plugin re-opens its line)
@@ -125,18 +128,19 @@ class Renderer:
         if not self.phases:
             return
         if self.live:
-            if force or now - self._last_live >= LIVE_EVERY_S:
+            if force or now - self._last_live >= self.live_every:
                 self._last_live = now
                 width = max(20, self.width() - 1)
                 self._write("\r" + self.status()[:width] + "\x1b[K")
                 self.open = True
-        elif not self.quiet and now - self._last_plain >= self.plain_every:
-            self._last_plain = now
-            self._write(self.status() + "\n")
-
     def tick(self) -> None:
+        """The clock: refresh the live line; off a terminal, the status line when one is due."""
         with self._lock:
             self._refresh()
+            now = time.monotonic()
+            if not self.live and not self.quiet and self.phases and now - self._last_plain >= self.plain_every:
+                self._last_plain = now
+                self._write(self.status() + "\n")
 
     def release(self) -> bool:
         """Erase the live line (pytest is about to write); True when anything was written since
