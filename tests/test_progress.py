@@ -243,3 +243,18 @@ def test_a_terminal_gets_a_live_line(fake):
     assert out.index("\rfake[smoke] pretraining bases  0/3 base") < out.index(FINAL)
     tail = out[out.index(FINAL):]
     assert "test_fake.py" in tail and ".." in tail  # pytest's own line restored after ours
+
+
+def test_tiny_plan_line_says_what_is_missing_and_roughly_how_long(tmp_path, monkeypatch):
+    from loraplace.evidence import tiny
+    from loraplace.train.cache import Cache
+
+    monkeypatch.setattr(tiny.os, "getloadavg", lambda: (0.0, 0.0, 0.0))
+    cold = tiny.plan_line(tiny.profile("smoke"), Cache(tmp_path), workers=2)
+    assert "2 of 2 bases to pretrain (1200 steps each)" in cold and "up to 72 fine-tuning runs" in cold
+    assert "roughly 5 min on idle CPUs" in cold and "longer now" not in cold
+    monkeypatch.setattr(Cache, "has", lambda self, kind, spec: True)  # bases cached
+    monkeypatch.setattr(tiny.os, "getloadavg", lambda: (99.0, 0.0, 0.0))
+    warm_bases = tiny.plan_line(tiny.profile("default"), Cache(tmp_path), workers=2)
+    assert "0 of 2 bases" in warm_bases and "longer now (load 99.0" in warm_bases
+    assert "`--profile smoke` takes a few minutes" in warm_bases

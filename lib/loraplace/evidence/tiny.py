@@ -225,14 +225,19 @@ def plan_line(p: Profile, cache, workers: int) -> str:
     bases = sum(not cache.has("tiny-base", base_spec(s, p)) for s in specs.values())
     runs = len(specs) * len(runs_of(p))
     ref = REFERENCE_MINUTES.get(p.name)
+    cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
     if ref is None:
         rough = "time unknown (a custom profile)"
     else:
         share = 1.0 if bases else 0.75  # bases cached: pretraining is skipped
-        rough = f"~{max(1, round(ref * share * 2 / max(2, min(workers, 8))))} min here"
+        rough = f"roughly {max(1, round(ref * share * 2 / max(2, min(workers, cpus, 8))))} min on idle CPUs"
+        load = os.getloadavg()[0] if hasattr(os, "getloadavg") else 0.0
+        if load > cpus:  # other work holds the CPUs: the workers get a share of them
+            rough += f", longer now (load {load:.1f} on {cpus} CPUs)"
+    hint = "" if p.name == "smoke" else "; `--profile smoke` takes a few minutes"
     return (f"loraplace tiny[{p.name}]: building into {cache.root}: {bases} of {len(specs)} bases to pretrain "
             f"({p.pretrain_steps} steps each), up to {runs} fine-tuning runs + evaluations, with {workers} "
-            f"worker processes; {rough} (rough; `--profile smoke` is the short one)")
+            f"worker processes; {rough}{hint}")
 
 
 def build_tiny(profile_name: str | Profile, *, cache=None, progress: bool = True,
