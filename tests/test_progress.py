@@ -258,3 +258,21 @@ def test_tiny_plan_line_says_what_is_missing_and_roughly_how_long(tmp_path, monk
     warm_bases = tiny.plan_line(tiny.profile("default"), Cache(tmp_path), workers=2)
     assert "0 of 2 bases" in warm_bases and "longer now (load 99.0" in warm_bases
     assert "`--profile smoke` takes a few minutes" in warm_bases
+
+
+def test_a_crowded_line_goes_compact_and_parallel_phases_show_no_eta():
+    r = Renderer(io.StringIO(), live=True, width=lambda: 80, live_every=0.0)
+    r.event({"kind": "start", "phase": "tiny[smoke] pretraining + base eval", "id": "1", "done": 1, "total": 2,
+             "unit": "base", "current": "parallel", "eta": False})
+    r.event({"kind": "start", "phase": "tiny[smoke] fine-tuning + eval", "id": "2", "done": 0, "total": 72,
+             "unit": "run", "current": ""})
+    r.event({"kind": "start", "phase": "pretrain tiny_qwen3_5", "id": "3", "done": 600, "total": 1200,
+             "minor": True})
+    r.phases["1"].started -= 60
+    r.phases["3"].started -= 60
+    full = r.status()
+    assert "[parallel]" in full and "ETA" not in full.split(" · ")[0]  # 1 of 2 done, yet no rate-based ETA
+    short = r.status(width=100)
+    assert len(full) > 100 and "[parallel]" not in short
+    assert short.split(" · ") == ["tiny[smoke] pretraining + base eval 1/2", "tiny[smoke] fine-tuning + eval 0/72",
+                                  "pretrain tiny_qwen3_5 600/1200 ETA 1m00s"]

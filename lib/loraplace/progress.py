@@ -91,8 +91,8 @@ class Phase:
 
     _ids = iter(range(1, 1 << 62))
 
-    def __init__(self, sink, name: str, total: int | None, unit: str, minor: bool) -> None:
-        self.sink, self.name, self.total, self.unit, self.minor = sink, name, total, unit, minor
+    def __init__(self, sink, name: str, total: int | None, unit: str, minor: bool, eta: bool = True) -> None:
+        self.sink, self.name, self.total, self.unit, self.minor, self.eta = sink, name, total, unit, minor, eta
         self.done, self.current, self.closed = 0, "", False
         self.id = f"{os.getpid()}-{next(self._ids)}"
         self._lock = threading.Lock()
@@ -100,7 +100,7 @@ class Phase:
 
     def _emit(self, kind: str) -> None:
         self.sink.event({"kind": kind, "phase": self.name, "id": self.id, "done": self.done, "total": self.total,
-                         "unit": self.unit, "current": self.current, "minor": self.minor,
+                         "unit": self.unit, "current": self.current, "minor": self.minor, "eta": self.eta,
                          "source": source_label(), "t": time.time()})
 
     def advance(self, n: int = 1, current: str | None = None) -> None:
@@ -164,14 +164,15 @@ class _TqdmPhase(_NullPhase):
 
 
 def phase(name: str, total: int | None, *, unit: str = "", minor: bool = False, enabled: bool = True,
-          tty_only: bool = False) -> Phase:
+          tty_only: bool = False, eta: bool = True) -> Phase:
     """Start a phase of `total` units (None: unknown). `enabled=False`: report nothing.
-    `tty_only`: without a sink, draw the fallback bar only when stderr is a terminal."""
+    `tty_only`: without a sink, draw the fallback bar only when stderr is a terminal. `eta=False`:
+    its units run side by side (a rate per finished unit would mislead): no ETA shown."""
     if not enabled:
         return _NullPhase()
     sink = current_sink()
     if sink is not None:
-        return Phase(sink, name, total, unit, minor)
+        return Phase(sink, name, total, unit, minor, eta)
     if multiprocessing.parent_process() is not None or (tty_only and not sys.stderr.isatty()):
         return _NullPhase()
     return _TqdmPhase(name, total, unit, minor)

@@ -34,6 +34,7 @@ def clock(seconds: float) -> str:
 class _State:
     def __init__(self, ev: dict) -> None:
         self.name, self.minor, self.source = ev["phase"], bool(ev.get("minor")), ev.get("source", "")
+        self.show_eta = ev.get("eta", True)  # False: its units run in parallel, a rate says nothing
         self.started = time.monotonic()
         self.update(ev)
 
@@ -45,19 +46,19 @@ class _State:
         return f"[{self.source}] {self.name}" if self.source else self.name
 
     def eta(self) -> float | None:
-        if not self.total or self.done <= 0 or self.done >= self.total:
+        if not self.show_eta or not self.total or self.done <= 0 or self.done >= self.total:
             return None
         return (time.monotonic() - self.started) / self.done * (self.total - self.done)
 
-    def line(self) -> str:
+    def line(self, compact: bool = False) -> str:
+        """`compact`: without the entry and the elapsed time (several phases share a short line)."""
         count = f"{self.done}/{self.total}" if self.total else f"{self.done}"
-        if self.minor:  # an entry inside a phase: short, it shares the line
-            eta = self.eta()
+        eta = self.eta()
+        if self.minor or compact:  # an entry inside a phase: short, it shares the line
             return f"{self.label()} {count}" + (f" ETA {clock(eta)}" if eta is not None else "")
         text = f"{self.label()}  {count}{' ' + self.unit if self.unit else ''}"
         if self.current:
             text += f"  [{self.current}]"
-        eta = self.eta()
         elapsed = clock(time.monotonic() - self.started)
         return text + f"  {elapsed}" + (f", ETA {clock(eta)}" if eta is not None else "")
 
@@ -118,10 +119,14 @@ class Renderer:
         self._write(("\r\x1b[K" if self.open else "") + line + "\n")
         self.open = False
 
-    def status(self) -> str:
+    def status(self, width: int | None = None) -> str:
+        """Every running phase, majors first; compact when the full text exceeds `width`."""
         major = [s for s in self.phases.values() if not s.minor]
         minor = [s for s in self.phases.values() if s.minor]
-        return " · ".join(s.line() for s in major + minor)
+        text = " · ".join(s.line() for s in major + minor)
+        if width is not None and len(text) > width:
+            text = " · ".join(s.line(compact=True) for s in major + minor)
+        return text
 
     def _refresh(self, force: bool = False) -> None:
         now = time.monotonic()
@@ -131,7 +136,7 @@ class Renderer:
             if force or now - self._last_live >= self.live_every:
                 self._last_live = now
                 width = max(20, self.width() - 1)
-                self._write("\r" + self.status()[:width] + "\x1b[K")
+                self._write("\r" + self.status(width)[:width] + "\x1b[K")
                 self.open = True
     def tick(self) -> None:
         """The clock: refresh the live line; off a terminal, the status line when one is due."""

@@ -69,8 +69,8 @@ def fill(p, cache_root: Path | str, workers: int, *, progress: bool = True) -> d
     topologies = list(org.organisms(p.hidden_size))  # sequential first: its pretraining is the longest
     runs = tiny.runs_of(p)
     spent: dict[str, float] = {}
-    bases_bar = _progress.phase(f"tiny[{p.name}] pretraining + base evaluation", len(topologies), unit="base",
-                                enabled=progress)
+    bases_bar = _progress.phase(f"tiny[{p.name}] pretraining + base eval", len(topologies), unit="base", enabled=progress,
+                                eta=False)  # side by side; each organism's steps carry their own ETA
     runs_bar = None  # started with the first base: one bar per phase
     ctx = multiprocessing.get_context("spawn")  # never fork a process that has started torch's thread pools
     with ProcessPoolExecutor(max_workers=workers, mp_context=ctx, initializer=_init_worker) as pool:
@@ -86,7 +86,7 @@ def fill(p, cache_root: Path | str, workers: int, *, progress: bool = True) -> d
                         bases_bar.advance(current=topology)
                         if bases_bar.done == len(topologies):
                             bases_bar.close()
-                        runs_bar = runs_bar or _progress.phase(f"tiny[{p.name}] fine-tuning + evaluation",
+                        runs_bar = runs_bar or _progress.phase(f"tiny[{p.name}] fine-tuning + eval",
                                                                len(topologies) * len(runs), unit="run",
                                                                enabled=progress)
                     else:
