@@ -97,6 +97,11 @@ def test_plain_lines_repeat_when_due():
     r.tick()
     r.tick()
     assert out.getvalue().count("p  0/4") == 3  # the start line, then one per tick that is due
+    quiet = io.StringIO()
+    q = Renderer(quiet, live=False, quiet=True, plain_every=0.0)
+    q.event({"kind": "start", "phase": "p", "id": "1", "done": 0, "total": 4, "unit": "", "current": ""})
+    q.tick()
+    assert quiet.getvalue() == ""  # -q: no start line, and a status line only every QUIET_EVERY_S
 
 
 def test_live_line_rewrites_in_place_and_keeps_only_major_final_lines():

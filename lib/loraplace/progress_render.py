@@ -1,6 +1,6 @@
 """Turn progress events (`loraplace.progress`) into terminal lines: one live line on a terminal,
-a plain line every `PLAIN_EVERY_S` elsewhere (CI logs), only each phase's final line with -q
-off a terminal.
+a plain line every `PLAIN_EVERY_S` elsewhere (CI logs); with -q off a terminal, no start lines
+and a status line only every `QUIET_EVERY_S` (still a sign of life in a long CI job).
 
     renderer = Renderer(out, live=True, quiet=False)   # out: a text file on the real terminal
     progress.install(renderer)                          # this process's events
@@ -20,6 +20,7 @@ import time
 from pathlib import Path
 
 PLAIN_EVERY_S = 30.0
+QUIET_EVERY_S = 120.0
 LIVE_EVERY_S = 0.25
 TICK_S = 1.0
 
@@ -69,7 +70,7 @@ class _State:
 
 class Renderer:
     """Renders events on `out` (thread-safe). `live`: carriage-return line (a terminal); else
-    plain lines every `plain_every` seconds (or none with `quiet`). `before_write()` runs before
+    plain lines every `plain_every` seconds (`quiet`: no start lines, every `QUIET_EVERY_S`). `before_write()` runs before
     the first line of each block (the pytest plugin ends pytest's open line there);
     `width()` gives the terminal width."""
 
@@ -93,6 +94,7 @@ class Renderer:
                 self._permanent((f"[{ev['source']}] " if ev.get("source") else "") + ev["text"])
             elif kind == "start":
                 self.phases[ev["id"]] = _State(ev)
+                self._last_plain = time.monotonic()  # the next status line is one period away
                 if not self.live and not self.quiet and not ev.get("minor"):
                     self._permanent(self.phases[ev["id"]].line())
             elif kind in ("update", "end") and ev.get("id") in self.phases:
@@ -143,7 +145,8 @@ class Renderer:
         with self._lock:
             self._refresh()
             now = time.monotonic()
-            if not self.live and not self.quiet and self.phases and now - self._last_plain >= self.plain_every:
+            every = max(self.plain_every, QUIET_EVERY_S) if self.quiet else self.plain_every
+            if not self.live and self.phases and now - self._last_plain >= every:
                 self._last_plain = now
                 self._write(self.status() + "\n")
 
