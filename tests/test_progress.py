@@ -281,3 +281,44 @@ def test_a_crowded_line_goes_compact_and_parallel_phases_show_no_eta():
     assert len(full) > 100 and "[parallel]" not in short
     assert short.split(" · ") == ["tiny[smoke] pretraining + base eval 1/2", "tiny[smoke] fine-tuning + eval 0/72",
                                   "pretrain tiny_qwen3_5 600/1200 ETA 1m00s"]
+
+
+REAL_CONFTEST = '''
+pytest_plugins = ["loraplace.pytest_plugin"]
+import dataclasses
+
+import pytest
+
+from loraplace.evidence import tiny
+from loraplace.train.cache import Cache
+
+MICRO = dataclasses.replace(
+    tiny.PROFILES["smoke"], name="micro", hidden_size=32, pretrain_steps=4, pretrain_batch=2, pretrain_seq_len=63,
+    seq_len=47, finetune_steps=2, finetune_batch=2, seeds=(0,), items=tiny._items(3, 2, 3), max_new_tokens=4,
+    code_tokens=4)
+
+
+@pytest.fixture(scope="session")
+def built(tmp_path_factory):
+    root = tmp_path_factory.getbasetemp().parent / "shared-cache"  # one cache for every xdist worker
+    return tiny.build_tiny(MICRO, cache=Cache(root), workers=2)
+'''
+
+
+def test_a_real_cold_build_under_xdist_reports_from_its_spawned_workers(pytester, monkeypatch):
+    """The real tiny builder (a micro profile) in two xdist workers, each filling the shared cache
+    with two spawned processes: the controller shows every worker's plan and phases."""
+    pytest.importorskip("xdist")
+    pytester.makeconftest(REAL_CONFTEST)
+    pytester.makepyfile(test_real="def test_a(built):\n    assert built.records\n\n\n"
+                                  "def test_b(built):\n    assert built.records\n")
+    monkeypatch.setenv("PYTHONPATH", os.pathsep.join([str(REPO / "lib"), str(REPO), str(pytester.path)]))
+    monkeypatch.delenv(progress.ENV, raising=False)
+    for key in [k for k in os.environ if k.startswith("PYTEST_XDIST")]:
+        monkeypatch.delenv(key)
+    res = pytester.runpytest_subprocess("-p", "no:cacheprovider", "-n", "2", timeout=900)
+    res.assert_outcomes(passed=2)
+    out = res.stdout.str()
+    assert "loraplace tiny[micro]: building into" in out and "2 of 2 bases to pretrain" in out
+    assert "tiny[micro] pretraining + base eval  2/2 base in " in out
+    assert "tiny[micro] fine-tuning + eval  " in out and "run in " in out
