@@ -3,7 +3,8 @@ fewer trainable parameters" (abstract).
 
 Exact arithmetic on the real-size architectures built from their configs (meta device, no
 weights): full ÷ attention-only trainable LoRA parameters at r=16, under the study's own
-condition definitions and under harmonized ones. No evidence track or scorer involved."""
+condition definitions and under harmonized ones. No evidence track or scorer involved; the
+counts are cached in --cache-dir by config, code and transformers version."""
 import pytest
 
 from fixtures.claims import claim_parts
@@ -11,5 +12,7 @@ from loraplace.efficiency import C5, verdict
 
 
 @pytest.mark.parametrize("part", claim_parts(C5))
-def test_attention_only_has_5_to_10x_fewer_trainable_parameters(part, record_verdict):
-    record_verdict(verdict(part))
+def test_attention_only_has_5_to_10x_fewer_trainable_parameters(part, record_verdict, request):
+    from loraplace.train.cache import Cache
+
+    record_verdict(verdict(part, cache=Cache(request.config.getoption("--cache-dir"))))

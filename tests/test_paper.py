@@ -80,7 +80,8 @@ def test_paper_track_end_to_end_offline_cold_warm_and_repaired(toy):
     # cold: everything trained and evaluated
     cold, cold_s = _run(toy, toy["root"] / "reports-cold")
     assert cold.returncode == 0, (cold.stdout[-3000:], cold.stderr[-3000:])
-    assert "building 38 of 38 planned entries" in cold.stderr  # the plan before the build
+    assert "building 38 of 38 planned entries" in cold.stdout  # the plan, before the build, on pytest's terminal
+    assert "paper[smoke] training + lm-eval evaluation  38/38 run in " in cold.stdout  # -q: the phase's final line
     report = json.loads((toy["root"] / "reports-cold" / "claims.json").read_text())
     paper = [v for v in report["verdicts"] if v["evidence"] == "paper"]
     assert {v["topology"] for v in paper} == {"sequential", "parallel"}
@@ -108,7 +109,7 @@ def test_paper_track_end_to_end_offline_cold_warm_and_repaired(toy):
     # warm: nothing trained or evaluated, the same verdicts
     warm, warm_s = _run(toy, toy["root"] / "reports-warm")
     assert warm.returncode == 0, warm.stderr[-3000:]
-    assert "planned entries" not in warm.stderr  # nothing to build, nothing announced
+    assert "planned entries" not in warm.stdout + warm.stderr  # nothing to build, nothing announced
     assert _entries(toy["cache"]) == entries
     again = json.loads((toy["root"] / "reports-warm" / "claims.json").read_text())
     assert [v["verdict_line"] for v in again["verdicts"]] == [v["verdict_line"] for v in report["verdicts"]]

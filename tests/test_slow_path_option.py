@@ -9,6 +9,7 @@ as a torch fallback -- exactly what a GPU box without the kernel packages would 
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
 import pytest
@@ -32,7 +33,7 @@ pytestmark = pytest.mark.skipif(torch.cuda.is_available(), reason="simulates a G
 
 @pytest.fixture
 def run(pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch):
-    monkeypatch.setenv("PYTHONPATH", str(REPO))
+    monkeypatch.setenv("PYTHONPATH", os.pathsep.join([str(REPO / "lib"), str(REPO)]))  # this checkout's code
     monkeypatch.setenv("LORAPLACE_CACHE_DIR", str(default_cache_dir().parent))
     monkeypatch.delenv("PYTEST_ADDOPTS", raising=False)
     for name in ("PYTEST_XDIST_WORKER", "PYTEST_XDIST_WORKER_COUNT", "PYTEST_XDIST_TESTRUNUID"):

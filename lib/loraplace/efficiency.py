@@ -5,6 +5,7 @@ The ratio full ÷ attention-only of trainable LoRA parameters (r=16) is counted 
 and Falcon-H1-0.5B built on the meta device from their configs, for the study's own condition
 definitions and for harmonized ones (attention includes o_proj, lm_head never adapted). The
 paper's "5-10x" is a rounded statement, so the ratio is compared after rounding to one decimal.
+The counts are cached by config, code and transformers version (`models/accounting_cache.py`).
 """
 from __future__ import annotations
 
@@ -24,12 +25,13 @@ C5 = Claim(
 )
 
 
-def verdict(part: Part) -> Verdict:
-    from loraplace.models.placement import parameter_ratio  # builds models on meta: import lazily
+def verdict(part: Part, *, cache=None) -> Verdict:
+    """`cache`: a `train.cache.Cache` for the counts (default: the default cache)."""
+    from loraplace.models.accounting_cache import cached_parameter_ratio
 
     condition_set = part.id.split("-", 2)[2]
     model = model_for_topology(part.topology).key
-    r = parameter_ratio(model, condition_set, rank=RANK)
+    r = cached_parameter_ratio(model, condition_set, RANK, cache=cache)
     lo, hi = RATIO_RANGE
     shown = round(r["ratio"], 1)
     outcome = "supported" if lo <= shown <= hi else "refuted"

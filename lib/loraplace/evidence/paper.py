@@ -23,12 +23,12 @@ from __future__ import annotations
 import copy
 import logging
 import os
-import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
+from loraplace import progress as _progress
 from loraplace.evidence import paper_plan
 from loraplace.evidence.paper_data import Dataset, PaperDataError, load_dataset_rows, training_examples
 from loraplace.evidence.paper_models import ModelInfo, inspect_model, load_model, resolve_models
@@ -249,8 +249,8 @@ def build_paper(profile_name: str, *, models=None, data_dir=None, cache=None, pu
     present = s.present
     missing = [run for run in runs if not present(run)]
     if missing:
-        print(plan_text(p, missing, runs, {i.ref.key: i.n_params for i in infos.values()}), file=sys.stderr, flush=True)
-        _fill(missing, build, progress and sys.stderr.isatty(), p)
+        _progress.note(plan_text(p, missing, runs, {i.ref.key: i.n_params for i in infos.values()}))
+        _fill(missing, build, progress, p)
     records, inputs = [], []
     for run in runs:
         path = build(run, -1) / "records.jsonl"
@@ -293,10 +293,8 @@ def _fill(runs, build, progress: bool, p) -> None:
     worker = os.environ.get("PYTEST_XDIST_WORKER", "gw0")
     offset = (int(worker[2:]) if worker[2:].isdigit() else 0) * max(1, len(runs) // _n_workers())
     pending = runs[offset:] + runs[:offset]
-    bar = None
-    if progress:
-        from tqdm import tqdm
-        bar = tqdm(total=len(runs), desc=f"paper[{p.name}]", unit="run", file=sys.stderr, leave=False)
+    bar = _progress.phase(f"paper[{p.name}] training + lm-eval evaluation", len(runs), unit="run",
+                          enabled=progress, tty_only=True)
     while pending:
         busy = []
         for run in pending:
@@ -305,14 +303,11 @@ def _fill(runs, build, progress: bool, p) -> None:
             except Timeout:
                 busy.append(run)
                 continue
-            if bar:
-                bar.set_postfix_str(f"{run.model} {run.condition}/{run.domain}/s{run.seed}", refresh=False)
-                bar.update(1)
+            bar.advance(current=f"{run.model} {run.condition}/{run.domain}/s{run.seed}")
         if busy and len(busy) == len(pending):
             time.sleep(2.0)
         pending = busy
-    if bar:
-        bar.close()
+    bar.close()
 
 
 def _n_workers() -> int:

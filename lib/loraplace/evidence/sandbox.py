@@ -32,7 +32,6 @@ from __future__ import annotations
 
 import dataclasses
 import os
-import sys
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -137,22 +136,19 @@ def run_many(programs, *, workers: int | None = None, timeout: float = 3.0,
     programs = list(programs)
     iso_mod.require(iso_mod.probe(kwargs.get("mode", "auto")), kwargs.get("allow_unsandboxed", False))
     workers = max(1, workers or os.cpu_count() or 1)
-    bar = None
-    if progress:
-        from tqdm import tqdm
-        bar = tqdm(total=len(programs), desc=desc, unit="prog", file=sys.stderr)
+    from loraplace import progress as _progress
+
+    bar = _progress.phase(desc, len(programs), unit="prog", enabled=progress)
     lock = threading.Lock()
 
     def one(p: Program) -> SandboxResult:
         res = run_program(p, timeout=timeout, **kwargs)
-        if bar is not None:
-            with lock:
-                bar.update(1)
+        with lock:
+            bar.advance()
         return res
 
     try:
         with ThreadPoolExecutor(max_workers=workers) as pool:
             return list(pool.map(one, programs))
     finally:
-        if bar is not None:
-            bar.close()
+        bar.close()

@@ -26,6 +26,7 @@ from pathlib import Path
 
 import torch
 
+from loraplace import progress as _progress
 from loraplace.evidence import tiny_eval
 from loraplace.evidence.records import BASE, Evidence, read_jsonl, sha256_file, write_jsonl
 from loraplace.models import organisms as org
@@ -232,6 +233,31 @@ def default_workers() -> int:
     return max(1, min(cpus, MAX_DEFAULT_WORKERS))
 
 
+# Cold-build wall minutes measured on 2 cores with 2 workers (README); other machines scale by workers.
+REFERENCE_MINUTES = {"smoke": 5, "default": 16, "full": 120}
+
+
+def plan_line(p: Profile, cache, workers: int) -> str:
+    """What a cold build is about to create and roughly how long it takes here (one line)."""
+    specs = org.organisms(p.hidden_size)
+    bases = sum(not cache.has("tiny-base", base_spec(s, p)) for s in specs.values())
+    runs = len(specs) * len(runs_of(p))
+    ref = REFERENCE_MINUTES.get(p.name)
+    cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    if ref is None:
+        rough = "time unknown (a custom profile)"
+    else:
+        share = 1.0 if bases else 0.75  # bases cached: pretraining is skipped
+        rough = f"roughly {max(1, round(ref * share * 2 / max(2, min(workers, cpus, 8))))} min on idle CPUs"
+        load = os.getloadavg()[0] if hasattr(os, "getloadavg") else 0.0
+        if load > cpus:  # other work holds the CPUs: the workers get a share of them
+            rough += f", longer now (load {load:.1f} on {cpus} CPUs)"
+    hint = "" if p.name == "smoke" else "; `--profile smoke` takes a few minutes"
+    return (f"loraplace tiny[{p.name}]: building into {cache.root}: {bases} of {len(specs)} bases to pretrain "
+            f"({p.pretrain_steps} steps each), up to {runs} fine-tuning runs + evaluations, with {workers} "
+            f"worker processes; {rough}{hint}")
+
+
 def build_tiny(profile_name: str | Profile, *, cache=None, progress: bool = True,
                workers: int | None = None) -> Evidence:
     """Run (or load from `cache`) the whole tiny track of a profile -> Evidence("tiny", …).
@@ -256,6 +282,8 @@ def build_tiny(profile_name: str | Profile, *, cache=None, progress: bool = True
         except Missing:
             from loraplace.evidence.tiny_pool import fill
 
+            if progress:
+                _progress.note(plan_line(p, cache, workers))
             filled = fill(p, cache.root, workers, progress=progress)
     return _assemble(p, cache, progress=progress and filled is None, allow_create=True, t_start=t_start,
                      workers=workers, filled=filled)
@@ -268,21 +296,20 @@ def _assemble(p: Profile, cache, *, progress: bool, allow_create: bool, t_start:
     records, inputs, bases = [], [], {}
     bar = None
     if progress:
-        from tqdm import tqdm
-        bar = tqdm(total=len(specs) * (1 + len(runs_of(p))), desc=f"tiny[{p.name}]", unit="run")
+        bar = _progress.phase(f"tiny[{p.name}] bases + runs", len(specs) * (1 + len(runs_of(p))), unit="run")
     for topo in specs:
         base = ensure_base(cache, p, topo, timer=timer, progress=progress, allow_create=allow_create)
         bases[base.spec.key] = {"path": str(base.path), "sha256": base.sha256}
         records += base.records
         inputs.append({"path": str(base.records_path), "sha256": sha256_file(base.records_path)})
         if bar:
-            bar.update(1)
+            bar.advance(current=f"base {base.spec.key}")
         for cond, domain, seed in runs_of(p):
             recs, path = ensure_run(cache, p, base, cond, domain, seed, timer=timer, allow_create=allow_create)
             records += recs
             inputs.append({"path": str(path), "sha256": sha256_file(path)})
             if bar:
-                bar.update(1)
+                bar.advance(current=f"{base.spec.key} {cond}/{domain}/s{seed}")
     if bar:
         bar.close()
     # Phase timings: with a parallel fill, the summed seconds its workers spent (CPU-parallel, so

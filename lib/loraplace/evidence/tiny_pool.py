@@ -19,6 +19,8 @@ import multiprocessing
 from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 from pathlib import Path
 
+from loraplace import progress as _progress
+
 _BASES: dict = {}  # per worker process: (Profile, cache root, topology) -> tiny.Base
 
 
@@ -30,21 +32,21 @@ def _init_worker() -> None:
     torch.set_num_threads(THREADS)
 
 
-def _base(p, root: str, topology: str, timer=None):
+def _base(p, root: str, topology: str, timer=None, progress: bool = False):
     from loraplace.evidence import tiny
     from loraplace.train.cache import Cache
 
     key = (p, root, topology)
-    if key not in _BASES:
-        _BASES[key] = tiny.ensure_base(Cache(root), p, topology, timer=timer)
+    if key not in _BASES:  # progress: the pretraining steps, reported to $LORAPLACE_PROGRESS_DIR if set
+        _BASES[key] = tiny.ensure_base(Cache(root), p, topology, timer=timer, progress=progress)
     return _BASES[key]
 
 
-def _base_task(p, root: str, topology: str) -> dict[str, float]:
+def _base_task(p, root: str, topology: str, progress: bool = False) -> dict[str, float]:
     from loraplace.evidence import tiny
 
     timer = tiny._Timer()
-    _base(p, root, topology, timer)
+    _base(p, root, topology, timer, progress)
     return timer.spent
 
 
@@ -67,30 +69,37 @@ def fill(p, cache_root: Path | str, workers: int, *, progress: bool = True) -> d
     topologies = list(org.organisms(p.hidden_size))  # sequential first: its pretraining is the longest
     runs = tiny.runs_of(p)
     spent: dict[str, float] = {}
-    bar = None
-    if progress:
-        from tqdm import tqdm
-        bar = tqdm(total=len(topologies) * (1 + len(runs)), desc=f"tiny[{p.name}] {workers} workers", unit="run")
+    bases_bar = _progress.phase(f"tiny[{p.name}] pretraining + base eval", len(topologies), unit="base", enabled=progress,
+                                eta=False)  # side by side; each organism's steps carry their own ETA
+    runs_bar = None  # started with the first base: one bar per phase
     ctx = multiprocessing.get_context("spawn")  # never fork a process that has started torch's thread pools
     with ProcessPoolExecutor(max_workers=workers, mp_context=ctx, initializer=_init_worker) as pool:
-        pending = {pool.submit(_base_task, p, root, t): ("base", t) for t in topologies}
+        pending = {pool.submit(_base_task, p, root, t, progress): ("base", t, "") for t in topologies}
         try:
             while pending:
                 done, _ = wait(pending, return_when=FIRST_COMPLETED)
                 for fut in done:
-                    kind, topology = pending.pop(fut)
+                    kind, topology, detail = pending.pop(fut)
                     for phase, seconds in fut.result().items():  # re-raises a worker's exception
                         spent[phase] = spent.get(phase, 0.0) + seconds
-                    if bar:
-                        bar.update(1)
-                        bar.set_postfix_str(f"{kind} {topology}")
+                    if kind == "base":
+                        bases_bar.advance(current=topology)
+                        if bases_bar.done == len(topologies):
+                            bases_bar.close()
+                        runs_bar = runs_bar or _progress.phase(f"tiny[{p.name}] fine-tuning + eval",
+                                                               len(topologies) * len(runs), unit="run",
+                                                               enabled=progress)
+                    else:
+                        runs_bar.advance(current=f"{topology} {detail}")
                     if kind == "base":
                         for cond, domain, seed in runs:
-                            pending[pool.submit(_run_task, p, root, topology, cond, domain, seed)] = ("run", topology)
+                            pending[pool.submit(_run_task, p, root, topology, cond, domain, seed)] = (
+                                "run", topology, f"{cond}/{domain}/s{seed}")
         except BaseException:
             pool.shutdown(wait=False, cancel_futures=True)  # running tasks finish; queued ones never start
             raise
         finally:
-            if bar:
-                bar.close()
+            bases_bar.close()
+            if runs_bar is not None:
+                runs_bar.close()
     return spent

@@ -42,8 +42,17 @@ def humaneval_table(evidence: Evidence) -> list[dict]:
     return rows
 
 
-def components(model_keys: tuple[str, ...] = ("qwen3_5_0_8b_base", "falcon_h1_0_5b_base"), rank: int = 16) -> list[dict]:
-    """Per model: parameters per component type, and every condition's modules and trainable count."""
+def components(model_keys: tuple[str, ...] = ("qwen3_5_0_8b_base", "falcon_h1_0_5b_base"), rank: int = 16,
+               *, cache=None) -> list[dict]:
+    """Per model: parameters per component type, and every condition's modules and trainable count
+    (cached in `cache`, a `train.cache.Cache`, by config, code and transformers version)."""
+    from loraplace.models.accounting_cache import cached_accounting
+
+    return cached_accounting("components", {"models": list(model_keys), "rank": rank},
+                             lambda: _components(model_keys, rank), cache=cache)
+
+
+def _components(model_keys: tuple[str, ...], rank: int) -> list[dict]:
     from loraplace.models.accounting import base_params
     from loraplace.models.placement import build_conditions, model_taxonomy
 
@@ -58,6 +67,12 @@ def components(model_keys: tuple[str, ...] = ("qwen3_5_0_8b_base", "falcon_h1_0_
         out.append({"model": key, "topology": tx.topology, "per_component": tx.param_counts(),
                     "total_params": total, "rank": rank, "conditions": conditions})
     return out
+
+
+def _cached_components(track_options: dict | None) -> list[dict]:
+    from loraplace.train.cache import Cache
+
+    return components(cache=Cache((track_options or {}).get("cache_dir")))
 
 
 def build_report(verdicts: list[dict], *, provenance: dict, track_options: dict | None = None) -> dict:
@@ -85,7 +100,7 @@ def build_report(verdicts: list[dict], *, provenance: dict, track_options: dict 
         "generated_at": provenance.get("generated_at"),
         "verdicts": verdicts,
         "accuracy": accuracy,
-        "components": components() if any(v["claim_id"] == "C5" for v in verdicts) else None,
+        "components": _cached_components(track_options) if any(v["claim_id"] == "C5" for v in verdicts) else None,
         "humaneval": humaneval or None,
         "provenance": dict(provenance, data_source=published.get("data_source"),
                            data_commit=published.get("data_commit"), sources=sources,

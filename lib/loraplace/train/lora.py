@@ -84,14 +84,14 @@ def train_loop(model: nn.Module, batches: list[torch.Tensor], lr: float, *, weig
     model.train()
     losses = []
     steps = len(batches)
-    it = range(steps)
-    if progress:
-        from tqdm import tqdm
-        it = tqdm(it, desc=desc, leave=False)
-    for step in it:
-        for group in opt.param_groups:
-            group["lr"] = _lr_at(step, steps, lr)
-        losses.append(float(train_step(model, opt, batches[step])))
+    from loraplace import progress as _progress
+
+    with _progress.phase(desc, steps, unit="step", minor=True, enabled=progress) as bar:
+        for step in range(steps):
+            for group in opt.param_groups:
+                group["lr"] = _lr_at(step, steps, lr)
+            losses.append(float(train_step(model, opt, batches[step])))
+            bar.advance()
     model.eval()
     return losses
 
