@@ -38,11 +38,11 @@ def pytest_addoption(parser: pytest.Parser) -> None:
                     help="answer scorer for generated outputs (default: all, i.e. as-published and corrected)")
     group.addoption("--published-dir", default=None,
                     help="the study's released data (default: $LORAPLACE_PUBLISHED_DIR, else the fetch cache)")
-    group.addoption("--verdicts", choices=("assert", "record"), default="assert",
+    group.addoption("--verdicts", choices=("assert", "record"), default=None,
                     help="assert: a test passes iff its claim part is supported; record: pass once judged")
     group.addoption("--bootstrap-resamples", type=int, default=10_000, help="bootstrap resamples (default 10000)")
     group.addoption("--seed", type=int, default=3407, help="bootstrap seed (default 3407, the study's)")
-    group.addoption("--profile", choices=PROFILES, default="default",
+    group.addoption("--profile", choices=PROFILES, default=None,
                     help="sizes of the re-run tracks: tiny smoke (CI, minutes) | default | full; paper smoke "
                          "(CPU-able) | study (the study exactly; `default` means study there) | full (default: default)")
     group.addoption("--cache-dir", default=None,
@@ -64,6 +64,36 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     group.addoption("--no-progress", action="store_true", default=False,
                     help="no build progress on the terminal (by default a cold build shows what it builds, "
                          "one live line per phase with an ETA, or a plain line every 30 s off a terminal)")
+    for dest, ini, kind, text in INI_OPTIONS:
+        parser.addini(ini, text, type=kind)
+
+
+# Defaults a project can set in its pytest.ini / pyproject.toml ([tool.pytest.ini_options]); the
+# command line wins. (option dest, ini name, ini type, help)
+INI_OPTIONS = (
+    ("evidence", "loraplace_evidence", "args", "evidence track(s) when --evidence is not given (default: tiny)"),
+    ("profile", "loraplace_profile", "string", "profile when --profile is not given (default: default)"),
+    ("cache_dir", "loraplace_cache_dir", "string", "cache of trained variants when --cache-dir is not given"),
+    ("published_dir", "loraplace_published_dir", "string", "the study's released data when --published-dir is not given"),
+    ("report_dir", "loraplace_report_dir", "string", "report directory when --report-dir is not given"),
+    ("verdicts", "loraplace_verdicts", "string", "assert or record when --verdicts is not given (default: assert)"),
+)
+FALLBACKS = {"profile": "default", "verdicts": "assert"}
+
+
+def apply_ini_defaults(config: pytest.Config) -> None:
+    """Options left off the command line take the ini value, else the built-in default."""
+    for dest, ini, _, _ in INI_OPTIONS:
+        if getattr(config.option, dest, None) in (None, []):
+            value = config.getini(ini)
+            setattr(config.option, dest, (list(value) if dest == "evidence" else value) or FALLBACKS.get(dest))
+    for dest, allowed in (("profile", PROFILES), ("verdicts", ("assert", "record"))):
+        if config.option.__dict__.get(dest) not in allowed:
+            raise pytest.UsageError(f"{dest} = {getattr(config.option, dest)!r} (from the ini file) is not one of "
+                                    f"{', '.join(allowed)}")
+    bad = [t for t in config.option.evidence or () if t not in TRACKS]
+    if bad:
+        raise pytest.UsageError(f"loraplace_evidence: unknown track(s) {', '.join(bad)}. Available: {', '.join(TRACKS)}")
 
 
 def pytest_sessionstart(session: pytest.Session) -> None:
@@ -73,6 +103,7 @@ def pytest_sessionstart(session: pytest.Session) -> None:
 
 
 def pytest_configure(config: pytest.Config) -> None:
+    apply_ini_defaults(config)
     for name, text in (("sequential", "claim part about the sequential hybrid"),
                        ("parallel", "claim part about the parallel hybrid")):
         config.addinivalue_line("markers", f"{name}: {text}")
