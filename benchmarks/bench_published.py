@@ -63,7 +63,7 @@ def in_process(published_dir: str, resamples: int, reps: int) -> list[dict]:
     load_times, evidence = _time(load, reps)
 
     def judge_all():
-        return [v for claim in CLAIMS.values() for scorer in SCORERS
+        return [v for claim in CLAIMS.values() if claim.judged_on == "evidence" for scorer in SCORERS
                 for v in evaluate(claim, evidence, scorer, resamples=resamples, seed=SEED)]
 
     eval_times, verdicts = _time(judge_all, reps)

@@ -8,7 +8,10 @@ counts are cached in --cache-dir by config, code and transformers version."""
 import pytest
 
 from fixtures.claims import claim_parts
-from loraplace.efficiency import C5, verdict
+from loraplace.claims import get_claim
+from loraplace.efficiency import verdict
+
+C5 = get_claim("C5")
 
 
 @pytest.mark.parametrize("part", claim_parts(C5))

@@ -171,3 +171,13 @@ def test_inconclusive_parts_get_a_power_plan():
     z = scipy.stats.norm.ppf(1 - 0.05 / (2 * v.family_size)) + scipy.stats.norm.ppf(0.8)
     sd = (v.ci_high_pp - v.ci_low_pp) / 100 / (2 * 1.96) * np.sqrt(N)    # ≈ the paired SD
     assert v.items_needed == pytest.approx((z * sd / 0.148) ** 2, rel=0.15)
+
+
+def test_c5_is_in_the_registry_with_its_own_direction_and_is_not_judged_by_evaluate():
+    c5 = get_claim("C5")
+    assert c5.judged_on == "architecture"
+    assert {p.direction for p in c5.parts} == {"range"}
+    assert {(p.topology, p.condition_set) for p in c5.parts} == {
+        (t, cs) for t in ("sequential", "parallel") for cs in ("as-published", "harmonized")}
+    with pytest.raises(ValueError, match="judged on the architecture"):
+        evaluate(c5, _evidence({"sequential": 0.0, "parallel": 0.0}), "as-published", resamples=10, seed=0)

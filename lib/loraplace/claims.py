@@ -38,7 +38,7 @@ from loraplace.study import DOMAINS, ROLES, TARGETS, off_target
 
 ALPHA = 0.05
 FLOOR = 0.05  # "floor": pass@1 below 5 %
-DIRECTIONS = ("positive", "negative", "floor")
+DIRECTIONS = ("positive", "negative", "floor", "range")  # range: an exact count inside the claimed range (C5)
 VERDICTS = ("supported", "refuted", "inconclusive", "untestable", "unavailable")
 POWER = 0.8
 # (evidence track, scorer, benchmark) whose outcome the scorer sets without looking at the output
@@ -69,6 +69,7 @@ class Part:
     direction: str
     comparisons: tuple[Comparison, ...]
     claimed_pp: float | None = None  # the paper's own number, the effect to plan power for
+    condition_set: str | None = None  # C5: the condition definitions counted ("as-published" | "harmonized")
 
 
 @dataclass(frozen=True)
@@ -78,6 +79,7 @@ class Claim:
     sentence: str  # the paper's words
     source: str
     parts: tuple[Part, ...]
+    judged_on: str = "evidence"  # "evidence": the tracks' records (`evaluate`); "architecture": exact counts (C5)
 
     def part(self, part_id: str) -> Part:
         for p in self.parts:
@@ -140,7 +142,19 @@ def _c6() -> Claim:
                  "README, HumanEval floor effect", _parts("C6", specs))
 
 
-CLAIMS = {c.id: c for c in (_c1(), _c2(), _c3(), _c4(), _c6())}
+def _c5() -> Claim:
+    """Judged by exact arithmetic on the real-size architectures (`loraplace.efficiency.verdict`),
+    not by `evaluate`: the ratio full ÷ attention-only must fall in the claimed 5–10× range."""
+    parts = tuple(Part(f"C5-{t[:3]}-{cs}", t, f"{t}: full ÷ attention-only trainable parameters ({cs} conditions)",
+                       "range", (), condition_set=cs)
+                  for t in ("sequential", "parallel") for cs in ("as-published", "harmonized"))
+    return Claim("C5", "Attention-only needs 5–10× fewer trainable parameters than full adaptation",
+                 "the attention pathway -- despite being the minority component -- consistently outperforms "
+                 "full-model adaptation with 5-10x fewer trainable parameters", "abstract", parts,
+                 judged_on="architecture")
+
+
+CLAIMS = {c.id: c for c in (_c1(), _c2(), _c3(), _c4(), _c5(), _c6())}
 
 
 def get_claim(claim_id: str) -> Claim:
@@ -318,6 +332,9 @@ def evaluate(claim: Claim, evidence: Evidence, scorer: str, *, resamples: int, s
     Holm's family is every testable, non-floor comparison of the claim (a part of several
     comparisons adds all of them).
     """
+    if claim.judged_on != "evidence":
+        raise ValueError(f"{claim.id} is judged on the {claim.judged_on}, not on an evidence track: "
+                         "loraplace.efficiency.verdict(part)")
     rows: list[tuple[Part, str, list[_Judged] | str]] = []
     for part in claim.parts:
         try:

@@ -9,27 +9,19 @@ The counts are cached by config, code and transformers version (`models/accounti
 """
 from __future__ import annotations
 
-from loraplace.claims import Claim, Part, Verdict
+from loraplace.claims import Part, Verdict, get_claim
 from loraplace.study import model_for_topology
 
 RATIO_RANGE = (5.0, 10.0)
-CONDITION_SETS = ("as-published", "harmonized")
 RANK = 16
-
-C5 = Claim(
-    "C5", "Attention-only needs 5–10× fewer trainable parameters than full adaptation",
-    "the attention pathway -- despite being the minority component -- consistently outperforms "
-    "full-model adaptation with 5-10x fewer trainable parameters", "abstract",
-    tuple(Part(f"C5-{t[:3]}-{cs}", t, f"{t}: full ÷ attention-only trainable parameters ({cs} conditions)",
-               "range", ()) for t in ("sequential", "parallel") for cs in CONDITION_SETS),
-)
+C5 = get_claim("C5")  # in the registry, direction "range", one part per topology x condition set
 
 
 def verdict(part: Part, *, cache=None) -> Verdict:
     """`cache`: a `train.cache.Cache` for the counts (default: the default cache)."""
     from loraplace.models.accounting_cache import cached_parameter_ratio
 
-    condition_set = part.id.split("-", 2)[2]
+    condition_set = part.condition_set
     model = model_for_topology(part.topology).key
     r = cached_parameter_ratio(model, condition_set, RANK, cache=cache)
     lo, hi = RATIO_RANGE
