@@ -89,8 +89,8 @@ def train_lora(model: nn.Module, tokenizer, condition, texts: list, recipe, *, s
             output_dir=out, per_device_train_batch_size=recipe.batch_size,
             gradient_accumulation_steps=recipe.grad_accum, num_train_epochs=recipe.epochs,
             max_steps=recipe.max_steps, learning_rate=recipe.learning_rate, lr_scheduler_type=recipe.scheduler,
-            optim=optim, bf16=bf16, gradient_checkpointing=recipe.gradient_checkpointing,
-            gradient_checkpointing_kwargs={"use_reentrant": False} if recipe.gradient_checkpointing else None,
+            optim=optim, bf16=bf16, activation_checkpointing=recipe.gradient_checkpointing,
+            activation_checkpointing_kwargs={"use_reentrant": False} if recipe.gradient_checkpointing else None,
             seed=seed, data_seed=seed, full_determinism=full_determinism(), logging_steps=1, save_strategy="no",
             report_to="none", disable_tqdm=not progress, use_cpu=not on_gpu, dataloader_num_workers=0,
             remove_unused_columns=False)
