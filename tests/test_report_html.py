@@ -357,3 +357,28 @@ def test_dropped_items_and_holm_explanation_are_shown():
     assert "22 of 256/128" in page and 'class="dropped"' in page
     assert "not after the family" in page and "benchmarks weighted equally" in page
     assert "m = 6" in page
+
+
+def test_unsandboxed_humaneval_numbers_are_marked_and_warned(monkeypatch):
+    """Results executed without full isolation (--allow-unsandboxed) are counted per cell, marked in
+    the HumanEval table and named in the report's warnings."""
+    from loraplace.evidence.records import Evidence, Record
+    from loraplace.report import build
+
+    def rec(i, isolation):
+        return Record(SEQ, "sequential", "gdn_only", "codealpaca", 1, "humaneval", f"humaneval:{i}", float(i % 2),
+                      "corrected", {"status": "passed" if i % 2 else "failed", "isolation": isolation})
+
+    loose = Evidence("published", [rec(0, "full"), rec(1, "partial (missing: seccomp)"), rec(2, "none")])
+    tight = Evidence("published", [rec(0, "full"), rec(1, "full")])
+    assert [r["unsandboxed"] for r in build.humaneval_table(loose)] == [2]
+    assert [r["unsandboxed"] for r in build.humaneval_table(tight)] == [0]
+    monkeypatch.setattr(build, "load_track", lambda track, **kw: loose)
+    verdict = dict(sample_data(components=False, humaneval=False, tiny=False)["verdicts"][0], evidence="published")
+    data = build.build_report([verdict], provenance={})
+    assert any("2 HumanEval results were executed without full sandbox isolation" in w
+               for w in data["provenance"]["warnings"])
+    page = render_html(data)
+    assert page.count("⚠ unsandboxed") == 1
+    monkeypatch.setattr(build, "load_track", lambda track, **kw: tight)
+    assert "⚠ unsandboxed" not in render_html(build.build_report([verdict], provenance={}))

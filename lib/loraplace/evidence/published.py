@@ -158,7 +158,7 @@ def _records_of_row(run: RunFile, row: dict, key: str, topology: str, scorers: t
                 result = row["_executed"]
                 score = result["score"]
                 extra.update(status=result["status"], reason=result["reason"], stderr_tail=result["stderr_tail"][-500:],
-                             network_isolated=result["network_isolated"])
+                             network_isolated=result["network_isolated"], isolation=result.get("isolation", "full"))
             else:
                 score = 0  # the study recorded pass@1 = 0 for every completion; it never executed them
         else:  # multiple choice: the study's stored log-likelihood label under every scorer

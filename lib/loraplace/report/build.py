@@ -37,8 +37,11 @@ def humaneval_table(evidence: Evidence) -> list[dict]:
         statuses = defaultdict(int)
         for r in recs:
             statuses[r.extra.get("status", "not-executed")] += 1
+        # executed without full isolation (--allow-unsandboxed): every such number is marked
+        unsandboxed = sum(1 for r in recs if r.extra.get("isolation") not in (None, "full"))
         rows.append({"model": model, "condition": condition, "scorer": scorer, "evidence": evidence.track,
-                     "n": len(recs), "pass_at_1": sum(r.score for r in recs) / len(recs), "by_status": dict(statuses)})
+                     "n": len(recs), "pass_at_1": sum(r.score for r in recs) / len(recs), "by_status": dict(statuses),
+                     "unsandboxed": unsandboxed})
     return rows
 
 
@@ -90,6 +93,10 @@ def build_report(verdicts: list[dict], *, provenance: dict, track_options: dict 
         inputs += [dict(i, evidence=track) for i in evidence.inputs]
         sources[track] = evidence.source
         warnings += evidence.warnings
+    loose = sum(h["unsandboxed"] for h in humaneval)
+    if loose:
+        warnings.append(f"{loose} HumanEval results were executed without full sandbox isolation "
+                        "(--allow-unsandboxed); their pass@1 cells are marked ⚠")
     unavailable = sorted({v["note"] for v in verdicts if v["verdict"] == "unavailable"})
     warnings += [f"not judged: {u}" for u in unavailable]
     published = sources.get("published", {})

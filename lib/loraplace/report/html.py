@@ -179,7 +179,8 @@ def _humaneval_tables(he: list[dict]) -> list[dict]:
                           and (r.get("scorer") or DASH) == s), None)
                 status = ", ".join(f"{k}: {v}" for k, v in ((h or {}).get("by_status") or {}).items())
                 cells.append({"value": fmt_pct(h.get("pass_at_1")) if h else DASH,
-                              "n": fmt_int(h.get("n")) if h else DASH, "status": status})
+                              "n": fmt_int(h.get("n")) if h else DASH, "status": status,
+                              "unsandboxed": int((h or {}).get("unsandboxed") or 0)})
             rows.append({"condition": cond, "cells": cells})
         out.append({"model": model, "scorers": scorers, "rows": rows})
     return out
