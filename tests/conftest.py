@@ -1,7 +1,6 @@
 """Shared test helpers: where the study's released data is (tests skip without it)."""
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import pytest

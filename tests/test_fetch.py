@@ -7,7 +7,6 @@ truncate one file. No network beyond 127.0.0.1.
 from __future__ import annotations
 
 import json
-import os
 import threading
 from collections import Counter
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer

@@ -8,7 +8,7 @@ from hypothesis import given, settings, strategies as st
 
 from loraplace import stats
 from loraplace.stats import (Estimate, bootstrap_distribution, crossed_bootstrap, holm, mde,
-                             paired_bootstrap, percentile_p, resample_indices)
+                             paired_bootstrap, resample_indices)
 
 FAST = settings(max_examples=30, deadline=None)
 

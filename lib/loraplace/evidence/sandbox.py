@@ -38,7 +38,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 from loraplace.evidence import isolation as iso_mod
 from loraplace.evidence.judge import Ended, verdict
-from loraplace.evidence.sandbox_session import Session, signal_name  # noqa: F401
+from loraplace.evidence.sandbox_session import Session
 
 STATUSES = ("passed", "failed", "timeout", "crashed", "blocked")
 TAIL_BYTES = 64 * 1024

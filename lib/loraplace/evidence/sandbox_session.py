@@ -17,10 +17,14 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from loraplace.evidence import isolation as iso_mod
 from loraplace.evidence import plaindata
 from loraplace.evidence.judge import Ended, classify_exception
+
+if TYPE_CHECKING:  # sandbox imports this module; the annotation only names its Program
+    from loraplace.evidence.sandbox import Program
 
 WORKER = str(Path(__file__).with_name("sandbox_worker.py"))
 
