@@ -58,13 +58,10 @@ def run_pytest(cmd: list[str], log: Path) -> int:
 def cache_records(cache: Path) -> dict[tuple, float]:
     """(model, condition, domain, seed, benchmark, item_key, scorer) -> score, over every
     paper-records entry of a cache."""
-    out = {}
-    for path in sorted((Path(cache) / "paper-records").glob("*/records.jsonl")):
-        for line in path.read_text(encoding="utf-8").splitlines():
-            r = json.loads(line)
-            key = (r["model"], r["condition"], r["domain"], r["seed"], r["benchmark"], r["item_key"], r["scorer"])
-            out[key] = r["score"]
-    return out
+    from loraplace.evidence.records import read_jsonl
+
+    return {(r.model, r.condition, r.domain, r.seed, r.benchmark, r.item_key, r.scorer): r.score
+            for path in sorted((Path(cache) / "paper-records").glob("*/records.jsonl")) for r in read_jsonl(path)}
 
 
 def compare_caches(a: Path, b: Path, gen_tolerance: float = 0.01) -> dict:

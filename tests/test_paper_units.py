@@ -169,7 +169,8 @@ def _write_cache(root: Path, scores: dict) -> None:
         d = root / "paper-records" / f"k{i}"
         d.mkdir(parents=True)
         d.joinpath("records.jsonl").write_text(json.dumps(
-            {"model": "m", "condition": "c", "domain": "d", "seed": 1, "benchmark": bench, "item_key": f"{bench}:{item}",
+            {"model": "m", "topology": "sequential", "condition": "c", "domain": "d", "seed": 1, "benchmark": bench,
+             "item_key": f"{bench}:{item}",
              "scorer": "corrected", "score": score}) + "\n")
 
 

@@ -88,7 +88,7 @@ def apply_ini_defaults(config: pytest.Config) -> None:
             value = config.getini(ini)
             setattr(config.option, dest, (list(value) if dest == "evidence" else value) or FALLBACKS.get(dest))
     for dest, allowed in (("profile", PROFILES), ("verdicts", ("assert", "record"))):
-        if config.option.__dict__.get(dest) not in allowed:
+        if getattr(config.option, dest) not in allowed:
             raise pytest.UsageError(f"{dest} = {getattr(config.option, dest)!r} (from the ini file) is not one of "
                                     f"{', '.join(allowed)}")
     bad = [t for t in config.option.evidence or () if t not in TRACKS]

@@ -24,12 +24,12 @@ def register(sub) -> None:
 def _paper_models(specs) -> tuple[dict, dict]:
     """({topology: (key, roles)}, {key: n_params}) of the models to plan."""
     if not specs:
+        from loraplace.models.organisms import param_count
         from loraplace.models.zoo import build_meta_model
         from loraplace.study import MODELS
 
         models = {m.topology: (m.key, dict(m.conditions)) for m in MODELS.values()}
-        params = {m.key: sum(p.numel() for p in {id(p): p for p in build_meta_model(m.key).parameters()}.values())
-                  for m in MODELS.values()}
+        params = {m.key: param_count(build_meta_model(m.key)) for m in MODELS.values()}
         return models, params
     from loraplace.evidence.paper_models import inspect_model, resolve_models
 

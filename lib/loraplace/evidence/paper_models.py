@@ -124,6 +124,7 @@ def _fingerprint(ref: ModelRef, config) -> tuple[str, str | None]:
 
 def inspect_model(ref: ModelRef, rank: int = 16) -> ModelInfo:
     """Config, taxonomy-derived placement conditions (on the meta device: no weights) and identity."""
+    from loraplace.models.organisms import param_count
     from loraplace.models.placement import AS_PUBLISHED, build_conditions
     from loraplace.models.taxonomy import classify_model
     from loraplace.models.zoo import build_meta_model
@@ -137,7 +138,7 @@ def inspect_model(ref: ModelRef, rank: int = 16) -> ModelInfo:
     condition_set = "as-published" if taxonomy.model_type in AS_PUBLISHED else "harmonized"
     conditions = build_conditions(taxonomy, condition_set, rank)
     roles = {STUDY_ROLE[c.role]: name for name, c in conditions.items()}
-    n_params = sum(p.numel() for p in {id(p): p for p in meta.parameters()}.values())
+    n_params = param_count(meta)
     fingerprint, commit = _fingerprint(ref, config)
     return ModelInfo(ref, taxonomy.model_type, taxonomy.model_class, condition_set, conditions, roles, n_params,
                      fingerprint, commit)

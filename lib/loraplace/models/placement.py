@@ -245,6 +245,21 @@ def lora_config(condition: Condition, alpha: int | None = None, dropout: float =
                       task_type="CAUSAL_LM", **kwargs)
 
 
+def canonical_adapter_config(directory, drop: tuple[str, ...] = ()) -> None:
+    """Rewrite the `adapter_config.json` peft saved in `directory` byte-stably: peft keeps
+    target_modules as a set, written in the process's string-hash order, so it is sorted (the same
+    adapter then gives the same file and sha256 in every process); keys in `drop` are removed."""
+    import json
+
+    path = Path(directory) / "adapter_config.json"
+    config = json.loads(path.read_text())
+    if isinstance(config.get("target_modules"), list):
+        config["target_modules"] = sorted(config["target_modules"])
+    for key in drop:
+        config.pop(key, None)
+    path.write_text(json.dumps(config, indent=2, sort_keys=True) + "\n")
+
+
 def adapted_modules(peft_model: nn.Module) -> tuple[str, ...]:
     """Names (relative to the base model) of the modules that carry a LoRA adapter."""
     from peft.tuners.lora import LoraLayer

@@ -195,20 +195,14 @@ def save_adapter(state: dict[str, torch.Tensor], base_model: nn.Module, conditio
                  directory: Path, losses: list[float] | None = None) -> None:
     from safetensors.torch import save_file
 
-    from loraplace.models.placement import lora_config
+    from loraplace.models.placement import canonical_adapter_config, lora_config
 
     directory = Path(directory)
     directory.mkdir(parents=True, exist_ok=True)
     cond = conditions_for(base_model, rank, condition)
     save_file(state, str(directory / "adapter.safetensors"))
     lora_config(cond).save_pretrained(str(directory))  # adapter_config.json
-    # peft keeps target_modules as a set, written in the process's string-hash order: sort it, so
-    # the same adapter gives the same file (and sha256) in every process.
-    config_path = directory / "adapter_config.json"
-    config = json.loads(config_path.read_text())
-    if isinstance(config.get("target_modules"), list):
-        config["target_modules"] = sorted(config["target_modules"])
-    config_path.write_text(json.dumps(config, indent=2, sort_keys=True) + "\n")
+    canonical_adapter_config(directory)
     (directory / "condition.json").write_text(json.dumps(
         {"name": cond.name, "role": cond.role, "rank": cond.rank, "modules": list(cond.modules),
          "trainable": cond.trainable, "losses": losses}, indent=1))

@@ -110,14 +110,12 @@ def train_lora(model: nn.Module, tokenizer, condition, texts: list, recipe, *, s
 def save_adapter(peft_model: nn.Module, directory: Path, info: dict, condition) -> None:
     """peft's `save_pretrained` (adapter_model.safetensors + adapter_config.json, target_modules
     sorted so the same adapter gives the same bytes in every process) + train_info.json."""
+    from loraplace.models.placement import canonical_adapter_config
+
     directory = Path(directory)
     peft_model.save_pretrained(str(directory), safe_serialization=True)
-    config_path = directory / "adapter_config.json"
-    config = json.loads(config_path.read_text())
-    if isinstance(config.get("target_modules"), list):
-        config["target_modules"] = sorted(config["target_modules"])
-    config.pop("base_model_name_or_path", None)  # a local path would make the bytes machine-specific
-    config_path.write_text(json.dumps(config, indent=2, sort_keys=True) + "\n")
+    # a local base-model path would make the bytes machine-specific
+    canonical_adapter_config(directory, drop=("base_model_name_or_path",))
     readme = directory / "README.md"
     if readme.exists():  # peft's model card template: not part of the adapter
         readme.unlink()
