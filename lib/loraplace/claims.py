@@ -14,8 +14,12 @@ every part gets a verdict per evidence track and scorer:
 
 The p-value is dual to the percentile CI (one test: CI excludes 0 iff p < 0.05); the CI is
 per comparison, Holm's p adjusts for the family, so a CI that excludes 0 can still be
-inconclusive. Holm's family is every testable comparison of the claim under one evidence
-track and scorer (untestable ones and floor bounds are not in it). The MDE is at Holm's
+inconclusive. Holm's family is every testable comparison of the claim's parts of one family
+under one evidence track and scorer (untestable ones and floor bounds are not in it). A claim's
+parts come in up to three pre-registered families, each answering its own question, so adding
+one never moves another's verdicts: ``study`` (the study's two models), ``factorial`` (the same
+claim on the mixer × topology factorial's two added cells, `Part.mixer`; tiny track only) and
+``controls`` (C1's parameter-budget controls, `loraplace.models.controls`; tiny track only). The MDE is at Holm's
 strictest step, alpha / m: the effect each comparison detects with 80 % power whatever the
 rest of the family does. A part made of several comparisons ("attention-only degrades
 *least*": better than each other condition) is an intersection–union test: supported iff
@@ -34,10 +38,9 @@ import numpy as np
 from loraplace import stats
 from loraplace.compare import ZERO, estimate, pair
 from loraplace.evidence.records import BASE, Evidence, NoData
-from loraplace.study import DOMAINS, ROLES, TARGETS, off_target
+from loraplace.study import DOMAINS, MIXER_NAMES, ROLES, TARGETS, off_target
+from loraplace.verdict import ALPHA, FLOOR, Verdict
 
-ALPHA = 0.05
-FLOOR = 0.05  # "floor": pass@1 below 5 %
 DIRECTIONS = ("positive", "negative", "floor", "range")  # range: an exact count inside the claimed range (C5)
 VERDICTS = ("supported", "refuted", "inconclusive", "untestable", "unavailable")
 POWER = 0.8
@@ -46,6 +49,10 @@ POWER = 0.8
 FIXED_BY_SCORER = {("published", "as-published", "humaneval"): "the as-published scorer records pass@1 = 0 "
                                                                "for every completion without executing it"}
 TOPOLOGY_SHORT = {"sequential": "seq", "parallel": "par"}
+TOPOLOGIES = tuple(TOPOLOGY_SHORT)
+STUDY_MIXER = {"sequential": "gdn", "parallel": "mamba2"}  # the study's models: Qwen3.5, Falcon-H1
+CROSS_MIXER = {"sequential": "mamba2", "parallel": "gdn"}  # the factorial's added cells
+FAMILIES = ("study", "factorial", "controls")
 
 
 @dataclass(frozen=True)
@@ -70,6 +77,17 @@ class Part:
     comparisons: tuple[Comparison, ...]
     claimed_pp: float | None = None  # the paper's own number, the effect to plan power for
     condition_set: str | None = None  # C5: the condition definitions counted ("as-published" | "harmonized")
+    mixer: str | None = None  # None: the track's model of `topology`; else the factorial cell topology × mixer
+    family: str = "study"  # Holm family (FAMILIES)
+    outcome: str | None = None  # C7: the factorial outcome (loraplace.factorial.OUTCOMES) a contrast is of
+
+    @property
+    def marks(self) -> tuple[str, ...]:
+        """pytest markers: its topology (both for a contrast across them) and its mixer (a part on
+        the study's model of a topology: that model's, Gated DeltaNet for sequential, Mamba-2 for
+        parallel)."""
+        topologies = TOPOLOGIES if self.topology not in TOPOLOGIES else (self.topology,)
+        return (*topologies, self.mixer or STUDY_MIXER[self.topology])
 
 
 @dataclass(frozen=True)
@@ -88,29 +106,50 @@ class Claim:
         raise KeyError(f"Unknown part {part_id!r} of {self.id}. Available: {', '.join(p.id for p in self.parts)}")
 
 
-def _parts(claim_id: str, specs, claimed: dict | None = None) -> tuple[Part, ...]:
-    return tuple(Part(f"{claim_id}-{TOPOLOGY_SHORT[t]}{('-' + s) if s else ''}", t, label, d, tuple(c),
-                      (claimed or {}).get(t))
-                 for t, s, label, d, c in specs)
+def _parts(claim_id: str, specs, claimed: dict | None = None, *, cells: bool = False, family: str = "study",
+           suffix: str = "") -> tuple[Part, ...]:
+    """Parts of (topology, id suffix, label, direction, comparisons) specs: on the study's models, or
+    (cells=True) on the factorial's added cells, ids and labels naming the cell's mixer."""
+    out = []
+    for t, s, label, d, c in specs:
+        mixer = CROSS_MIXER[t] if cells else None
+        pid = "-".join(x for x in (claim_id, TOPOLOGY_SHORT[t], mixer, s, suffix) if x)
+        if mixer:
+            label = label.replace(f"{t}:", f"{t} × {MIXER_NAMES[mixer]}:", 1)
+        out.append(Part(pid, t, label, d, tuple(c), (claimed or {}).get(t), mixer=mixer, family=family))
+    return tuple(out)
 
 
 def _c1() -> Claim:
     specs = [(t, dom.split("_")[0], f"{t}: attention-only − full on target after {dom}", "positive",
               [Comparison("attention", "full", dom, TARGETS[dom])])
-             for t in ("sequential", "parallel") for dom in DOMAINS]
+             for t in TOPOLOGIES for dom in DOMAINS]
+    # Controls (pre-registered; tiny track, profiles default and full): at attention-only's trainable
+    # budget, is it still better? Supported iff attention-only beats every other placement at that
+    # budget (intersection–union), resp. the random placement of that budget; refuted iff one wins.
+    budget = [(t, dom.split("_")[0], f"{t}: attention-only − every other placement, all at attention-only's "
+               f"budget, on target after {dom}", "positive",
+               [Comparison("attention@budget", f"{r}@budget", dom, TARGETS[dom]) for r in ROLES if r != "attention"])
+              for t in TOPOLOGIES for dom in DOMAINS]
+    random = [(t, dom.split("_")[0], f"{t}: attention-only − random placement of its budget on target after {dom}",
+               "positive", [Comparison("attention@budget", "random@budget", dom, TARGETS[dom])])
+              for t in TOPOLOGIES for dom in DOMAINS]
     return Claim("C1", "Attention-only beats full adaptation on target",
                  "the attention pathway -- despite being the minority component -- consistently outperforms "
-                 "full-model adaptation with 5-10x fewer trainable parameters", "abstract", _parts("C1", specs))
+                 "full-model adaptation with 5-10x fewer trainable parameters", "abstract",
+                 _parts("C1", specs) + _parts("C1", budget, family="controls", suffix="budget")
+                 + _parts("C1", random, family="controls", suffix="random"))
 
 
 def _c2() -> Claim:
     specs = [(t, "", f"{t}: recurrent-only − base on gsm8k after gsm8k_train", d,
               [Comparison("recurrent", BASE, "gsm8k_train", ("gsm8k",))])
              for t, d in (("sequential", "negative"), ("parallel", "positive"))]
+    claimed = {"sequential": -14.8, "parallel": 8.6}
     return Claim("C2", "Recurrent adaptation: destructive in sequential, constructive in parallel",
                  "adapting the recurrent backbone is destructive in sequential hybrids (-14.8 pp on GSM8K) "
                  "but constructive in parallel ones (+8.6 pp)", "abstract",
-                 _parts("C2", specs, {"sequential": -14.8, "parallel": 8.6}))
+                 _parts("C2", specs, claimed) + _parts("C2", specs, claimed, cells=True, family="factorial"))
 
 
 def _c3() -> Claim:
@@ -119,14 +158,15 @@ def _c3() -> Claim:
              for t, d in (("sequential", "negative"), ("parallel", "positive")) for dom in DOMAINS]
     return Claim("C3", "Off-target transfer: positive in parallel, forgetting in sequential",
                  "parallel hybrids exhibit positive cross-task transfer while sequential hybrids suffer "
-                 "catastrophic forgetting", "abstract", _parts("C3", specs))
+                 "catastrophic forgetting", "abstract",
+                 _parts("C3", specs) + _parts("C3", specs, cells=True, family="factorial"))
 
 
 def _c4() -> Claim:
     others = [r for r in ROLES if r != "attention"]
     specs = [(t, dom.split("_")[0], f"{t}: attention-only degrades least off-target after {dom}", "positive",
               [Comparison("attention", other, dom, off_target(dom)) for other in others])
-             for t in ("sequential", "parallel") for dom in DOMAINS]
+             for t in TOPOLOGIES for dom in DOMAINS]
     return Claim("C4", "Attention-only has the smallest off-target degradation",
                  "Attention-only shows comparatively smaller off-target degradation in several settings "
                  "(Qwen: smallest off-target degradation across domains; Falcon: near-zero off-target change)",
@@ -136,7 +176,7 @@ def _c4() -> Claim:
 def _c6() -> Claim:
     specs = [(t, "", f"{t}: HumanEval pass@1 at the floor in every condition after codealpaca", "floor",
               [Comparison(role, ZERO, "codealpaca", ("humaneval",)) for role in ROLES])
-             for t in ("sequential", "parallel")]
+             for t in TOPOLOGIES]
     return Claim("C6", "HumanEval floor: 0/164 in every condition",
                  "All released CodeAlpaca-trained conditions solved zero HumanEval examples on both models",
                  "README, HumanEval floor effect", _parts("C6", specs))
@@ -152,7 +192,28 @@ def _c5() -> Claim:  # exact counts on the real-size architectures: `loraplace.e
                  judged_on="architecture")
 
 
-CLAIMS = {c.id: c for c in (_c1(), _c2(), _c3(), _c4(), _c5(), _c6())}
+def _c7() -> Claim:
+    """Pre-registered (before any result of the added cells existed): on the mixer × topology 2×2
+    (tiny track), for each outcome and each mixer, the topology contrast [parallel − sequential]
+    of the cell effects is positive -- the direction C2 (sequential destructive, parallel
+    constructive) and C3 (parallel transfers, sequential forgets) give. Supported iff all four
+    parts are (the topology contrast has the claimed sign under both mixers, for both outcomes);
+    refuted iff any part is refuted (a contrast significantly negative: under that mixer, the
+    parallel hybrid responds worse). The mixer contrasts and the interaction are estimated in the
+    report's 2×2 section, not judged. Outcomes and estimation: `loraplace.factorial`."""
+    from loraplace.factorial import MIXER_ORDER, OUTCOME_LABELS, OUTCOMES
+
+    parts = tuple(Part(f"C7-{outcome}-{mixer}", "both",
+                       f"{MIXER_NAMES[mixer]}: parallel − sequential, of {OUTCOME_LABELS[outcome]}", "positive",
+                       tuple(Comparison(role, BASE, dom, benches) for dom, benches in spec),
+                       mixer=mixer, outcome=outcome)
+                  for outcome, (role, spec) in OUTCOMES.items() for mixer in MIXER_ORDER)
+    return Claim("C7", "Topology, not the recurrent mixer, sets the adaptation response",
+                 "hybrid topology fundamentally determines adaptation response", "abstract", parts,
+                 judged_on="factorial")
+
+
+CLAIMS = {c.id: c for c in (_c1(), _c2(), _c3(), _c4(), _c5(), _c6(), _c7())}
 
 
 def get_claim(claim_id: str) -> Claim:
@@ -160,86 +221,6 @@ def get_claim(claim_id: str) -> Claim:
         return CLAIMS[claim_id]
     except KeyError:
         raise KeyError(f"Unknown claim {claim_id!r}. Available: {', '.join(CLAIMS)}") from None
-
-
-@dataclass(frozen=True)
-class Verdict:
-    claim_id: str
-    claim_title: str
-    sentence: str
-    part_id: str
-    part: str
-    topology: str
-    model: str
-    evidence: str
-    scorer: str
-    comparison: str
-    benchmark: str
-    domain: str
-    direction: str
-    verdict: str
-    n: int = 0                      # paired questions (summed over strata, not multiplied by seeds)
-    n_seeds: int = 0
-    effect_pp: float | None = None
-    ci_low_pp: float | None = None
-    ci_high_pp: float | None = None
-    p_value: float | None = None
-    p_holm: float | None = None
-    mde_pp: float | None = None     # at Holm's strictest step alpha / family_size, 80 % power
-    note: str = ""
-    n_a: int | None = None          # questions side a / side b answered, before pairing
-    n_b: int | None = None
-    seeds: tuple[int, ...] = ()
-    family_size: int = 0            # Holm's m: testable comparisons of the claim (track × scorer)
-    seed_sd_pp: float | None = None  # between-seed SD (n_seeds >= 3), else None
-    strata: tuple[dict, ...] = ()   # per benchmark: name, n_a, n_b, n_paired, weight, effect_pp, var_share
-    interval: str = ""              # "bootstrap percentile" | "exact Clopper–Pearson"
-    power_target_pp: float | None = None  # inconclusive parts: the effect to plan for …
-    power_target: str = ""          # … "claimed" (the paper's number) or "observed"
-    items_needed: int | None = None  # questions for 80 % power at alpha / family_size (None: seeds limit)
-    seeds_needed: int | None = None  # fewest seeds that could reach it (needs n_seeds >= 3)
-
-    @property
-    def dropped(self) -> bool:
-        return any(s["n_paired"] < max(s["n_a"] or 0, s["n_b"] or 0) for s in self.strata)
-
-    @property
-    def sample_text(self) -> str:
-        """'n=256 questions, one training run (seed 3407)' — questions and seeds separately."""
-        counts = [f"{s['name']} {s['n_paired']}" + (f" of {s['n_a']}/{s['n_b']}" if s["n_paired"] < max(
-            s["n_a"] or 0, s["n_b"] or 0) else "") for s in self.strata]
-        text = f"n={self.n} questions"
-        if self.dropped:
-            text += f" ({', '.join(counts)}; questions not answered by both sides dropped)"
-        if self.n_seeds == 1:
-            runs = f"one training run{f' (seed {self.seeds[0]})' if self.seeds else ''}"
-        elif self.n_seeds < stats.MIN_SEEDS_FOR_SPREAD:
-            runs = (f"{self.n_seeds} training runs (between-seed spread not estimable with fewer than "
-                    f"{stats.MIN_SEEDS_FOR_SPREAD}: conditional on these runs)")
-        else:
-            runs = f"{self.n_seeds} training runs (between-seed SD {self.seed_sd_pp:.1f} pp, t({self.n_seeds - 1}))"
-        return f"{text}, {runs}"
-
-    @property
-    def verdict_line(self) -> str:
-        head = f"{self.part_id} [{self.evidence}/{self.scorer}] {self.verdict.upper()}"
-        if self.verdict == "untestable":
-            return f"{head}: {self.comparison}: {self.note}"
-        if self.verdict == "unavailable" or self.effect_pp is None:
-            return f"{head}: {self.note}"
-        tail = f"; {self.note}" if self.note else ""
-        if self.direction == "floor":
-            return (f"{head}: {self.comparison} = {self.effect_pp:.1f} % [{self.ci_low_pp:.1f}, {self.ci_high_pp:.1f}] "
-                    f"exact 95 % (claimed below {100 * FLOOR:.0f} %), {self.sample_text}{tail}")
-        return (f"{head}: {self.comparison} = {self.effect_pp:+.1f} pp [{self.ci_low_pp:+.1f}, {self.ci_high_pp:+.1f}] "
-                f"(claimed {self.direction}), {self.sample_text}, Holm p={self.p_holm:.3g} (m={self.family_size}), "
-                f"MDE {self.mde_pp:.1f} pp at α/{self.family_size}{tail}")
-
-    def to_dict(self) -> dict:
-        out = {k: getattr(self, k) for k in self.__dataclass_fields__}
-        out["verdict_line"] = self.verdict_line
-        out["dropped"] = self.dropped
-        return out
 
 
 def _decide(direction: str, lo: float, hi: float, p: float) -> str:
@@ -327,15 +308,19 @@ def _strata_dicts(est: stats.Estimate) -> tuple[dict, ...]:
 def evaluate(claim: Claim, evidence: Evidence, scorer: str, *, resamples: int, seed: int) -> list[Verdict]:
     """A verdict for every part of the claim under one evidence track and scorer.
 
-    Holm's family is every testable, non-floor comparison of the claim (a part of several
-    comparisons adds all of them).
+    Holm's family is every testable, non-floor comparison of the claim's parts of the same
+    `Part.family` (a part of several comparisons adds all of them).
     """
+    if claim.judged_on == "factorial":
+        from loraplace import factorial
+
+        return factorial.evaluate(claim, evidence, scorer, resamples=resamples, seed=seed)
     if claim.judged_on != "evidence":
         raise ValueError(f"{claim.id} is judged on the {claim.judged_on}: loraplace.efficiency.verdict(part)")
     rows: list[tuple[Part, str, list[_Judged] | str]] = []
     for part in claim.parts:
         try:
-            model = evidence.model(part.topology)
+            model = evidence.model(part.topology, part.mixer)
             judged = []
             for comp in part.comparisons:
                 strata = [pair(evidence, model, scorer, evidence.condition(model, comp.a),
@@ -347,15 +332,21 @@ def evaluate(claim: Claim, evidence: Evidence, scorer: str, *, resamples: int, s
                 judged.append(_Judged(comp, strata, est, "untestable" if reason else "", reason=reason))
             rows.append((part, model, judged))
         except NoData as exc:  # only missing data is "unavailable"; any other error fails the test
-            rows.append((part, evidence.models.get(part.topology, "-"), str(exc).split(". Available")[0]))
-    tested = [j for _, _, js in rows if not isinstance(js, str) for j in js if j.est is not None]
-    p_holm = dict(zip(map(id, tested), stats.holm([j.est.p_value for j in tested]))) if tested else {}
-    m = len(tested)
+            rows.append((part, evidence.models.get(part.topology, "-") if part.mixer is None else "-",
+                         str(exc).split(". Available")[0]))
+    p_holm, family_size = {}, {}
+    for family in FAMILIES:
+        tested = [j for part, _, js in rows if part.family == family and not isinstance(js, str)
+                  for j in js if j.est is not None]
+        p_holm.update(zip(map(id, tested), stats.holm([j.est.p_value for j in tested])) if tested else ())
+        family_size[family] = len(tested)
     out = []
     for part, model, judged in rows:
+        m = family_size[part.family]
         common = dict(claim_id=claim.id, claim_title=claim.title, sentence=claim.sentence, part_id=part.id,
                       part=part.label, topology=part.topology, model=model, evidence=evidence.track,
-                      scorer=scorer, direction=part.direction, family_size=m)
+                      scorer=scorer, direction=part.direction, family_size=m,
+                      mixer=evidence.cells.get(model, {}).get("mixer", part.mixer or ""), family=part.family)
         if isinstance(judged, str):
             comp = part.comparisons[0]
             out.append(Verdict(**common, comparison=comp.label(), benchmark="+".join(comp.benchmarks),

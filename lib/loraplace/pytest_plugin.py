@@ -105,7 +105,9 @@ def pytest_sessionstart(session: pytest.Session) -> None:
 def pytest_configure(config: pytest.Config) -> None:
     apply_ini_defaults(config)
     for name, text in (("sequential", "claim part about the sequential hybrid"),
-                       ("parallel", "claim part about the parallel hybrid")):
+                       ("parallel", "claim part about the parallel hybrid"),
+                       ("gdn", "claim part about a hybrid whose recurrent mixer is Gated DeltaNet (factorial cell)"),
+                       ("mamba2", "claim part about a hybrid whose recurrent mixer is Mamba-2 (factorial cell)")):
         config.addinivalue_line("markers", f"{name}: {text}")
     check_profile(config)
     assign_worker_gpu(config)

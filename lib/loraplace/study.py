@@ -21,6 +21,16 @@ from dataclasses import dataclass
 from loraplace.roles import ROLES  # noqa: F401  (the one role vocabulary, re-exported for the claims)
 
 DOMAINS = ("gsm8k_train", "codealpaca", "ultrachat")
+# The recurrent mixers of the mixer × topology factorial (claim C7), and the taxonomy's mixer kinds
+# (`loraplace.models.taxonomy`) they stand for.
+MIXER_NAMES = {"gdn": "Gated DeltaNet", "mamba2": "Mamba-2"}
+MIXER_OF_KIND = {"gated-deltanet": "gdn", "mamba2": "mamba2"}
+
+
+def mixer_of(kinds) -> str:
+    """The factorial's mixer of a model from its taxonomy's mixer kinds ('' when it has neither)."""
+    found = sorted({MIXER_OF_KIND[k] for k in kinds if k in MIXER_OF_KIND})
+    return found[0] if len(found) == 1 else "+".join(found)
 BENCHMARKS = ("mmlu", "arc_challenge", "hellaswag", "gsm8k", "humaneval")
 MULTIPLE_CHOICE = ("mmlu", "arc_challenge", "hellaswag")
 
@@ -38,7 +48,7 @@ class StudyModel:
     key: str
     name: str
     topology: str
-    recurrent_mixer: str
+    recurrent_mixer: str  # a key of MIXER_NAMES
     conditions: dict  # role -> the study's condition name
 
     def condition(self, role: str) -> str:
@@ -63,7 +73,7 @@ MODELS = {
             key="qwen3_5_0_8b_base",
             name="Qwen3.5-0.8B-Base",
             topology="sequential",
-            recurrent_mixer="gated-deltanet",
+            recurrent_mixer="gdn",
             conditions={
                 "attention": "softmax_only",
                 "recurrent": "gdn_only",

@@ -29,8 +29,9 @@ def register(sub) -> None:
     p.add_argument("--workers", type=int, default=None, help="local: worker processes (tiny default: the CPUs, "
                                                              "at most 8; paper: 1); ray: CPUs of a local instance")
     p.add_argument("--retries", type=int, default=2, help="times a failed task is retried (default 2)")
-    p.add_argument("--organism", action="append", default=None, metavar="TOPOLOGY",
-                   help="tiny: only this organism (sequential|parallel; repeatable)")
+    p.add_argument("--organism", action="append", default=None, metavar="KEY",
+                   help="tiny: only this organism (tiny_qwen3_5, tiny_falcon_h1, tiny_bamba, tiny_falcon_h1_gdn, or "
+                        "sequential|parallel for the study's organism of that topology; repeatable)")
     p.add_argument("--paper-model", action="append", default=None, metavar="TOPOLOGY=ID_OR_DIR")
     p.add_argument("--paper-data", default=None, metavar="DIR")
     p.add_argument("--published-dir", default=None, help="paper study profile: the study's released data")

@@ -39,16 +39,16 @@ def _paper_models(specs) -> tuple[dict, dict]:
 
 def run(args) -> int:
     if args.evidence == "tiny":
-        from loraplace.evidence.tiny import profile, runs_of
-        from loraplace.models.organisms import organisms
+        from loraplace.evidence.tiny import profile, runs_of, specs
 
         p = profile(args.profile or "default")
-        rows = [{"model": spec.key, "topology": t, "condition": "base", "domain": "base", "seed": 0,
-                 "kind": "pretrain+base-eval"} for t, spec in organisms(p.hidden_size).items()]
-        rows += [{"model": spec.key, "topology": t, "condition": c, "domain": d, "seed": s, "rank": p.rank,
-                  "learning_rate": p.finetune_lr, "steps": p.finetune_steps, "kind": "finetune+eval"}
-                 for t, spec in organisms(p.hidden_size).items() for c, d, s in runs_of(p)]
-        out = {"evidence": "tiny", "profile": p.name, "runs": rows, "finetune_runs": len(rows) - 2}
+        every = specs(p)
+        rows = [{"model": key, "topology": spec.topology, "mixer": spec.mixer, "condition": "base", "domain": "base",
+                 "seed": 0, "kind": "pretrain+base-eval"} for key, spec in every.items()]
+        rows += [{"model": key, "topology": spec.topology, "mixer": spec.mixer, "condition": c, "domain": d, "seed": s,
+                  "rank": p.rank, "learning_rate": p.finetune_lr, "steps": p.finetune_steps, "kind": "finetune+eval"}
+                 for key, spec in every.items() for c, d, s in runs_of(p, spec)]
+        out = {"evidence": "tiny", "profile": p.name, "runs": rows, "finetune_runs": len(rows) - len(every)}
     else:
         from loraplace.evidence.paper_plan import estimate_gpu_hours, plan, profile
 

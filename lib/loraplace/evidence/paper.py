@@ -261,7 +261,8 @@ def build_paper(profile_name: str, *, models=None, data_dir=None, cache=None, pu
                 "lm_eval": lm_eval_version, "device": device, "runs": len(runs),
                 "timings_s": {"total": round(time.perf_counter() - t_start, 2)}},
         models={t: i.ref.key for t, i in infos.items()},
-        roles={i.ref.key: dict(i.roles) for i in infos.values()})
+        roles={i.ref.key: dict(i.roles) for i in infos.values()},
+        cells={i.ref.key: {"topology": t, "mixer": i.mixer} for t, i in infos.items()})
 
 
 def _version(name: str) -> str | None:

@@ -104,6 +104,7 @@ class ModelInfo:
     n_params: int
     fingerprint: str
     commit: str | None
+    mixer: str = ""  # the factorial's recurrent mixer (loraplace.study.mixer_of); not part of any cache key
 
     def to_source(self) -> dict:
         return {"source": self.ref.source, "revision": self.ref.revision, "commit": self.commit,
@@ -128,6 +129,7 @@ def inspect_model(ref: ModelRef, rank: int = 16) -> ModelInfo:
     from loraplace.models.placement import AS_PUBLISHED, build_conditions
     from loraplace.models.taxonomy import classify_model
     from loraplace.models.zoo import build_meta_model
+    from loraplace.study import mixer_of
 
     config = load_config(ref)
     meta = build_meta_model(config)
@@ -141,7 +143,7 @@ def inspect_model(ref: ModelRef, rank: int = 16) -> ModelInfo:
     n_params = param_count(meta)
     fingerprint, commit = _fingerprint(ref, config)
     return ModelInfo(ref, taxonomy.model_type, taxonomy.model_class, condition_set, conditions, roles, n_params,
-                     fingerprint, commit)
+                     fingerprint, commit, mixer_of(taxonomy.mixer_kinds))
 
 
 def load_model(ref: ModelRef, device: str = "cpu"):

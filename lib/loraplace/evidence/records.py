@@ -111,6 +111,9 @@ class Evidence:
     # topology -> model key, and model key -> {role: condition name} (see loraplace.study)
     models: dict = field(default_factory=dict)
     roles: dict = field(default_factory=dict)
+    # model key -> {"topology": …, "mixer": "gdn" | "mamba2"}: every model's cell of the mixer ×
+    # topology factorial (the tiny track has four; `models` names the study's pair among them)
+    cells: dict = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         self._index: dict[tuple, dict[int, dict[str, float]]] = {}
@@ -130,11 +133,20 @@ class Evidence:
                 f"domain={domain} benchmark={benchmark}. Available (condition, domain, benchmark): {have}"
             ) from None
 
-    def model(self, topology: str) -> str:
-        try:
-            return self.models[topology]
-        except KeyError:
-            raise NoData(f"No {self.track} model for topology {topology!r}. Available: {', '.join(self.models)}") from None
+    def model(self, topology: str, mixer: str | None = None) -> str:
+        """The model playing `topology` (mixer None: the study's model of that topology; else the
+        model with that recurrent mixer in that topology, a cell of the factorial)."""
+        if mixer is None:
+            try:
+                return self.models[topology]
+            except KeyError:
+                raise NoData(f"No {self.track} model for topology {topology!r}. "
+                             f"Available: {', '.join(self.models)}") from None
+        for key, cell in self.cells.items():
+            if (cell["topology"], cell["mixer"]) == (topology, mixer):
+                return key
+        have = [f"{c['topology']} × {c['mixer']}" for c in self.cells.values()]
+        raise NoData(f"No {self.track} model for {topology} × {mixer}. Available: {', '.join(have) or 'none'}")
 
     def condition(self, model: str, role: str) -> str:
         """The run's condition name for a role ("attention", "recurrent", "full", …, or "base")."""

@@ -1,11 +1,12 @@
-"""The tiny evidence track: the study's design re-run on two CPU model organisms, cached.
+"""The tiny evidence track: the study's design re-run on CPU model organisms, cached.
 
     evidence = build_tiny("smoke", cache=Cache(root))
 
-For each organism (sequential `tiny_qwen3_5`, parallel `tiny_falcon_h1`, parameters matched
-within 10 %): pretrain on the synthetic mixture (cached), evaluate the base model, then for every
-harmonized placement condition x fine-tuning domain x seed: LoRA-fine-tune (cached adapter) and
-evaluate (cached records, JSONL). Every cache spec holds what determines its output (organism,
+For each organism -- the study's pair (sequential `tiny_qwen3_5`, parallel `tiny_falcon_h1`) and
+the two cells completing the mixer × topology 2×2 (`tiny_bamba`, `tiny_falcon_h1_gdn`), parameters
+matched within 5 % -- pretrain on the synthetic mixture (cached), evaluate the base model, then
+for every run of `tiny_design.runs_of` (condition x fine-tuning domain x seed): LoRA-fine-tune
+(cached adapter) and evaluate (cached records, JSONL). Every cache spec holds what determines its output (organism,
 base-checkpoint sha256, condition, domain, hyper-parameters, seed, eval sizes, torch threads);
 the cache adds its code salt and library versions. Profiles differ in sizes only, never in the
 design.
@@ -30,66 +31,15 @@ from loraplace import progress as _progress
 from loraplace.evidence import tiny_eval
 from loraplace.evidence.records import BASE, Evidence, read_jsonl, sha256_file, write_jsonl
 from loraplace.models import organisms as org
-from loraplace.roles import STUDY_ROLE
-from loraplace.train import lora, synthetic
+from loraplace.evidence.tiny_design import (  # noqa: F401  (the profiles and runs, re-exported)
+    PROFILES, ROLE_OF, Profile, _items, is_study_organism, items_of, profile, runs_of, specs)
+from loraplace.train import lora
 
 # Bump when the synthetic world / training / evaluation semantics change (part of every cache spec).
 WORLD_VERSION = "tiny-world-2"  # 2: graded GSM8K and HumanEval analogues (see synthetic.py)
 TRAIN_VERSION = "tiny-train-3"  # 2: fused AdamW, foreach clipping, MaskDropout; 3: single-threaded
 EVAL_VERSION = "tiny-eval-2"  # 2: single-threaded
 THREADS = 1  # torch threads while any entry is created (part of every spec; see `single_threaded`)
-ROLE_OF = STUDY_ROLE  # harmonized condition -> role (loraplace.roles)
-
-
-@dataclass(frozen=True, kw_only=True)
-class Profile:
-    name: str
-    hidden_size: int  # organism width (layers fixed: 4 sequential / 3 parallel)
-    pretrain_steps: int
-    pretrain_batch: int
-    pretrain_lr: float
-    pretrain_seq_len: int  # characters per pretraining window
-    seq_len: int  # characters per fine-tuning window
-    finetune_steps: int
-    finetune_batch: int
-    finetune_lr: float
-    rank: int
-    seeds: tuple[int, ...]
-    items: tuple[tuple[str, int], ...]  # (benchmark, held-out items evaluated)
-    max_new_tokens: int  # gsm8k generation cap (characters)
-    code_tokens: int  # humaneval generation cap (characters)
-    mc_batch: int = 256
-    gen_batch: int = 128
-
-    @property
-    def n_items(self) -> dict[str, int]:
-        return dict(self.items)
-
-
-def _items(gsm8k, humaneval, mc):
-    return (("gsm8k", gsm8k), ("humaneval", humaneval), ("mmlu", mc), ("arc_challenge", mc), ("hellaswag", mc))
-
-
-# Pretraining windows of 191 characters: with BOS, 192 tokens = 3 Gated-DeltaNet chunks of 64 and 12
-# Mamba-2 chunks of 16, so the torch chunk paths pad nothing (161 tokens are padded to 192 and 176);
-# batch 13 keeps the tokens per step of 16 x 161. Fine-tuning keeps 160-character windows, batch 8.
-_PRETRAIN = dict(hidden_size=64, pretrain_steps=1200, pretrain_batch=13, pretrain_lr=4e-3, pretrain_seq_len=191,
-                 seq_len=160, finetune_batch=8, finetune_lr=3e-3, rank=4, code_tokens=24)
-PROFILES = {p.name: p for p in (
-    Profile(name="smoke", **_PRETRAIN, finetune_steps=12, seeds=(0, 1), items=_items(40, 16, 40), max_new_tokens=20),
-    Profile(name="default", **_PRETRAIN, finetune_steps=40, seeds=(0, 1, 2), items=_items(500, 100, 600),
-            max_new_tokens=40),
-    Profile(name="full", hidden_size=96, pretrain_steps=3000, pretrain_batch=13, pretrain_lr=3e-3, pretrain_seq_len=191,
-            seq_len=160, finetune_steps=150, finetune_batch=8, finetune_lr=2e-3, rank=8, seeds=(0, 1, 2, 3, 4),
-            items=_items(1000, 200, 1000), max_new_tokens=128, code_tokens=32),
-)}
-
-
-def profile(name: str) -> Profile:
-    try:
-        return PROFILES[name]
-    except KeyError:
-        raise ValueError(f"Unknown profile {name!r}. Available: {', '.join(PROFILES)}") from None
 
 
 class _Timer:
@@ -158,11 +108,13 @@ class Base:
     records_path: Path
 
 
-def ensure_base(cache, p: Profile, topology: str, *, timer: _Timer | None = None, progress: bool = False,
+def ensure_base(cache, p: Profile, organism: str, *, timer: _Timer | None = None, progress: bool = False,
                 allow_create: bool = True) -> Base:
-    """Pretrain (or load) an organism's base checkpoint and evaluate (or load) the base model."""
+    """Pretrain (or load) an organism's base checkpoint (by key, or a topology for the study's
+    organism of it) and evaluate (or load) the base model."""
     timer = timer or _Timer()
-    spec = org.organisms(p.hidden_size)[topology]
+    (spec,) = specs(p, (organism,)).values()
+    topology = spec.topology
     t0 = time.perf_counter()
     base_dir = cached_base(cache, spec, p, progress, allow_create)
     model, tok = lora.load_base(base_dir)
@@ -194,7 +146,7 @@ def ensure_adapter(cache, p: Profile, base: Base, condition: str, domain: str, s
         state = lora.finetune(base.model, condition, domain, seed=seed, steps=p.finetune_steps, lr=p.finetune_lr,
                               rank=p.rank, batch=p.finetune_batch, seq_len=p.seq_len, tokenizer=base.tokenizer,
                               losses=losses)
-        lora.save_adapter(state, base.model, condition, p.rank, d, losses)
+        lora.save_adapter(state, base.model, condition, p.rank, d, losses, seed=seed)
 
     adapter_dir = _get(cache, "tiny-adapter", ft, create_adapter, allow_create)
     timer.add("finetune", t0)
@@ -209,12 +161,7 @@ def ensure_run(cache, p: Profile, base: Base, condition: str, domain: str, seed:
     adapter_sha = sha256_file(adapter_dir / "adapter.safetensors")
     run = tiny_eval.Run(base.spec.key, base.topology, condition, domain, seed)
     return _evaluate_cached(cache, p, base.model, base.tokenizer, run, base.sha256,
-                            (adapter_dir, condition, adapter_sha), timer, allow_create)
-
-
-def runs_of(p: Profile) -> list[tuple[str, str, int]]:
-    """(condition, domain, seed) of every fine-tuning run of one organism."""
-    return [(c, d, s) for c in ROLE_OF for d in synthetic.DOMAINS for s in p.seeds]
+                            (adapter_dir, condition, adapter_sha, seed), timer, allow_create)
 
 
 MAX_DEFAULT_WORKERS = 8  # each worker holds ~0.4 GB (torch + an organism); beyond 8 pretraining bounds the wall time
@@ -239,9 +186,9 @@ REFERENCE_MINUTES = {"smoke": 5, "default": 16, "full": 120}
 
 def plan_line(p: Profile, cache, workers: int) -> str:
     """What a cold build is about to create and roughly how long it takes here (one line)."""
-    specs = org.organisms(p.hidden_size)
-    bases = sum(not cache.has("tiny-base", base_spec(s, p)) for s in specs.values())
-    runs = len(specs) * len(runs_of(p))
+    every = specs(p)
+    bases = sum(not cache.has("tiny-base", base_spec(s, p)) for s in every.values())
+    runs = sum(len(runs_of(p, s)) for s in every.values())
     ref = REFERENCE_MINUTES.get(p.name)
     cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
     if ref is None:
@@ -253,7 +200,7 @@ def plan_line(p: Profile, cache, workers: int) -> str:
         if load > cpus:  # other work holds the CPUs: the workers get a share of them
             rough += f", longer now (load {load:.1f} on {cpus} CPUs)"
     hint = "" if p.name == "smoke" else "; `--profile smoke` takes a few minutes"
-    return (f"loraplace tiny[{p.name}]: building into {cache.root}: {bases} of {len(specs)} bases to pretrain "
+    return (f"loraplace tiny[{p.name}]: building into {cache.root}: {bases} of {len(every)} bases to pretrain "
             f"({p.pretrain_steps} steps each), up to {runs} fine-tuning runs + evaluations, with {workers} "
             f"worker processes; {rough}{hint}")
 
@@ -292,19 +239,20 @@ def build_tiny(profile_name: str | Profile, *, cache=None, progress: bool = True
 def _assemble(p: Profile, cache, *, progress: bool, allow_create: bool, t_start: float, workers: int,
               filled: dict | None = None) -> Evidence:
     timer = _Timer()
-    specs = org.organisms(p.hidden_size)
+    every = specs(p)
     records, inputs, bases = [], [], {}
     bar = None
     if progress:
-        bar = _progress.phase(f"tiny[{p.name}] bases + runs", len(specs) * (1 + len(runs_of(p))), unit="run")
-    for topo in specs:
-        base = ensure_base(cache, p, topo, timer=timer, progress=progress, allow_create=allow_create)
+        bar = _progress.phase(f"tiny[{p.name}] bases + runs", sum(1 + len(runs_of(p, s)) for s in every.values()),
+                              unit="run")
+    for key, spec in every.items():
+        base = ensure_base(cache, p, key, timer=timer, progress=progress, allow_create=allow_create)
         bases[base.spec.key] = {"path": str(base.path), "sha256": base.sha256}
         records += base.records
         inputs.append({"path": str(base.records_path), "sha256": sha256_file(base.records_path)})
         if bar:
             bar.advance(current=f"base {base.spec.key}")
-        for cond, domain, seed in runs_of(p):
+        for cond, domain, seed in runs_of(p, spec):
             recs, path = ensure_run(cache, p, base, cond, domain, seed, timer=timer, allow_create=allow_create)
             records += recs
             inputs.append({"path": str(path), "sha256": sha256_file(path)})
@@ -318,20 +266,31 @@ def _assemble(p: Profile, cache, *, progress: bool, allow_create: bool, t_start:
     spent["total"] = time.perf_counter() - t_start
     return Evidence(
         "tiny", records, inputs=inputs,
-        source={"profile": asdict(p), "organisms": {s.key: s.to_dict() for s in specs.values()},
+        source={"profile": asdict(p), "organisms": {s.key: s.to_dict() for s in every.values()},
                 "param_counts": org.param_counts(p.hidden_size), "bases": bases, "world": WORLD_VERSION,
                 "train": TRAIN_VERSION, "eval": EVAL_VERSION,
                 "timings_s": {k: round(v, 2) for k, v in spent.items()},
                 "threads": THREADS, "filled_by_workers": workers if filled else 0},
-        models={topo: spec.key for topo, spec in specs.items()},
-        roles={spec.key: {role: cond for cond, role in ROLE_OF.items()} for spec in specs.values()},
+        models={topo: spec.key for topo, spec in org.organisms(p.hidden_size).items()},
+        roles={key: _roles(p, spec) for key, spec in every.items()},
+        cells={key: {"topology": spec.topology, "mixer": spec.mixer} for key, spec in every.items()},
     )
+
+
+def _roles(p: Profile, spec: org.OrganismSpec) -> dict[str, str]:
+    """{role: condition} of an organism: the harmonized roles, and the controls where they run."""
+    from loraplace.models.controls import CONTROL_ROLES
+
+    roles = {role: cond for cond, role in ROLE_OF.items()}
+    if p.controls and is_study_organism(spec):
+        roles.update(CONTROL_ROLES)
+    return roles
 
 
 def records_spec(p: Profile, run: tiny_eval.Run, base_sha: str, adapter_sha: str | None) -> dict:
     """The cache spec of one evaluation's records (`tiny-records`; adapter_sha None: the base model)."""
     return {"run": asdict(run), "base_sha256": base_sha, "adapter_sha256": adapter_sha,
-            "items": p.n_items, "max_new_tokens": p.max_new_tokens, "code_tokens": p.code_tokens,
+            "items": items_of(p, run.condition, run.domain), "max_new_tokens": p.max_new_tokens, "code_tokens": p.code_tokens,
             "rank": p.rank, "world": WORLD_VERSION, "eval": EVAL_VERSION, "threads": THREADS}
 
 
@@ -344,8 +303,8 @@ def _evaluate_cached(cache, p: Profile, model, tok, run: tiny_eval.Run, base_sha
         evaluated = model
         if adapter is not None:
             state, _ = lora.load_adapter(adapter[0])
-            evaluated = lora.adapted(model, adapter[1], state, p.rank)
-        recs = tiny_eval.evaluate(evaluated, tok, run, p.n_items, mc_batch=p.mc_batch, gen_batch=p.gen_batch,
+            evaluated = lora.adapted(model, adapter[1], state, p.rank, seed=adapter[3])
+        recs = tiny_eval.evaluate(evaluated, tok, run, items_of(p, run.condition, run.domain), mc_batch=p.mc_batch, gen_batch=p.gen_batch,
                                   max_new_tokens=p.max_new_tokens, code_tokens=p.code_tokens)
         write_jsonl(recs, d / "records.jsonl")
         (d / "summary.json").write_text(json.dumps(

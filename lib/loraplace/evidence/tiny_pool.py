@@ -7,8 +7,8 @@ single-threaded processes get through 1.2-1.6x more fine-tuning and evaluation t
 two-threaded one (2 cores, `benchmarks/README.md`). So a cold build runs its missing entries in
 `workers` spawned processes, each with torch on one thread -- the thread count every entry is
 created with, in-process too, so the bytes do not depend on where an entry was made. Tasks:
-one per organism (pretrain + base evaluation; the slowest, the sequential organism, first), and
-once an organism's base exists, one per fine-tuning run (adapter + evaluation). Every task goes
+one per organism (pretrain + base evaluation; the slowest, the Gated DeltaNet organisms, first),
+and once an organism's base exists, one per fine-tuning run (adapter + evaluation). Every task goes
 through the same `tiny.ensure_base` / `tiny.ensure_run` as the in-process build and the cache's
 file locks, so concurrent builds (pytest-xdist workers, two shells) still create each entry once.
 The first failing task cancels the rest and its exception is raised here.
@@ -21,7 +21,7 @@ from pathlib import Path
 
 from loraplace import progress as _progress
 
-_BASES: dict = {}  # per worker process: (Profile, cache root, topology) -> tiny.Base
+_BASES: dict = {}  # per worker process: (Profile, cache root, organism key) -> tiny.Base
 
 
 def _init_worker() -> None:
@@ -32,30 +32,30 @@ def _init_worker() -> None:
     torch.set_num_threads(THREADS)
 
 
-def _base(p, root: str, topology: str, timer=None, progress: bool = False):
+def _base(p, root: str, organism: str, timer=None, progress: bool = False):
     from loraplace.evidence import tiny
     from loraplace.train.cache import Cache
 
-    key = (p, root, topology)
+    key = (p, root, organism)
     if key not in _BASES:  # progress: the pretraining steps, reported to $LORAPLACE_PROGRESS_DIR if set
-        _BASES[key] = tiny.ensure_base(Cache(root), p, topology, timer=timer, progress=progress)
+        _BASES[key] = tiny.ensure_base(Cache(root), p, organism, timer=timer, progress=progress)
     return _BASES[key]
 
 
-def _base_task(p, root: str, topology: str, progress: bool = False) -> dict[str, float]:
+def _base_task(p, root: str, organism: str, progress: bool = False) -> dict[str, float]:
     from loraplace.evidence import tiny
 
     timer = tiny._Timer()
-    _base(p, root, topology, timer, progress)
+    _base(p, root, organism, timer, progress)
     return timer.spent
 
 
-def _run_task(p, root: str, topology: str, condition: str, domain: str, seed: int) -> dict[str, float]:
+def _run_task(p, root: str, organism: str, condition: str, domain: str, seed: int) -> dict[str, float]:
     from loraplace.evidence import tiny
     from loraplace.train.cache import Cache
 
     timer = tiny._Timer()
-    tiny.ensure_run(Cache(root), p, _base(p, root, topology), condition, domain, seed, timer=timer)
+    tiny.ensure_run(Cache(root), p, _base(p, root, organism), condition, domain, seed, timer=timer)
     return timer.spent
 
 
@@ -63,38 +63,37 @@ def fill(p, cache_root: Path | str, workers: int, *, progress: bool = True) -> d
     """Create every missing entry of profile `p`'s (a `tiny.Profile`) tiny track under
     `cache_root` with `workers` processes -> seconds per phase summed over the workers."""
     from loraplace.evidence import tiny
-    from loraplace.models import organisms as org
 
     root = str(cache_root)
-    topologies = list(org.organisms(p.hidden_size))  # sequential first: its pretraining is the longest
-    runs = tiny.runs_of(p)
+    every = tiny.specs(p)
+    organisms = sorted(every, key=lambda k: every[k].mixer != "gdn")  # Gated DeltaNet pretraining is the longest
     spent: dict[str, float] = {}
-    bases_bar = _progress.phase(f"tiny[{p.name}] pretraining + base eval", len(topologies), unit="base", enabled=progress,
+    bases_bar = _progress.phase(f"tiny[{p.name}] pretraining + base eval", len(organisms), unit="base", enabled=progress,
                                 eta=False)  # side by side; each organism's steps carry their own ETA
     runs_bar = None  # started with the first base: one bar per phase
     ctx = multiprocessing.get_context("spawn")  # never fork a process that has started torch's thread pools
     with ProcessPoolExecutor(max_workers=workers, mp_context=ctx, initializer=_init_worker) as pool:
-        pending = {pool.submit(_base_task, p, root, t, progress): ("base", t, "") for t in topologies}
+        pending = {pool.submit(_base_task, p, root, k, progress): ("base", k, "") for k in organisms}
         try:
             while pending:
                 done, _ = wait(pending, return_when=FIRST_COMPLETED)
                 for fut in done:
-                    kind, topology, detail = pending.pop(fut)
+                    kind, organism, detail = pending.pop(fut)
                     for phase, seconds in fut.result().items():  # re-raises a worker's exception
                         spent[phase] = spent.get(phase, 0.0) + seconds
                     if kind == "base":
-                        bases_bar.advance(current=topology)
-                        if bases_bar.done == len(topologies):
+                        bases_bar.advance(current=organism)
+                        if bases_bar.done == len(organisms):
                             bases_bar.close()
-                        runs_bar = runs_bar or _progress.phase(f"tiny[{p.name}] fine-tuning + eval",
-                                                               len(topologies) * len(runs), unit="run",
-                                                               enabled=progress)
+                        runs_bar = runs_bar or _progress.phase(
+                            f"tiny[{p.name}] fine-tuning + eval", sum(len(tiny.runs_of(p, s)) for s in every.values()),
+                            unit="run", enabled=progress)
                     else:
-                        runs_bar.advance(current=f"{topology} {detail}")
+                        runs_bar.advance(current=f"{organism} {detail}")
                     if kind == "base":
-                        for cond, domain, seed in runs:
-                            pending[pool.submit(_run_task, p, root, topology, cond, domain, seed)] = (
-                                "run", topology, f"{cond}/{domain}/s{seed}")
+                        for cond, domain, seed in tiny.runs_of(p, every[organism]):
+                            pending[pool.submit(_run_task, p, root, organism, cond, domain, seed)] = (
+                                "run", organism, f"{cond}/{domain}/s{seed}")
         except BaseException:
             pool.shutdown(wait=False, cancel_futures=True)  # running tasks finish; queued ones never start
             raise

@@ -57,15 +57,15 @@ class FillResult:
         return asdict(self) | {"errors": list(self.errors)}
 
 
-def plan_tiny(p, cache_root, topologies: tuple[str, ...] | None = None) -> Work:
+def plan_tiny(p, cache_root, organisms: tuple[str, ...] | None = None) -> Work:
     """The tiny track's work under profile `p` (a `tiny.Profile`), optionally some organisms only."""
     from loraplace.evidence import tiny as tiny_track
     from loraplace.scale import tiny
     from loraplace.train.cache import Cache
 
     root = str(Path(cache_root).resolve())
-    return Work("tiny", p.name, root, tuple(tiny.plan(p, root, topologies)),
-                lambda: tiny.probe(p, Cache(root), topologies), tiny_track.default_workers())
+    return Work("tiny", p.name, root, tuple(tiny.plan(p, root, organisms)),
+                lambda: tiny.probe(p, Cache(root), organisms), tiny_track.default_workers())
 
 
 def plan_paper(profile: str, cache_root, *, models=(), data_dir=None, published_dir=None,

@@ -1,5 +1,6 @@
 """The tiny track as tasks: per organism pretrain -> base evaluation, and pretrain -> adapter ->
-evaluation for every condition x domain x seed (`evidence.tiny.runs_of`), one cache entry each.
+evaluation for each of its runs (condition x domain x seed, `evidence.tiny.runs_of`), one cache
+entry each. Organisms are named by key, or by topology for the study's organism of it.
 
     tasks = plan(profile("smoke"), cache_root)          # every task (the engine skips present ones)
     present = probe(profile("smoke"), Cache(cache_root)) # entry id -> in the cache
@@ -15,55 +16,45 @@ import time
 
 from loraplace.evidence import tiny
 from loraplace.evidence.records import BASE, sha256_file
-from loraplace.models import organisms as org
 from loraplace.scale.graph import Task
 from loraplace.train.cache import Cache
 
-_BASES: dict = {}  # per worker process: (profile, cache root, topology) -> tiny.Base (checkpoint only)
+_BASES: dict = {}  # per worker process: (profile, cache root, organism key) -> tiny.Base (checkpoint only)
 
 
-def _topologies(p: tiny.Profile, topologies) -> dict:
-    specs = org.organisms(p.hidden_size)  # sequential first: its pretraining is the longest
-    unknown = [t for t in topologies or () if t not in specs]
-    if unknown:
-        raise ValueError(f"Unknown organism topology {unknown[0]!r}. Available: {', '.join(specs)}")
-    return {t: s for t, s in specs.items() if not topologies or t in topologies}
-
-
-def plan(p: tiny.Profile, cache_root: str, topologies: tuple[str, ...] | None = None) -> list[Task]:
+def plan(p: tiny.Profile, cache_root: str, organisms: tuple[str, ...] | None = None) -> list[Task]:
     """Every task of profile `p` (optionally only some organisms), in dependency order."""
     root = str(cache_root)
     tasks = []
-    for topo, spec in _topologies(p, topologies).items():
-        key = spec.key
+    for key, spec in tiny.specs(p, organisms).items():
         pre = f"pretrain/{key}"
-        tasks.append(Task(pre, "loraplace.scale.tiny:pretrain", (p, root, topo), (f"tiny-base/{key}",)))
-        tasks.append(Task(f"base-eval/{key}", "loraplace.scale.tiny:base_eval", (p, root, topo),
+        tasks.append(Task(pre, "loraplace.scale.tiny:pretrain", (p, root, key), (f"tiny-base/{key}",)))
+        tasks.append(Task(f"base-eval/{key}", "loraplace.scale.tiny:base_eval", (p, root, key),
                           (f"tiny-records/{key}/base",), deps=(pre,)))
-        for cond, domain, seed in tiny.runs_of(p):
+        for cond, domain, seed in tiny.runs_of(p, spec):
             run = f"{key}/{cond}/{domain}/{seed}"
-            tasks.append(Task(f"adapter/{run}", "loraplace.scale.tiny:adapter", (p, root, topo, cond, domain, seed),
+            tasks.append(Task(f"adapter/{run}", "loraplace.scale.tiny:adapter", (p, root, key, cond, domain, seed),
                               (f"tiny-adapter/{run}",), deps=(pre,)))
-            tasks.append(Task(f"eval/{run}", "loraplace.scale.tiny:evaluate", (p, root, topo, cond, domain, seed),
+            tasks.append(Task(f"eval/{run}", "loraplace.scale.tiny:evaluate", (p, root, key, cond, domain, seed),
                               (f"tiny-records/{run}",), deps=(f"adapter/{run}",)))
     return tasks
 
 
-def probe(p: tiny.Profile, cache: Cache, topologies: tuple[str, ...] | None = None) -> dict[str, bool]:
+def probe(p: tiny.Profile, cache: Cache, organisms: tuple[str, ...] | None = None) -> dict[str, bool]:
     """Entry id -> whether a verified entry is in the cache. An entry whose key depends on a
     missing one (an adapter on its base checkpoint, records on their adapter) counts as missing."""
     from loraplace.evidence.tiny_eval import Run
 
     out: dict[str, bool] = {}
-    for topo, spec in _topologies(p, topologies).items():
-        key = spec.key
+    for key, spec in tiny.specs(p, organisms).items():
+        topo = spec.topology
         base_spec = tiny.base_spec(spec, p)
         has_base = cache.has("tiny-base", base_spec)
         out[f"tiny-base/{key}"] = has_base
         sha = sha256_file(cache.path("tiny-base", base_spec) / "model.safetensors") if has_base else None
         out[f"tiny-records/{key}/base"] = bool(sha) and cache.has(
             "tiny-records", tiny.records_spec(p, Run(key, topo, BASE, BASE, 0), sha, None))
-        for cond, domain, seed in tiny.runs_of(p):
+        for cond, domain, seed in tiny.runs_of(p, spec):
             run = f"{key}/{cond}/{domain}/{seed}"
             a_spec = tiny.adapter_spec(p, key, sha, cond, domain, seed) if sha else None
             has_adapter = bool(a_spec) and cache.has("tiny-adapter", a_spec)
@@ -76,38 +67,44 @@ def probe(p: tiny.Profile, cache: Cache, topologies: tuple[str, ...] | None = No
 
 # ---- the task functions (run in a worker) ------------------------------------------------------
 
-def _base(p: tiny.Profile, root: str, topology: str) -> tiny.Base:
+def _spec(p: tiny.Profile, organism: str):
+    (spec,) = tiny.specs(p, (organism,)).values()
+    return spec
+
+
+def _base(p: tiny.Profile, root: str, organism: str) -> tiny.Base:
     """The organism's pretrained checkpoint, loaded once per worker (its records are not needed)."""
     from loraplace.train import lora
 
-    key = (p, root, topology)
+    key = (p, root, organism)
     if key not in _BASES:
-        spec = org.organisms(p.hidden_size)[topology]
+        spec = _spec(p, organism)
         path = tiny.cached_base(Cache(root), spec, p, allow_create=False)
         model, tok = lora.load_base(path)
-        _BASES[key] = tiny.Base(topology, spec, model, tok, sha256_file(path / "model.safetensors"), path, [], None)
+        _BASES[key] = tiny.Base(spec.topology, spec, model, tok, sha256_file(path / "model.safetensors"), path, [],
+                                None)
     return _BASES[key]
 
 
-def pretrain(p: tiny.Profile, root: str, topology: str) -> dict:
+def pretrain(p: tiny.Profile, root: str, organism: str) -> dict:
     t0 = time.perf_counter()
-    tiny.cached_base(Cache(root), org.organisms(p.hidden_size)[topology], p)
+    tiny.cached_base(Cache(root), _spec(p, organism), p)
     return {"pretrain": time.perf_counter() - t0}
 
 
-def base_eval(p: tiny.Profile, root: str, topology: str) -> dict:
+def base_eval(p: tiny.Profile, root: str, organism: str) -> dict:
     timer = tiny._Timer()
-    tiny.ensure_base(Cache(root), p, topology, timer=timer)
+    tiny.ensure_base(Cache(root), p, organism, timer=timer)
     return timer.spent
 
 
-def adapter(p: tiny.Profile, root: str, topology: str, condition: str, domain: str, seed: int) -> dict:
+def adapter(p: tiny.Profile, root: str, organism: str, condition: str, domain: str, seed: int) -> dict:
     timer = tiny._Timer()
-    tiny.ensure_adapter(Cache(root), p, _base(p, root, topology), condition, domain, seed, timer=timer)
+    tiny.ensure_adapter(Cache(root), p, _base(p, root, organism), condition, domain, seed, timer=timer)
     return timer.spent
 
 
-def evaluate(p: tiny.Profile, root: str, topology: str, condition: str, domain: str, seed: int) -> dict:
+def evaluate(p: tiny.Profile, root: str, organism: str, condition: str, domain: str, seed: int) -> dict:
     timer = tiny._Timer()
-    tiny.ensure_run(Cache(root), p, _base(p, root, topology), condition, domain, seed, timer=timer)
+    tiny.ensure_run(Cache(root), p, _base(p, root, organism), condition, domain, seed, timer=timer)
     return timer.spent

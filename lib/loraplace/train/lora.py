@@ -113,26 +113,32 @@ def pretrain(organism: org.OrganismSpec, world: str = "pretrain", steps: int = 3
     return model, tokenizer
 
 
-def conditions_for(model: nn.Module, rank: int, condition: str | None = None):
-    """The harmonized placement conditions on the model's own taxonomy (all, or the one named)."""
+def conditions_for(model: nn.Module, rank: int, condition: str | None = None, seed: int = 0):
+    """The harmonized placement conditions on the model's own taxonomy (all, or the one named);
+    a budget control (`loraplace.models.controls`: its own ranks, not `rank`) by its name, `seed`
+    being the random placement's draw."""
+    from loraplace.models.controls import CONTROLS, control_condition
     from loraplace.models.placement import build_conditions
     from loraplace.models.taxonomy import classify_model
 
-    conds = build_conditions(classify_model(model), "harmonized", rank)
+    taxonomy = classify_model(model)
+    if condition in CONTROLS:
+        return control_condition(taxonomy, condition, seed)
+    conds = build_conditions(taxonomy, "harmonized", rank)
     if condition is None:
         return conds
     if condition not in conds:
-        raise ValueError(f"Unknown condition {condition!r}. Available: {', '.join(conds)}")
+        raise ValueError(f"Unknown condition {condition!r}. Available: {', '.join((*conds, *CONTROLS))}")
     return conds[condition]
 
 
-def trainable_copy(base_model: nn.Module, condition: str, rank: int) -> nn.Module:
+def trainable_copy(base_model: nn.Module, condition: str, rank: int, seed: int = 0) -> nn.Module:
     """A peft LoRA model on a copy of `base_model` under a harmonized condition, as fine-tuning
     trains it: targets verified by `apply_lora`, peft's dropout swapped for `MaskDropout`."""
     from loraplace.models.placement import apply_lora
     from loraplace.train.dropout import use_mask_dropout
 
-    peft_model = apply_lora(copy.deepcopy(base_model), conditions_for(base_model, rank, condition))
+    peft_model = apply_lora(copy.deepcopy(base_model), conditions_for(base_model, rank, condition, seed))
     use_mask_dropout(peft_model)
     return peft_model
 
@@ -148,7 +154,7 @@ def finetune(base_model: nn.Module, condition: str, domain: str, *, seed: int, s
     tokenizer = tokenizer or build_tokenizer()
     batches = make_batches(domain, seed, steps, batch, seq_len, tokenizer)
     with deterministic(seed):
-        peft_model = trainable_copy(base_model, condition, rank)
+        peft_model = trainable_copy(base_model, condition, rank, seed)
         run_losses = train_loop(peft_model, batches, lr, desc=f"{condition}/{domain}", progress=progress)
         state = get_peft_model_state_dict(peft_model)
     if losses is not None:
@@ -156,13 +162,14 @@ def finetune(base_model: nn.Module, condition: str, domain: str, *, seed: int, s
     return {k: v.detach().clone().contiguous() for k, v in state.items()}
 
 
-def adapted(base_model: nn.Module, condition: str, state: dict[str, torch.Tensor], rank: int) -> nn.Module:
+def adapted(base_model: nn.Module, condition: str, state: dict[str, torch.Tensor], rank: int,
+            seed: int = 0) -> nn.Module:
     """A merged copy of the base model with the adapter applied (for evaluation)."""
     from peft import set_peft_model_state_dict
 
     from loraplace.models.placement import apply_lora
 
-    peft_model = apply_lora(copy.deepcopy(base_model), conditions_for(base_model, rank, condition))
+    peft_model = apply_lora(copy.deepcopy(base_model), conditions_for(base_model, rank, condition, seed))
     result = set_peft_model_state_dict(peft_model, state)
     if getattr(result, "unexpected_keys", None):
         raise ValueError(f"adapter keys not in the model: {result.unexpected_keys[:5]}")
@@ -185,6 +192,7 @@ def load_base(directory: Path):
     """(model, tokenizer) of a saved base checkpoint."""
     from transformers import AutoModelForCausalLM, PreTrainedTokenizerFast
 
+    org.register_classes()  # the composed organism classes, for AutoModelForCausalLM
     directory = Path(directory)
     model = AutoModelForCausalLM.from_pretrained(directory, dtype=torch.float32).eval()
     tokenizer = PreTrainedTokenizerFast.from_pretrained(directory)
@@ -192,14 +200,14 @@ def load_base(directory: Path):
 
 
 def save_adapter(state: dict[str, torch.Tensor], base_model: nn.Module, condition: str, rank: int,
-                 directory: Path, losses: list[float] | None = None) -> None:
+                 directory: Path, losses: list[float] | None = None, seed: int = 0) -> None:
     from safetensors.torch import save_file
 
     from loraplace.models.placement import canonical_adapter_config, lora_config
 
     directory = Path(directory)
     directory.mkdir(parents=True, exist_ok=True)
-    cond = conditions_for(base_model, rank, condition)
+    cond = conditions_for(base_model, rank, condition, seed)
     save_file(state, str(directory / "adapter.safetensors"))
     lora_config(cond).save_pretrained(str(directory))  # adapter_config.json
     canonical_adapter_config(directory)
