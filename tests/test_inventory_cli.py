@@ -77,3 +77,25 @@ def test_multimodal_wrapper_config_uses_its_text_model(capsys, tmp_path):
     CONFIG_MAPPING["qwen3_5"]().to_json_file(path)
     inv = run_json(capsys, "--config", str(path))
     assert inv["model_class"] == "Qwen3_5ForCausalLM" and inv["topology"] == "sequential"
+
+
+@pytest.mark.parametrize("model_type,kwargs,missing", [
+    ("llama", dict(num_hidden_layers=2, hidden_size=128, intermediate_size=256, num_attention_heads=4,
+                   vocab_size=500), {"recurrent_only": ["recurrent"]}),
+    ("mamba2", dict(num_hidden_layers=2, hidden_size=128, num_heads=4, head_dim=64, n_groups=1, vocab_size=500),
+     {"attention_only": ["attention"], "mlp_only": ["mlp"], "attention_plus_mlp": ["attention", "mlp"]}),
+])
+def test_non_hybrids_list_conditions_that_do_not_apply(capsys, tmp_path, model_type, kwargs, missing):
+    path = tmp_path / f"{model_type}.json"
+    CONFIG_MAPPING[model_type](**kwargs).to_json_file(path)
+    inv = run_json(capsys, "--config", str(path))
+    assert inv["topology"] == {"llama": "pure-attention", "mamba2": "pure-recurrent"}[model_type]
+    assert {k: v["missing"] for k, v in inv["not_applicable"].items()} == missing
+    assert set(inv["conditions"]) | set(inv["not_applicable"]) == {
+        "attention_only", "recurrent_only", "mlp_only", "attention_plus_mlp", "recurrent_plus_mlp", "full"}
+    # a pair that lacks one component equals its other half; full is the union of what exists
+    tx = model_taxonomy(str(path))
+    eligible = sorted(m.name for m in tx.linears() if m.component != "embedding/head")
+    assert sorted(inv["conditions"]["full"]["modules"]) == eligible
+    assert cli.main(["inventory", "--config", str(path)]) == 0
+    assert "do not apply" in capsys.readouterr().out

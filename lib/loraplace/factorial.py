@@ -213,3 +213,17 @@ def contrast_label(part) -> str:
 
 def _benchmarks(outcome: str) -> list[str]:
     return list(dict.fromkeys(b for _, benches in OUTCOMES[outcome][1] for b in benches))
+
+
+def coverage(evidence: Evidence) -> list[dict]:
+    """Per factorial cell: its model and the (condition, domain) runs it has, so the report can
+    say which claims each cell can answer (the added cells run only what C2, C3 and C7 need)."""
+    runs: dict[str, set] = {}
+    for model, _, condition, domain, _ in evidence.keys():
+        if condition != BASE:
+            runs.setdefault(model, set()).add((condition, domain))
+    return [{"model": key, "topology": cell["topology"], "mixer": cell["mixer"],
+             "cell": f"{cell['topology']} × {MIXER_NAMES.get(cell['mixer'], cell['mixer'])}",
+             "runs": sorted(f"{c} after {d}" for c, d in runs.get(key, ())), "n_runs": len(runs.get(key, ()))}
+            for key, cell in sorted(evidence.cells.items(), key=lambda kv: (
+                TOPOLOGY_ORDER.index(kv[1]["topology"]), MIXER_ORDER.index(kv[1]["mixer"])))]

@@ -1,12 +1,14 @@
 """`loraplace inventory`: topology, per-component parameters and per-condition LoRA targets of a
-model, built on the meta device from a shipped model key or any transformers config JSON."""
+model, built on the meta device from a shipped model key or any transformers config JSON. A
+condition that targets a component the model lacks (recurrent-only on a Llama, attention-only on
+a pure Mamba-2) is listed as not applicable, with the reason."""
 from __future__ import annotations
 
 import argparse
 import json
 
 from loraplace.models.accounting import base_params
-from loraplace.models.placement import CONDITION_SETS, DEFAULT_RANK, build_conditions, model_taxonomy
+from loraplace.models.placement import CONDITION_SETS, DEFAULT_RANK, condition_rules, make_condition, model_taxonomy
 from loraplace.models.taxonomy import COMPONENTS, Taxonomy
 
 
@@ -25,7 +27,12 @@ def register(subparsers) -> None:
 def inventory(config: str, rank: int = DEFAULT_RANK, condition_set: str = "harmonized") -> dict:
     """The inventory as a JSON-ready dict."""
     tx = model_taxonomy(config)
-    conditions = build_conditions(tx, condition_set, rank)
+    conditions, not_applicable = {}, {}
+    for rule in condition_rules(condition_set, tx.model_type):
+        try:
+            conditions[rule.name] = make_condition(tx, rule, rank, condition_set)
+        except ValueError as exc:  # the rule matches no module of this model
+            not_applicable[rule.name] = {"role": rule.role, "missing": sorted(rule.components), "reason": str(exc)}
     return {
         "model": config,
         "model_class": tx.model_class,
@@ -42,6 +49,11 @@ def inventory(config: str, rank: int = DEFAULT_RANK, condition_set: str = "harmo
         "condition_set": condition_set,
         "conditions": {c.name: {"role": c.role, "modules": list(c.modules), "trainable": c.trainable}
                        for c in conditions.values()},
+        "not_applicable": not_applicable,
+        # applicable conditions that target a component this model lacks (then equal to a smaller one)
+        "partial": {r.name: sorted(c for c in r.components if not tx.linears(c))
+                    for r in condition_rules(condition_set, tx.model_type)
+                    if r.name in conditions and any(not tx.linears(c) for c in r.components)},
     }
 
 
@@ -74,5 +86,12 @@ def run(args: argparse.Namespace) -> int:
     print(f"\n{inv['condition_set']} conditions at rank {inv['rank']}:")
     print(f"{'condition':<22}{'role':<22}{'modules':>8}{'trainable':>14}")
     for name, c in inv["conditions"].items():
-        print(f"{name:<22}{c['role']:<22}{len(c['modules']):>8}{c['trainable']:>14,}")
+        lacks = inv["partial"].get(name)
+        print(f"{name:<22}{c['role']:<22}{len(c['modules']):>8}{c['trainable']:>14,}"
+              + (f"  (no {', '.join(lacks)} module here)" if lacks else ""))
+    for name, c in inv["not_applicable"].items():
+        print(f"{name:<22}{c['role']:<22}{'-':>8}{'-':>14}  not applicable: no {' or '.join(c['missing'])} module")
+    if inv["not_applicable"]:
+        print(f"\n{inv['model_class']} is {inv['topology']}: {len(inv['not_applicable'])} of "
+              f"{len(inv['conditions']) + len(inv['not_applicable'])} conditions do not apply to it.")
     return 0

@@ -24,6 +24,7 @@ from dataclasses import asdict, dataclass
 
 QWEN = "transformers.models.qwen3_5.modeling_qwen3_5"
 FALCON = "transformers.models.falcon_h1.modeling_falcon_h1"
+BAMBA = "transformers.models.bamba.modeling_bamba"  # the factorial's sequential Mamba-2 organism
 DISTRIBUTION = {"fla": "flash-linear-attention", "mamba_ssm": "mamba-ssm", "causal_conv1d": "causal-conv1d"}
 IMPLEMENTATIONS = ("fused", "torch-fallback", "unavailable")
 
@@ -49,8 +50,16 @@ SITES: tuple[KernelSite, ...] = (
     KernelSite("falcon_h1", "mamba2", FALCON, "mamba2_selective_state_update", "selective_state_update", "mamba_ssm", "decode"),
     KernelSite("falcon_h1", "mamba2.conv1d", FALCON, "causal_conv1d_fn", "causal_conv1d_fn", "causal_conv1d", "train"),
     KernelSite("falcon_h1", "mamba2.conv1d", FALCON, "causal_conv1d_update", "causal_conv1d_update", "causal_conv1d", "decode"),
+    KernelSite("bamba", "mamba2", BAMBA, "mamba2_split_conv1d_scan_combined", "mamba_split_conv1d_scan_combined", "mamba_ssm", "train"),
+    KernelSite("bamba", "mamba2", BAMBA, "mamba2_chunk_scan", "mamba_chunk_scan_combined", "mamba_ssm", "train"),
+    KernelSite("bamba", "mamba2", BAMBA, "mamba2_selective_state_update", "selective_state_update", "mamba_ssm", "decode"),
+    KernelSite("bamba", "mamba2.conv1d", BAMBA, "causal_conv1d_fn", "causal_conv1d_fn", "causal_conv1d", "train"),
+    KernelSite("bamba", "mamba2.conv1d", BAMBA, "causal_conv1d_update", "causal_conv1d_update", "causal_conv1d", "decode"),
 )
-_MODEL_TYPES = {"qwen3_5": "qwen3_5", "qwen3_5_text": "qwen3_5", "falcon_h1": "falcon_h1"}
+# model type -> the architecture whose kernel sites it runs (the parallel Gated DeltaNet organism runs
+# Qwen3.5's Gated DeltaNet code: `loraplace.models.parallel_gdn`)
+_MODEL_TYPES = {"qwen3_5": "qwen3_5", "qwen3_5_text": "qwen3_5", "falcon_h1": "falcon_h1", "bamba": "bamba",
+                "falcon_h1_gdn": "qwen3_5"}
 
 
 @dataclass(frozen=True)

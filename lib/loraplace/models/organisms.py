@@ -17,16 +17,17 @@ one study organism and its mixer with the other. The Mamba-2 settings of tiny Ba
 Falcon-H1's (state 16, 4 heads of width/4, one group, chunks of 16, expand 1) and the Gated
 DeltaNet settings of the parallel cell are tiny Qwen3.5's (2 key / 4 value heads of width/4,
 conv kernel 4); Bamba's other settings are its class defaults (it has no shipped config here).
-All four use the same width, MLP size, attention heads, tokenizer and pretraining recipe; their
-parameter counts lie within 5 % of each other (`param_counts`, checked by the tests).
+All four use the same width, MLP size, attention heads, tokenizer and pretraining recipe; the
+added cells' parameter counts lie within 5 % of the study pair's mean, the pair within 10 % of
+each other (`param_counts`, checked by the tests: at width 64, 174.0k / 169.1k / 169.4k / 176.1k).
 
-Both use the character tokenizer (`loraplace.train.tokenizer`, 100 ids) and its special ids.
+All use the character tokenizer (`loraplace.train.tokenizer`, 100 ids) and its special ids.
 Falcon-H1's µP multipliers of the 0.5B release are set to 1 (they are tuned for its width and
-slow a 100k-parameter model down), and Qwen3.5's rotary embedding uses theta 1e4 on the whole
-head (the release's 1e7 on a quarter of a 16-dim head leaves the one attention layer almost
-position-blind at this size); every other architectural choice comes from the shipped
-configs through `loraplace.models.zoo.tiny_config`. Parameter counts are matched within 10 %
-(`param_counts`; checked by the tests) by the number of Falcon-H1 layers.
+slow a 100k-parameter model down; the parallel Gated DeltaNet cell too), and Qwen3.5's rotary
+embedding uses theta 1e4 on the whole head (the release's 1e7 on a quarter of a 16-dim head
+leaves the one attention layer almost position-blind at this size); every other architectural
+choice of the study pair comes from the shipped configs through `loraplace.models.zoo.tiny_config`.
+The pair is matched by the number of Falcon-H1 layers.
 """
 from __future__ import annotations
 

@@ -78,18 +78,35 @@ def _cached_components(track_options: dict | None) -> list[dict]:
     return components(cache=Cache((track_options or {}).get("cache_dir")))
 
 
+def _factorial(evidence: Evidence, verdicts: list[dict], provenance: dict) -> list[dict]:
+    """The 2×2 section (cells and contrasts, `loraplace.factorial.table`) per scorer judged on a
+    track with all four cells, bootstrapped like the verdicts; with the runs each cell lacks."""
+    from loraplace import factorial
+
+    scorers = sorted({v["scorer"] for v in verdicts if v["evidence"] == evidence.track})
+    out = []
+    for scorer in scorers:
+        table = factorial.table(evidence, scorer, resamples=int(provenance.get("resamples") or 10_000),
+                                seed=int(provenance.get("seed") if provenance.get("seed") is not None else 3407))
+        if table is not None:
+            table["coverage"] = factorial.coverage(evidence)
+            out.append(table)
+    return out
+
+
 def build_report(verdicts: list[dict], *, provenance: dict, track_options: dict | None = None) -> dict:
     """The report dict: verdicts, accuracy matrices and provenance of every track judged.
 
     `track_options` are `load_track`'s keyword arguments (published_dir, profile, cache_dir).
     """
     tracks = sorted({v["evidence"] for v in verdicts} & set(TRACKS))
-    accuracy, inputs, sources, humaneval = [], [], {}, []
+    accuracy, inputs, sources, humaneval, factorial_tables = [], [], {}, [], []
     warnings = list(provenance.get("warnings") or [])  # the run's own (e.g. kernel slow path)
     for track in tracks:
         evidence = load_track(track, **(track_options or {}))
         accuracy += accuracy_matrix(evidence)
         humaneval += humaneval_table(evidence)
+        factorial_tables += _factorial(evidence, verdicts, provenance)
         inputs += [dict(i, evidence=track) for i in evidence.inputs]
         sources[track] = evidence.source
         warnings += evidence.warnings
@@ -109,6 +126,7 @@ def build_report(verdicts: list[dict], *, provenance: dict, track_options: dict 
         "accuracy": accuracy,
         "components": _cached_components(track_options) if any(v["claim_id"] == "C5" for v in verdicts) else None,
         "humaneval": humaneval or None,
+        "factorial": factorial_tables or None,
         "provenance": dict(provenance, data_source=published.get("data_source"),
                            data_commit=published.get("data_commit"), sources=sources,
                            inputs=inputs, warnings=warnings),

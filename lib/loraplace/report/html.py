@@ -134,6 +134,22 @@ def _claim_groups(verdicts: list[dict]) -> list[dict]:
     return list(groups.values())
 
 
+def _factorial_tables(tables: list[dict]) -> list[dict]:
+    """Per track × scorer × outcome: the 2×2 grid (rows topology, columns mixer) and the contrasts."""
+    out = []
+    for t in tables:
+        for o in t.get("outcomes") or []:
+            cells = {(c.get("topology"), c.get("mixer")): c for c in o.get("cells") or []}
+            mixers = list(dict.fromkeys(c.get("mixer") for c in o.get("cells") or []))
+            names = {c.get("mixer"): c.get("mixer_name") for c in o.get("cells") or []}
+            grid = [{"topology": topo, "cells": [cells.get((topo, m)) for m in mixers]}
+                    for topo in dict.fromkeys(c.get("topology") for c in o.get("cells") or [])]
+            out.append({"evidence": t.get("evidence"), "scorer": t.get("scorer"), "label": o.get("label"),
+                        "mixers": [names[m] for m in mixers], "grid": grid, "contrasts": o.get("contrasts") or [],
+                        "coverage": t.get("coverage") or []})
+    return out
+
+
 def _row_sort_key(row: tuple[str, str]) -> tuple[int, ...]:
     domain, condition = row
     return (0 if (domain == "base" or condition == "base") else 1,)
@@ -270,6 +286,7 @@ def build_view(data: dict) -> dict:
         "accuracy": _accuracy_matrices([a for a in (data.get("accuracy") or []) if isinstance(a, dict)]),
         "components": [c for c in (data.get("components") or []) if isinstance(c, dict)],
         "humaneval": _humaneval_tables([h for h in (data.get("humaneval") or []) if isinstance(h, dict)]),
+        "factorial": _factorial_tables([f for f in (data.get("factorial") or []) if isinstance(f, dict)]),
         "prov": prov,
         "inputs": inputs,
         "inputs_have_evidence": any(i.get("evidence") for i in inputs),

@@ -1,0 +1,62 @@
+"""C1's parameter-budget controls: every control trains attention-only's budget (at the study's
+rank 16), the random placement stays within it and depends on its draw, and the tiny track runs
+them only where its design says so."""
+import pytest
+
+from loraplace.evidence import tiny, tiny_design
+from loraplace.models import controls, organisms as org
+from loraplace.models.taxonomy import ATTENTION, classify_model
+from loraplace.train import lora
+
+RANK = 16
+
+
+@pytest.fixture(scope="module", params=["sequential", "parallel"])
+def model(request):
+    return org.build(org.organisms(32)[request.param])
+
+
+def _attention_budget(model) -> int:
+    """Attention-only's LoRA parameters at rank 16, counted from the Linears themselves."""
+    tx = classify_model(model)
+    return sum(RANK * (m.in_features + m.out_features) for m in tx.linears(ATTENTION))
+
+
+def test_budget_is_attention_only_at_rank_16(model):
+    assert controls.budget(classify_model(model)) == _attention_budget(model)
+
+
+@pytest.mark.parametrize("name", [c for c in controls.CONTROLS if c != controls.RANDOM])
+def test_budget_matched_conditions_reach_the_budget_within_integer_rank(model, name):
+    cond = lora.conditions_for(model, 4, name)  # the track's rank 4 is not the control's
+    budget = _attention_budget(model)
+    tx = classify_model(model)
+    per_rank = sum(tx.get(m).in_features + tx.get(m).out_features for m in cond.modules)
+    assert cond.trainable == cond.rank * per_rank
+    # the closest integer rank: one step either way is no closer to the budget
+    assert all(abs(cond.trainable - budget) <= abs(r * per_rank - budget) for r in (cond.rank - 1, cond.rank + 1) if r >= 1)
+    assert cond.budget == budget and cond.name == name
+
+
+def test_random_placement_fits_the_budget_and_follows_its_draw(model):
+    budget = _attention_budget(model)
+    draws = [lora.conditions_for(model, 4, controls.RANDOM, seed=s) for s in range(4)]
+    assert all(d.trainable <= budget and d.rank == RANK for d in draws)
+    assert draws[0] == lora.conditions_for(model, 4, controls.RANDOM, seed=0)  # a pure function of the draw
+    assert len({d.modules for d in draws}) > 1
+
+
+def test_unknown_condition_lists_the_controls():
+    with pytest.raises(ValueError, match="budget_full"):
+        lora.conditions_for(org.build(org.organisms(32)["parallel"]), 4, "budget_everything")
+
+
+def test_runs_of_profile_design():
+    smoke, default = tiny.profile("smoke"), tiny.profile("default")
+    study, added = tiny.specs(default)["tiny_qwen3_5"], tiny.specs(default)["tiny_bamba"]
+    assert not any(c in controls.CONTROLS for c, _, _ in tiny.runs_of(smoke, study))
+    with_controls = {c for c, _, _ in tiny.runs_of(default, study)}
+    assert set(controls.CONTROLS) <= with_controls and "attention_only" in with_controls
+    assert {(c, d) for c, d, _ in tiny.runs_of(default, added)} == set(tiny_design.FACTORIAL_RUNS)
+    assert tiny.items_of(default, "budget_full", "gsm8k_train") == {"gsm8k": 500}
+    assert tiny.items_of(default, "full", "gsm8k_train") == default.n_items
