@@ -48,8 +48,8 @@ def test_order_puts_dependencies_first_and_refuses_cycles():
 
 def test_tiny_plan_orders_pretraining_adapters_and_evaluations():
     tasks = plan_tiny(MICRO, "/nowhere").tasks
-    runs = tiny.runs_of(MICRO)
-    assert len(tasks) == 2 * (2 + 2 * len(runs))
+    specs = tiny.specs(MICRO)
+    assert len(specs) == 4 and len(tasks) == sum(2 + 2 * len(tiny.runs_of(MICRO, s)) for s in specs.values())
     by_id = {t.id: t for t in tasks}
     for t in tasks:
         kind = t.id.split("/")[0]
@@ -62,9 +62,12 @@ def test_tiny_plan_orders_pretraining_adapters_and_evaluations():
     assert len(entries) == len(set(entries))
     probe = plan_tiny(MICRO, "/nowhere").probe()
     assert set(probe) == set(entries) and not any(probe.values())
-    only = plan_tiny(MICRO, "/nowhere", ("parallel",)).tasks
-    assert len(only) == 2 + 2 * len(runs) and all("falcon" in t.id for t in only)
-    with pytest.raises(ValueError, match="Available: sequential, parallel"):
+    only = plan_tiny(MICRO, "/nowhere", ("parallel",)).tasks  # a topology names the study's organism of it
+    assert len(only) == 2 + 2 * len(tiny.runs_of(MICRO, specs["tiny_falcon_h1"]))
+    assert all(t.id.split("/")[1] == "tiny_falcon_h1" for t in only)
+    bamba = plan_tiny(MICRO, "/nowhere", ("tiny_bamba",)).tasks
+    assert len(bamba) == 2 + 2 * len(tiny.runs_of(MICRO, specs["tiny_bamba"])) < len(only)
+    with pytest.raises(ValueError, match="Available: tiny_qwen3_5, tiny_falcon_h1, tiny_bamba"):
         plan_tiny(MICRO, "/nowhere", ("hybrid",))
 
 

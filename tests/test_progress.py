@@ -256,12 +256,13 @@ def test_tiny_plan_line_says_what_is_missing_and_roughly_how_long(tmp_path, monk
 
     monkeypatch.setattr(tiny.os, "getloadavg", lambda: (0.0, 0.0, 0.0))
     cold = tiny.plan_line(tiny.profile("smoke"), Cache(tmp_path), workers=2)
-    assert "2 of 2 bases to pretrain (1200 steps each)" in cold and "up to 72 fine-tuning runs" in cold
-    assert "roughly 5 min on idle CPUs" in cold and "longer now" not in cold
+    # 4 organisms; the study pair: 6 conditions x 3 domains x 2 seeds, the added cells: 4 runs x 2 seeds
+    assert "4 of 4 bases to pretrain (1200 steps each)" in cold and f"up to {2 * 36 + 2 * 8} fine-tuning runs" in cold
+    assert f"roughly {tiny.REFERENCE_MINUTES['smoke']} min on idle CPUs" in cold and "longer now" not in cold
     monkeypatch.setattr(Cache, "has", lambda self, kind, spec: True)  # bases cached
     monkeypatch.setattr(tiny.os, "getloadavg", lambda: (99.0, 0.0, 0.0))
     warm_bases = tiny.plan_line(tiny.profile("default"), Cache(tmp_path), workers=2)
-    assert "0 of 2 bases" in warm_bases and "longer now (load 99.0" in warm_bases
+    assert "0 of 4 bases" in warm_bases and "longer now (load 99.0" in warm_bases
     assert "`--profile smoke` takes a few minutes" in warm_bases
 
 
@@ -319,6 +320,6 @@ def test_a_real_cold_build_under_xdist_reports_from_its_spawned_workers(pytester
     res = pytester.runpytest_subprocess("-p", "no:cacheprovider", "-n", "2", timeout=900)
     res.assert_outcomes(passed=2)
     out = res.stdout.str()
-    assert "loraplace tiny[micro]: building into" in out and "2 of 2 bases to pretrain" in out
-    assert "tiny[micro] pretraining + base eval  2/2 base in " in out
+    assert "loraplace tiny[micro]: building into" in out and "4 of 4 bases to pretrain" in out
+    assert "tiny[micro] pretraining + base eval  4/4 base in " in out
     assert "tiny[micro] fine-tuning + eval  " in out and "run in " in out

@@ -152,12 +152,14 @@ def test_base_checkpoint_roundtrip(small_base, tmp_path):
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("topology", TOPOLOGIES)
-def test_smoke_base_competent_above_chance(topology):
+@pytest.mark.parametrize("organism", list(org.factorial(64)))
+def test_smoke_base_competent_above_chance(organism):
     """The smoke profile's pretrained base: >= chance + 10 pp on every benchmark (corrected scorer)."""
     from loraplace.train.cache import Cache, default_root
 
-    p, spec = PROFILES["smoke"], org.organisms(PROFILES["smoke"].hidden_size)[topology]
+    p = PROFILES["smoke"]
+    spec = org.organism(organism, p.hidden_size)
+    topology = spec.topology
     cache = Cache(default_root())  # the tiny evidence's own cache: the same base, pretrained once
     model, tok = lora.load_base(cached_base(cache, spec, p))
     n = {"gsm8k": 100, "humaneval": 60, "mmlu": 200, "arc_challenge": 200, "hellaswag": 200}

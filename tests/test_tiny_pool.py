@@ -38,7 +38,7 @@ def test_workers_and_in_process_build_create_identical_entries(built):
     caches, ev = built
     assert ev["workers"].source["filled_by_workers"] == 2
     assert ev["in_process"].source["filled_by_workers"] == 0
-    n_runs = 2 * (1 + len(tiny.runs_of(MICRO)))  # two organisms: base + every fine-tuning run
+    n_runs = sum(1 + len(tiny.runs_of(MICRO, spec)) for spec in tiny.specs(MICRO).values())  # base + its runs
     assert len({r.run for r in ev["workers"].records}) == n_runs
     assert _contents(caches["workers"]) == _contents(caches["in_process"])  # same keys, same file hashes
     assert tiny_eval.records_digest(ev["workers"].records) == tiny_eval.records_digest(ev["in_process"].records)

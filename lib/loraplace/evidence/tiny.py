@@ -78,9 +78,15 @@ def _get(cache, kind: str, spec: dict, create, allow_create: bool) -> Path:
 
 
 def base_spec(spec: org.OrganismSpec, p: Profile) -> dict:
-    return {"organism": spec.to_dict(), "world": WORLD_VERSION, "train": TRAIN_VERSION, "source": "pretrain",
-            "seed": 0, "steps": p.pretrain_steps, "batch": p.pretrain_batch, "lr": p.pretrain_lr,
-            "seq_len": p.pretrain_seq_len, "threads": THREADS}
+    """The cache spec of an organism's pretrained base (`tiny-base`). The factorial's added cells
+    also hold their config overrides, so changing one makes a new entry (the study pair's specs
+    stay as their existing entries were keyed: tests/golden/tiny_cache_specs.json)."""
+    out = {"organism": spec.to_dict(), "world": WORLD_VERSION, "train": TRAIN_VERSION, "source": "pretrain",
+           "seed": 0, "steps": p.pretrain_steps, "batch": p.pretrain_batch, "lr": p.pretrain_lr,
+           "seq_len": p.pretrain_seq_len, "threads": THREADS}
+    if not is_study_organism(spec):
+        out["overrides"] = spec.overrides()
+    return out
 
 
 def cached_base(cache, spec: org.OrganismSpec, p: Profile, progress: bool = False, allow_create: bool = True) -> Path:
