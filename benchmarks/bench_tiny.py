@@ -73,7 +73,8 @@ def main() -> int:
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
     from loraplace.evidence.records import select
-    from loraplace.evidence.tiny import build_tiny, default_workers, profile
+    from loraplace.evidence.tiny import profile
+    from loraplace.evidence.tiny_build import build_tiny, default_workers
     from loraplace.evidence.tiny_eval import accuracy
     from loraplace.train import synthetic
     from loraplace.train.cache import Cache

@@ -251,17 +251,17 @@ def test_a_terminal_gets_a_live_line(fake):
 
 
 def test_tiny_plan_line_says_what_is_missing_and_roughly_how_long(tmp_path, monkeypatch):
-    from loraplace.evidence import tiny
+    from loraplace.evidence import tiny, tiny_build
     from loraplace.train.cache import Cache
 
-    monkeypatch.setattr(tiny.os, "getloadavg", lambda: (0.0, 0.0, 0.0))
-    cold = tiny.plan_line(tiny.profile("smoke"), Cache(tmp_path), workers=2)
+    monkeypatch.setattr(tiny_build.os, "getloadavg", lambda: (0.0, 0.0, 0.0))
+    cold = tiny_build.plan_line(tiny.profile("smoke"), Cache(tmp_path), workers=2)
     # 4 organisms; the study pair: 6 conditions x 3 domains x 2 seeds, the added cells: 4 runs x 2 seeds
     assert "4 of 4 bases to pretrain (1200 steps each)" in cold and f"up to {2 * 36 + 2 * 8} fine-tuning runs" in cold
-    assert f"roughly {tiny.REFERENCE_MINUTES['smoke']} min on idle CPUs" in cold and "longer now" not in cold
+    assert f"roughly {tiny_build.REFERENCE_MINUTES['smoke']} min on idle CPUs" in cold and "longer now" not in cold
     monkeypatch.setattr(Cache, "has", lambda self, kind, spec: True)  # bases cached
-    monkeypatch.setattr(tiny.os, "getloadavg", lambda: (99.0, 0.0, 0.0))
-    warm_bases = tiny.plan_line(tiny.profile("default"), Cache(tmp_path), workers=2)
+    monkeypatch.setattr(tiny_build.os, "getloadavg", lambda: (99.0, 0.0, 0.0))
+    warm_bases = tiny_build.plan_line(tiny.profile("default"), Cache(tmp_path), workers=2)
     assert "0 of 4 bases" in warm_bases and "longer now (load 99.0" in warm_bases
     assert "`--profile smoke` takes a few minutes" in warm_bases
 
@@ -290,7 +290,7 @@ import dataclasses
 
 import pytest
 
-from loraplace.evidence import tiny
+from loraplace.evidence import tiny, tiny_build
 from loraplace.train.cache import Cache
 
 MICRO = dataclasses.replace(
@@ -302,7 +302,7 @@ MICRO = dataclasses.replace(
 @pytest.fixture(scope="session")
 def built(tmp_path_factory):
     root = tmp_path_factory.getbasetemp().parent / "shared-cache"  # one cache for every xdist worker
-    return tiny.build_tiny(MICRO, cache=Cache(root), workers=2)
+    return tiny_build.build_tiny(MICRO, cache=Cache(root), workers=2)
 '''
 
 

@@ -7,7 +7,7 @@ import dataclasses
 import pytest
 import torch
 
-from loraplace.evidence import tiny, tiny_eval, tiny_pool
+from loraplace.evidence import tiny, tiny_build, tiny_eval, tiny_pool
 from loraplace.train.cache import Cache
 
 # A profile small enough to build twice in a test (the organisms are not competent: mechanics only).
@@ -29,8 +29,8 @@ def built(tmp_path_factory):
     root = tmp_path_factory.mktemp("tiny-pool")
     caches = {"workers": Cache(root / "workers"), "in_process": Cache(root / "in_process")}
     return caches, {
-        "workers": tiny.build_tiny(MICRO, cache=caches["workers"], workers=2, progress=False),
-        "in_process": tiny.build_tiny(MICRO, cache=caches["in_process"], workers=1, progress=False),
+        "workers": tiny_build.build_tiny(MICRO, cache=caches["workers"], workers=2, progress=False),
+        "in_process": tiny_build.build_tiny(MICRO, cache=caches["in_process"], workers=1, progress=False),
     }
 
 
@@ -51,7 +51,7 @@ def test_warm_build_starts_no_workers(built, monkeypatch):
         raise AssertionError("a warm build must not start the worker pool")
 
     monkeypatch.setattr(tiny_pool, "fill", no_fill)
-    again = tiny.build_tiny(MICRO, cache=caches["workers"], workers=2, progress=False)
+    again = tiny_build.build_tiny(MICRO, cache=caches["workers"], workers=2, progress=False)
     assert again.source["filled_by_workers"] == 0
     assert tiny_eval.records_digest(again.records) == tiny_eval.records_digest(ev["workers"].records)
 
@@ -59,7 +59,7 @@ def test_warm_build_starts_no_workers(built, monkeypatch):
 def test_a_worker_error_reaches_the_caller(tmp_path):
     broken = dataclasses.replace(MICRO, name="broken", items=(("gsm8k", 2), ("no_such_benchmark", 2)))
     with pytest.raises(ValueError, match="no_such_benchmark"):
-        tiny.build_tiny(broken, cache=Cache(tmp_path), workers=2, progress=False)
+        tiny_build.build_tiny(broken, cache=Cache(tmp_path), workers=2, progress=False)
     assert not list(Cache(tmp_path).entries("tiny-records"))  # nothing half-written was kept
 
 
@@ -73,11 +73,11 @@ def test_entries_are_created_single_threaded_and_the_caller_threads_restored():
 def test_default_workers_follows_the_cpus_and_the_environment(monkeypatch):
     monkeypatch.delenv("LORAPLACE_WORKERS", raising=False)
     monkeypatch.setattr(tiny.os, "sched_getaffinity", lambda pid: set(range(64)), raising=False)
-    assert tiny.default_workers() == tiny.MAX_DEFAULT_WORKERS
+    assert tiny_build.default_workers() == tiny_build.MAX_DEFAULT_WORKERS
     monkeypatch.setattr(tiny.os, "sched_getaffinity", lambda pid: {0, 1}, raising=False)
-    assert tiny.default_workers() == 2
+    assert tiny_build.default_workers() == 2
     monkeypatch.setenv("LORAPLACE_WORKERS", "12")
-    assert tiny.default_workers() == 12
+    assert tiny_build.default_workers() == 12
     monkeypatch.setenv("LORAPLACE_WORKERS", "two")
     with pytest.raises(ValueError, match="LORAPLACE_WORKERS"):
-        tiny.default_workers()
+        tiny_build.default_workers()

@@ -20,6 +20,8 @@ from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 from pathlib import Path
 
 from loraplace import progress as _progress
+from loraplace.evidence import tiny
+from loraplace.train.cache import Cache
 
 _BASES: dict = {}  # per worker process: (Profile, cache root, organism key) -> tiny.Base
 
@@ -27,15 +29,10 @@ _BASES: dict = {}  # per worker process: (Profile, cache root, organism key) -> 
 def _init_worker() -> None:
     import torch
 
-    from loraplace.evidence.tiny import THREADS
-
-    torch.set_num_threads(THREADS)
+    torch.set_num_threads(tiny.THREADS)
 
 
 def _base(p, root: str, organism: str, timer=None, progress: bool = False):
-    from loraplace.evidence import tiny
-    from loraplace.train.cache import Cache
-
     key = (p, root, organism)
     if key not in _BASES:  # progress: the pretraining steps, reported to $LORAPLACE_PROGRESS_DIR if set
         _BASES[key] = tiny.ensure_base(Cache(root), p, organism, timer=timer, progress=progress)
@@ -43,17 +40,12 @@ def _base(p, root: str, organism: str, timer=None, progress: bool = False):
 
 
 def _base_task(p, root: str, organism: str, progress: bool = False) -> dict[str, float]:
-    from loraplace.evidence import tiny
-
     timer = tiny._Timer()
     _base(p, root, organism, timer, progress)
     return timer.spent
 
 
 def _run_task(p, root: str, organism: str, condition: str, domain: str, seed: int) -> dict[str, float]:
-    from loraplace.evidence import tiny
-    from loraplace.train.cache import Cache
-
     timer = tiny._Timer()
     tiny.ensure_run(Cache(root), p, _base(p, root, organism), condition, domain, seed, timer=timer)
     return timer.spent
@@ -62,8 +54,6 @@ def _run_task(p, root: str, organism: str, condition: str, domain: str, seed: in
 def fill(p, cache_root: Path | str, workers: int, *, progress: bool = True) -> dict[str, float]:
     """Create every missing entry of profile `p`'s (a `tiny.Profile`) tiny track under
     `cache_root` with `workers` processes -> seconds per phase summed over the workers."""
-    from loraplace.evidence import tiny
-
     root = str(cache_root)
     every = tiny.specs(p)
     organisms = sorted(every, key=lambda k: every[k].mixer != "gdn")  # Gated DeltaNet pretraining is the longest

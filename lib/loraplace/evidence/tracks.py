@@ -21,7 +21,7 @@ def load_track(track: str, *, published_dir: str | None = None, profile: str = "
 
         return load_published(published_dir)
     if track == "tiny":
-        from loraplace.evidence.tiny import build_tiny
+        from loraplace.evidence.tiny_build import build_tiny
         from loraplace.train.cache import Cache
 
         return build_tiny(profile, cache=Cache(cache_dir))

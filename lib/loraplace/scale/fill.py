@@ -59,13 +59,13 @@ class FillResult:
 
 def plan_tiny(p, cache_root, organisms: tuple[str, ...] | None = None) -> Work:
     """The tiny track's work under profile `p` (a `tiny.Profile`), optionally some organisms only."""
-    from loraplace.evidence import tiny as tiny_track
+    from loraplace.evidence import tiny_build
     from loraplace.scale import tiny
     from loraplace.train.cache import Cache
 
     root = str(Path(cache_root).resolve())
     return Work("tiny", p.name, root, tuple(tiny.plan(p, root, organisms)),
-                lambda: tiny.probe(p, Cache(root), organisms), tiny_track.default_workers())
+                lambda: tiny.probe(p, Cache(root), organisms), tiny_build.default_workers())
 
 
 def plan_paper(profile: str, cache_root, *, models=(), data_dir=None, published_dir=None,
