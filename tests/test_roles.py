@@ -21,3 +21,21 @@ def test_role_lookup_takes_either_name_and_lists_both_vocabularies():
     assert roles.Role.of("attention") is roles.Role.of("attention_only") is roles.Role.ATTENTION
     with pytest.raises(ValueError, match="Available: attention, recurrent.*as conditions: attention_only"):
         roles.Role.of("attn")
+
+
+def test_names_the_study_uses_for_other_modules_are_namespaced_in_labels():
+    from loraplace.claims import Comparison
+    from loraplace.evidence.records import Evidence
+    from loraplace.models.placement import AS_PUBLISHED, HARMONIZED, qualified
+
+    falcon = {r.name: r for r in AS_PUBLISHED["falcon_h1"]}
+    ours = {r.name: r for r in HARMONIZED}
+    # Falcon-H1 as published: attention_only is q,k,v; harmonized adds the output projection
+    assert falcon["attention_only"].attention_output is False and ours["attention_only"].attention_output is True
+    assert qualified("attention_only", "harmonized") == "attention_only[harmonized]"
+    assert qualified("attention_only", "as-published") == "attention_only"  # the study's own name, as written
+    assert qualified("full", "harmonized") == "full" and qualified("mlp_only", "harmonized") == "mlp_only"
+    ev = Evidence("tiny", [], models={"parallel": "m"}, roles={"m": {"attention": "attention_only", "full": "full"}},
+                  condition_sets={"m": "harmonized"})
+    assert Comparison("attention", "full", "ultrachat", ("mmlu",)).label(ev, "m").startswith(
+        "attention_only[harmonized] − full on mmlu")

@@ -262,7 +262,8 @@ def build_paper(profile_name: str, *, models=None, data_dir=None, cache=None, pu
                 "timings_s": {"total": round(time.perf_counter() - t_start, 2)}},
         models={t: i.ref.key for t, i in infos.items()},
         roles={i.ref.key: dict(i.roles) for i in infos.values()},
-        cells={i.ref.key: {"topology": t, "mixer": i.mixer} for t, i in infos.items()})
+        cells={i.ref.key: {"topology": t, "mixer": i.mixer} for t, i in infos.items()},
+        condition_sets={i.ref.key: i.condition_set for i in infos.values()})
 
 
 def _version(name: str) -> str | None:

@@ -114,6 +114,8 @@ class Evidence:
     # model key -> {"topology": …, "mixer": "gdn" | "mamba2"}: every model's cell of the mixer ×
     # topology factorial (the tiny track has four; `models` names the study's pair among them)
     cells: dict = field(default_factory=dict)
+    # model key -> the condition set its condition names come from ("as-published" | "harmonized")
+    condition_sets: dict = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         self._index: dict[tuple, dict[int, dict[str, float]]] = {}
@@ -156,6 +158,14 @@ class Evidence:
             return self.roles[model][role]
         except KeyError:
             raise NoData(f"No condition for role {role!r} in {model}. Available: {self.roles.get(model)}") from None
+
+    def condition_label(self, model: str, role: str) -> str:
+        """The condition name for display, namespaced by its condition set where the same name
+        means different modules in another set (`placement.AMBIGUOUS_NAMES`)."""
+        from loraplace.models.placement import qualified
+
+        name = self.condition(model, role)
+        return name if role == BASE else qualified(name, self.condition_sets.get(model))
 
     def has(self, model: str, scorer: str, condition: str, domain: str, benchmark: str) -> bool:
         return (model, scorer, condition, domain, benchmark) in self._index

@@ -210,6 +210,7 @@ def assemble(p: Profile, cache, *, progress: bool, allow_create: bool, t_start: 
         models={topo: spec.key for topo, spec in org.organisms(p.hidden_size).items()},
         roles={key: _roles(p, spec) for key, spec in every.items()},
         cells={key: {"topology": spec.topology, "mixer": spec.mixer} for key, spec in every.items()},
+        condition_sets={key: "harmonized" for key in every},
     )
 
 

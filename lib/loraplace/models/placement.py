@@ -86,6 +86,25 @@ AS_PUBLISHED: dict[str, tuple[ConditionRule, ...]] = {
 }
 
 
+def _definition(rule: ConditionRule) -> tuple:
+    return (rule.components, rule.attention_output, rule.head)
+
+
+# Condition names that mean different module sets in different condition sets (Falcon-H1's
+# as-published `attention_only` is q,k,v; the harmonized one adds o_proj). The study's names stay
+# as it wrote them; the suite's own that collide are shown namespaced, `attention_only[harmonized]`
+# (`qualified`, used by `Evidence.condition_label` in every verdict line and report).
+AMBIGUOUS_NAMES = frozenset(
+    h.name for h in HARMONIZED for rules in AS_PUBLISHED.values() for r in rules
+    if r.name == h.name and _definition(r) != _definition(h))
+
+
+def qualified(name: str, condition_set: str | None) -> str:
+    """`name`, namespaced by its condition set when the study uses that name for other modules."""
+    ours = condition_set and condition_set != "as-published"
+    return f"{name}[{condition_set}]" if ours and name in AMBIGUOUS_NAMES else name
+
+
 def condition_rules(condition_set: str, model_type: str) -> tuple[ConditionRule, ...]:
     if condition_set == "harmonized":
         return HARMONIZED
