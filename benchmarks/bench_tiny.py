@@ -23,7 +23,7 @@ from pathlib import Path
 
 import torch
 
-BUDGET_S = {"smoke": 300, "default": 1800, "full": None}
+BUDGET_S = {"smoke": 360, "default": 1500, "full": None}  # issue 14: four organisms, controls
 
 
 def step_cost(profile, reps: int = 30) -> list[tuple]:
@@ -44,7 +44,7 @@ def step_cost(profile, reps: int = 30) -> list[tuple]:
         fn()
         return time.perf_counter() - t0
 
-    for spec in org.organisms(profile.hidden_size).values():
+    for spec in org.factorial(profile.hidden_size).values():
         base = org.build(spec).train()
 
         def bare():
@@ -102,7 +102,7 @@ def main() -> int:
               f"{split.get('pretrain', 0):>9.1f} {split.get('finetune', 0):>9.1f} {split.get('eval', 0):>7.1f} "
               f"{warm:>7.1f} {budget or '-':>7}  {verdict}")
         print(f"\n{'organism':16} {'benchmark':14} {'items':>5} {'base acc':>9} {'chance':>7}  >= chance+10pp")
-        for topo, key in ev.models.items():
+        for key in ev.cells:  # all four organisms of the factorial
             acc = accuracy(select(ev.records, model=key, condition="base"))
             for bench in synthetic.BENCHMARKS:
                 good = acc[bench] >= synthetic.CHANCE[bench] + 0.10
