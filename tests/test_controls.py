@@ -60,3 +60,27 @@ def test_runs_of_profile_design():
     assert {(c, d) for c, d, _ in tiny.runs_of(default, added)} == set(tiny_design.FACTORIAL_RUNS)
     assert tiny.items_of(default, "budget_full", "gsm8k_train") == {"gsm8k": 500}
     assert tiny.items_of(default, "full", "gsm8k_train") == default.n_items
+
+
+def test_a_control_run_trains_its_own_modules_and_is_evaluated_on_target(tmp_path):
+    """One budget-matched and one random run end to end (a micro profile): the adapter holds the
+    control's modules and rank, and its records cover only the domain's target benchmarks."""
+    import dataclasses
+    import json
+
+    from loraplace.train.cache import Cache
+
+    micro = dataclasses.replace(
+        tiny.PROFILES["default"], name="micro-controls", hidden_size=32, pretrain_steps=3, pretrain_batch=2,
+        pretrain_seq_len=63, seq_len=47, finetune_steps=2, finetune_batch=2, seeds=(0,),
+        items=tiny._items(3, 2, 3), max_new_tokens=4, code_tokens=4)
+    assert micro.controls
+    cache = Cache(tmp_path)
+    base = tiny.ensure_base(cache, micro, "parallel")
+    for name, domain in (("budget_full", "ultrachat"), (controls.RANDOM, "gsm8k_train")):
+        adapter = tiny.ensure_adapter(cache, micro, base, name, domain, 0)
+        saved = json.loads((adapter / "condition.json").read_text())
+        expected = controls.control_condition(classify_model(base.model), name, seed=0)
+        assert (saved["name"], saved["rank"], saved["modules"]) == (name, expected.rank, list(expected.modules))
+        records, _ = tiny.ensure_run(cache, micro, base, name, domain, 0)
+        assert {r.benchmark for r in records} == set(tiny_design.TARGETS[domain])
