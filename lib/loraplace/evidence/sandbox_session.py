@@ -1,11 +1,15 @@
 """One sandbox's lifetime, host side: spawn it, exchange framed messages with its worker under
 one deadline (draining its stdout / stderr), learn why it died, tear it down (process group,
 cgroup, work dir however deep). Used by loraplace.evidence.sandbox; see sandbox_worker.py for
-the other end. Every message is 4-byte big-endian length + JSON; every field is validated here.
+the other end. Every message is 4-byte big-endian length + a body: JSON from the sandbox, every
+field validated here; marshalled builtin values to it (the host's own data: the worker's code
+and config, a call's arguments).
 """
 from __future__ import annotations
 
+import functools
 import json
+import marshal
 import os
 import secrets
 import selectors
@@ -27,6 +31,25 @@ if TYPE_CHECKING:  # sandbox imports this module; the annotation only names its 
     from loraplace.evidence.sandbox import Program
 
 WORKER = str(Path(__file__).with_name("sandbox_worker.py"))
+
+
+# `python -I -S -B -c BOOT`, stdin = marshal.dumps((worker code, plaindata code, config))
+BOOT = ("import marshal,sys\n"
+        "w,p,c=marshal.loads(sys.stdin.buffer.read())\n"
+        "g={'__name__':'sandbox_worker'}\n"
+        "exec(w,g)\n"
+        "g['main'](c,p)\n")
+
+
+@functools.lru_cache(maxsize=None)
+def _codes() -> tuple:
+    """The code objects BOOT runs (sandbox_worker.py, plaindata.py), compiled once per process
+    here rather than from source in every sandbox."""
+    out = []
+    for path in (WORKER, plaindata.__file__):
+        with open(path, encoding="utf-8") as f:
+            out.append(compile(f.read(), path, "exec", dont_inherit=True))
+    return tuple(out)
 
 
 class _Tail:
@@ -84,23 +107,23 @@ class Session:
         self.sup_r, sup_w = os.pipe()
         cfg = {"code": program.prompt + program.completion, "entry_point": program.entry_point,
                "workdir": self.workdir or "/", "drop_uid": uid, "mount_ns": bool(iso.prefix),
-               "pyroot": sys.base_prefix, "lib": os.path.dirname(WORKER),
-               "seccomp_bpf": iso.seccomp_bpf.hex(),
+               "pyroot": sys.base_prefix, "seccomp_bpf": iso.seccomp_bpf,
                "cgroup_procs": self.cgroup.procs_files() if self.cgroup else [],
                "limits": {**limits, "cpu": max(1, int(timeout + 0.999))},
                "req_fd": req_r, "resp_fd": resp_w, "report_fd": sup_w}
         home = "/tmp/work" if iso.prefix else self.workdir
         env = {"PATH": "/usr/bin:/bin", "LANG": "C.UTF-8", "HOME": home, "TMPDIR": home}
+        codes = _codes()
         try:
             self.proc = subprocess.Popen(
-                [*iso.prefix, sys.executable, "-I", "-S", "-B", WORKER], stdin=subprocess.PIPE,
+                [*iso.prefix, sys.executable, "-I", "-S", "-B", "-c", BOOT], stdin=subprocess.PIPE,
                 stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env, cwd=self.workdir or "/",
                 pass_fds=(req_r, resp_w, sup_w), start_new_session=True)
         finally:
             for fd in (req_r, resp_w, sup_w):
                 os.close(fd)
         try:
-            self.proc.stdin.write(json.dumps(cfg).encode())
+            self.proc.stdin.write(marshal.dumps((*codes, cfg)))
             self.proc.stdin.close()
         except OSError:
             pass
@@ -221,10 +244,11 @@ class Session:
         raise Ended("crashed", "malformed message from the sandbox")
 
     def call(self, args: tuple, kwargs: dict):
-        try:
-            data = plaindata.encode([list(args), dict(kwargs)]).encode("ascii")
-        except plaindata.Unencodable as e:
+        try:  # exactly the builtin values the sandbox would decode from plaindata's JSON
+            plain = plaindata.decode(plaindata.encode([list(args), dict(kwargs)]))
+        except (plaindata.Unencodable, plaindata.Malformed) as e:
             raise Ended("crashed", f"the test passed arguments that are not plain data: {e}") from None
+        data = marshal.dumps(plain)
         self.pending = struct.pack(">I", len(data)) + data
         self._pump(lambda: not self.pending or not self.resp_open)
         msg = self._message()
