@@ -273,6 +273,11 @@ class Session:
         except Ended:
             pass
         if self.proc is not None:
+            if wait and "exit" in (self.sup or {}):  # the supervisor reported and is exiting:
+                try:  # unshare reaps it (and so the pid namespace) on its own, which leaves
+                    self.proc.wait(timeout=0.5)  # the cgroup empty when it is removed
+                except subprocess.TimeoutExpired:
+                    pass
             try:
                 os.killpg(self.proc.pid, signal.SIGKILL)
             except (ProcessLookupError, PermissionError):
