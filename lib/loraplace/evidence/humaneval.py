@@ -74,7 +74,9 @@ def read_completions(path: str | os.PathLike) -> list[dict]:
 
 def score_rows(rows: list[dict], scorer: str, *, workers: int | None = None,
                timeout: float = 3.0, progress: bool = False,
-               allow_unsandboxed: bool = False) -> list[dict]:
+               allow_unsandboxed: bool = False, confirm_cpu_s: float = 0.0) -> list[dict]:
+    """One result dict per row (`cpu_s`: the sandbox's CPU, see sandbox.run_program for
+    `confirm_cpu_s`)."""
     if scorer not in SCORERS:
         raise ValueError(f"Unknown scorer {scorer!r}. Available: {', '.join(SCORERS)}")
     if scorer == "as-published":
@@ -90,7 +92,8 @@ def score_rows(rows: list[dict], scorer: str, *, workers: int | None = None,
         slot.setdefault((r["task_id"], cut(r["completion"])), len(slot))
     programs = [build_program(t, c) for t, c in slot]
     ran = sandbox.run_many(programs, workers=workers, timeout=timeout, progress=progress,
-                           desc=f"humaneval {scorer}", allow_unsandboxed=allow_unsandboxed)
+                           desc=f"humaneval {scorer}", allow_unsandboxed=allow_unsandboxed,
+                           confirm_cpu_s=confirm_cpu_s)
     results = [ran[slot[r["task_id"], cut(r["completion"])]] for r in rows]
     return [{"task_id": r["task_id"], "score": int(res.passed), "status": res.status,
              "reason": res.reason, "stderr_tail": res.stderr_tail[-2000:],

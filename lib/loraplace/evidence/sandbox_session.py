@@ -91,6 +91,7 @@ class Session:
         self.start = time.monotonic()
         self.deadline = self.start + timeout
         self.resp_open, self.pending, self.notes, self.cpu_s = True, b"", [], None
+        self.cpu_at_limit = None  # set by linger() when the CPU it waited for never came
         self.features = set(f for f in iso.features if f not in ("fs-readonly", "private-tmpfs", "cgroup", "seccomp"))
         uid = 1_500_000_000 + secrets.randbelow(100_000_000) if iso.drop_uid else None
         if iso.cgroup:
@@ -264,6 +265,46 @@ class Session:
                               "msg": "returned a value that is not plain data: " + msg["unencodable"][:150]}
         raise Ended("crashed", "malformed message from the sandbox")
 
+    # -- after a wall-clock timeout --------------------------------------------------------------
+    def linger(self, cpu_target: float, max_s: float) -> bool:
+        """Let a sandbox that hit its wall-clock limit run on, unjudged, for at most `max_s` more
+        seconds, and say whether its cgroup's CPU reached `cpu_target` (the time limit), or its
+        worker was killed by its CPU rlimit (the limit rounded up to whole seconds). The
+        cgroup's cpu.max is one CPU, so a program that used its whole time limit in CPU without
+        finishing would time out alone too, however loaded the machine: its timeout needs no
+        re-run. It stops early once the sandbox stops using CPU (it answered and waits for the
+        judge, or sleeps), its worker ends, or its CPU rate cannot reach the target in time.
+        Otherwise the CPU it used after the limit is not reported (`cpu_s` is the CPU at the
+        limit), so nothing is judged on more than it was before."""
+        if self.cgroup is None or max_s <= 0 or self.cgroup.cpu_seconds() is None:
+            return False
+        t0, cpu0 = time.monotonic(), self.cgroup.cpu_seconds()
+        last, self.cpu_at_limit = [t0, cpu0], cpu0  # cleared below once the target is reached
+
+        def over() -> bool:
+            now, cpu = time.monotonic(), self.cgroup.cpu_seconds()
+            if cpu is None or cpu >= cpu_target or self._frame_sup() is not None:
+                return True
+            if now - last[0] >= 0.25:
+                rate = (cpu - last[1]) / (now - last[0])
+                if rate < 0.01 or cpu + rate * (t0 + max_s - now) < cpu_target:
+                    return True  # idle, or too slow to get there
+                last[:] = [now, cpu]
+            return False
+
+        self.deadline = t0 + max_s
+        try:
+            self._pump(over)
+        except Ended:
+            pass
+        # SIGXCPU: the worker's RLIMIT_CPU (the limit rounded up) ended it, which the sandbox
+        # already counts as a CPU-bound timeout (the kernel's tick-sampled count of its CPU)
+        reached = ((self.cgroup.cpu_seconds() or 0.0) >= cpu_target
+                   or (self.sup or {}).get("signal") == signal.SIGXCPU)
+        if reached:
+            self.cpu_at_limit = None
+        return reached
+
     # -- teardown -------------------------------------------------------------------------------
     def close(self, wait: bool = True) -> None:
         os.close(self.req_w)  # EOF: the worker exits; the supervisor reports
@@ -296,6 +337,8 @@ class Session:
             _remove_tree(self.workdir)
         if self.cgroup is not None:
             self.cpu_s = self.cgroup.cpu_seconds()
+            if self.cpu_at_limit is not None:
+                self.cpu_s = self.cpu_at_limit
             self.cgroup.remove()
         self.features |= {n for n in self.notes if n in iso_mod.FEATURES}
 
