@@ -16,7 +16,7 @@ import subprocess
 import sys
 import time
 
-from loraplace.evidence import humaneval
+from loraplace.evidence import humaneval, sandbox
 from loraplace.evidence.fetch import resolve_published_dir
 
 DATA = str(resolve_published_dir() / "results" / "eval_details")
@@ -33,7 +33,7 @@ def short(path: str) -> str:
 
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser()
-    ap.add_argument("--workers", type=int, default=os.cpu_count() or 1)
+    ap.add_argument("--workers", type=int, default=sandbox.default_workers())
     ap.add_argument("--timeout", type=float, default=3.0)
     ap.add_argument("--ref-sample", type=int, default=20)
     ap.add_argument("--scorers", default="as-published,corrected")
