@@ -145,8 +145,8 @@ def run_program(program: Program, *, timeout: float = 3.0, memory_bytes: int = 1
 def default_workers() -> int:
     """Sandboxes at once: one more than the CPUs. A sandbox spends part of its life waiting
     (cgroup moves wait for an RCU grace period, namespace set-up, pipe round trips to the judge),
-    so one extra keeps the CPUs busy: on 2 cores the released completions took 17 % less wall
-    time with 3 than with 2, and 4 gained nothing more (benchmarks/RESULTS.md)."""
+    so one extra keeps the CPUs busy: on 2 cores the released completions' first load took
+    38-40 s with 3 against 45-48 s with 2, and 37-38 s with 4 (benchmarks/RESULTS.md)."""
     return (os.cpu_count() or 1) + 1
 
 
