@@ -24,8 +24,9 @@ is returned, and it is stored if it is pass / fail or if it repeats the first st
 CPU_BOUND of its time limit in CPU (its cgroup's accounting) was running, not starved
 (`confirmed: "cpu-bound"`; an infinite loop). A timeout starved by the batch may show the same
 without a re-run: its sandbox runs on, unjudged, for up to CONFIRM_FOR time limits, and counts
-as CPU-bound only if it then uses its *whole* time limit in CPU (with the sandbox's one-CPU
-cgroup quota it could not finish in time alone either; sandbox.Session.linger); otherwise its
+as CPU-bound only if it then uses its *whole* time limit in CPU, or its CPU rlimit ends it (with
+the sandbox's one-CPU cgroup quota it could not finish in time alone either;
+sandbox_session.Session.linger); otherwise its
 `cpu_s` stays what it was at the limit and it is re-run alone. Results without full isolation
 (`--allow-unsandboxed`) are never stored. Entries are validated on load: the key, every field's type, score in {0, 1} and equal
 to status == "passed", a known status, full isolation, and `confirmed` for anything but pass / fail; an entry failing any of these warns and is re-executed.
