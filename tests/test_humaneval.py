@@ -84,6 +84,27 @@ def test_all_canonical_solutions_pass_and_empty_bodies_fail():
     assert all(r["score"] == 0 and r["status"] == "failed" for r in empty)
 
 
+def test_a_program_runs_once_however_many_completions_make_it(monkeypatch):
+    """Completions equal up to the stop sequence are one program under `corrected` (run once,
+    the result given to each); under `executed-raw` they differ and each runs."""
+    sol = humaneval.load_problems()["HumanEval/0"]["canonical_solution"]
+    rows = [{"task_id": "HumanEval/0", "completion": sol},
+            {"task_id": "HumanEval/0", "completion": sol + "\ndef tail():\n    return 1/0\n"},
+            {"task_id": "HumanEval/0", "completion": "    return None\n"},
+            {"task_id": "HumanEval/1", "completion": sol}]
+    real, ran = humaneval.sandbox.run_many, []
+
+    def counting(programs, **kw):
+        ran.append(len(programs))
+        return real(programs, **kw)
+
+    monkeypatch.setattr(humaneval.sandbox, "run_many", counting)
+    cor = humaneval.score_rows(rows, "corrected", workers=2)
+    assert ran == [3] and [r["score"] for r in cor] == [1, 1, 0, 0]
+    assert [r["task_id"] for r in cor] == [r["task_id"] for r in rows]
+    raw = humaneval.score_rows(rows, "executed-raw", workers=2)
+    assert ran == [3, 4] and [r["score"] for r in raw] == [1, 1, 0, 0]
+
 @needs_released
 def test_scorers_on_released_items():
     rows = humaneval.read_completions(RELEASED[0])[:12]

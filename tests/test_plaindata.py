@@ -2,9 +2,12 @@
 from __future__ import annotations
 
 import collections
+import json
 import math
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from loraplace.evidence import plaindata as pd
 
@@ -47,3 +50,23 @@ def test_non_plain_values_are_refused(value):
 def test_decode_is_strict(text):
     with pytest.raises(pd.Malformed):
         pd.decode(text)
+
+
+_json_trees = st.recursive(
+    st.none() | st.booleans() | st.integers(-(2**63) + 1, 2**63 - 1) | st.floats() | st.text(),
+    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(), inner, max_size=4),
+    max_leaves=20)
+
+
+@settings(max_examples=300, deadline=None)
+@given(_json_trees)
+def test_dumps_is_json_dumps(tree):
+    """The sandbox writes JSON with `_json`'s encoder directly (no `json` import there): the text
+    must be exactly what json.dumps would write, NaN, infinities and lone surrogates included."""
+    assert pd.dumps(tree) == json.dumps(tree, ensure_ascii=True, allow_nan=True,
+                                        separators=(",", ":"))
+
+
+def test_dumps_refuses_what_json_refuses():
+    with pytest.raises(TypeError, match="not JSON serializable"):
+        pd.dumps([object()])

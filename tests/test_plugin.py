@@ -25,7 +25,7 @@ REPO = Path(__file__).resolve().parents[1]
 FILES = ("test_c2_recurrent_topology.py", "test_c3_transfer_asymmetry.py")
 CLAIM_IDS = ("C2", "C3")
 # pytester points HOME at its tmp dir; keep the sandbox's HumanEval execution cache (which every
-# load of the published track uses) where it is, or each run re-executes ~1.5k completions (~45 s).
+# load of the published track uses) where it is, or each run re-executes ~1.5k completions (~40 s).
 CACHE_ROOT = default_cache_dir().parent
 RESAMPLES = "200"
 SKIPPED = ("unavailable", "untestable")  # record_verdict skips these with the verdict line

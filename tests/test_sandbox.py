@@ -220,6 +220,21 @@ def test_a_busy_neighbour_cannot_starve_a_correct_program():
     assert res[0].status in ("timeout", "blocked", "crashed") and res[1].status == "passed", res
 
 
+@needs_full
+def test_a_timeout_may_run_on_to_show_it_is_cpu_bound_and_nothing_else():
+    """After its wall-clock limit a sandbox may run on, unjudged (confirm_cpu_s), to show that it
+    needs its whole limit in CPU; CPU it uses after the limit without getting there is not
+    reported, and the status is `timeout` either way (execution_cache relies on both)."""
+    spin = prog("    import time\n    time.sleep(0.6)\n    while True:\n        pass\n")
+    r = run(spin, timeout=1.0)
+    assert r.status == "timeout" and r.cpu_s < 0.8, r  # it slept, then spun for < 0.4 s
+    r = run(spin, timeout=1.0, confirm_cpu_s=5.0)
+    assert r.status == "timeout" and r.cpu_s >= 0.8, r
+    burst = prog("    import time\n    time.sleep(0.8)\n    t = time.process_time()\n"
+                 "    while time.process_time() - t < 0.6:\n        pass\n    return x + 1\n")
+    r = run(burst, timeout=1.0, confirm_cpu_s=5.0)
+    assert r.status == "timeout" and r.cpu_s < 0.5, r
+
 def test_file_size_limit():
     r = run(attack("open('big', 'wb').write(b'x' * (64 << 20))\n", body=OK), fsize_bytes=1 << 20)
     assert r.status == "blocked" and ("file size" in r.reason or "size limit" in r.reason), r

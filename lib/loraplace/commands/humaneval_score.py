@@ -15,7 +15,8 @@ def register(subparsers) -> None:
     p.add_argument("file", help="a released *__humaneval.jsonl (task_id, completion per line)")
     p.add_argument("--scorer", choices=humaneval.SCORERS, default="corrected")
     p.add_argument("--timeout", type=float, default=3.0, help="wall seconds per item")
-    p.add_argument("--workers", type=int, default=os.cpu_count() or 1)
+    p.add_argument("--workers", type=int, default=sandbox.default_workers(),
+                   help="sandboxes at once (default: CPUs + 1)")
     p.add_argument("--json", action="store_true", help="print the summary as JSON")
     p.add_argument("--details", action="store_true", help="with --json: include per-item results")
     p.add_argument("--allow-unsandboxed", action="store_true",

@@ -22,8 +22,13 @@ the machine), so it is first re-run alone (one sandbox at a time); the re-run's 
 is returned, and it is stored if it is pass / fail or if it repeats the first status (then with
 `confirmed: "alone"`). One case needs no re-run: a timeout whose sandbox used at least
 CPU_BOUND of its time limit in CPU (its cgroup's accounting) was running, not starved
-(`confirmed: "cpu-bound"`; an infinite loop). Results without full isolation (`--allow-unsandboxed`) are never
-stored. Entries are validated on load: the key, every field's type, score in {0, 1} and equal
+(`confirmed: "cpu-bound"`; an infinite loop). A timeout starved by the batch may show the same
+without a re-run: its sandbox runs on, unjudged, for up to CONFIRM_FOR time limits, and counts
+as CPU-bound only if it then uses its *whole* time limit in CPU, or its CPU rlimit ends it (with
+the sandbox's one-CPU cgroup quota it could not finish in time alone either;
+sandbox_session.Session.linger); otherwise its
+`cpu_s` stays what it was at the limit and it is re-run alone. Results without full isolation
+(`--allow-unsandboxed`) are never stored. Entries are validated on load: the key, every field's type, score in {0, 1} and equal
 to status == "passed", a known status, full isolation, and `confirmed` for anything but pass / fail; an entry failing any of these warns and is re-executed.
 
 `allow_unsandboxed=None` reads $LORAPLACE_ALLOW_UNSANDBOXED ("1": allowed; set by the pytest
@@ -53,6 +58,7 @@ RESULT_KEYS = ("task_id", "score", "status", "reason", "stderr_tail", "duration_
 DETERMINISTIC = ("passed", "failed")
 CONFIRMATIONS = ("alone", "cpu-bound")
 CPU_BOUND = 0.8
+CONFIRM_FOR = 2.0  # a wall-clock timeout may run on this many time limits to show it is CPU-bound
 _TYPES = {"task_id": str, "score": int, "status": str, "reason": str, "stderr_tail": str,
           "duration_s": (int, float), "network_isolated": bool, "isolation": str}
 
@@ -161,7 +167,8 @@ def _store(cache_dir: Path, key: str, inputs: dict, result: dict) -> None:
 def _run(rows: list[dict], scorer: str, *, workers, timeout, progress, allow) -> list[dict]:
     """Score rows; re-run alone each timeout / crash / block; mark what may be stored."""
     results = humaneval.score_rows(rows, scorer, workers=workers, timeout=timeout,
-                                   progress=progress, allow_unsandboxed=allow)
+                                   progress=progress, allow_unsandboxed=allow,
+                                   confirm_cpu_s=CONFIRM_FOR * timeout)
     for r in results:
         if r["status"] == "timeout" and (r.get("cpu_s") or 0.0) >= CPU_BOUND * timeout:
             r["confirmed"] = "cpu-bound"

@@ -181,7 +181,7 @@ def load_published(root: Path | str | None = None, scorers: tuple[str, ...] = SC
     """Every released per-item output as records, under each named scorer.
 
     HumanEval completions are executed in the sandbox for the `corrected` scorer (results are
-    cached by content, so only the first load pays, ~45 s on 2 cores); with
+    cached by content, so only the first load pays, ~42 s on 2 busy cores); with
     ``execute_humaneval=False`` HumanEval has `as-published` records only.
     """
     root = Path(root) if root is not None else default_dir()

@@ -1,11 +1,15 @@
 """One sandbox's lifetime, host side: spawn it, exchange framed messages with its worker under
 one deadline (draining its stdout / stderr), learn why it died, tear it down (process group,
 cgroup, work dir however deep). Used by loraplace.evidence.sandbox; see sandbox_worker.py for
-the other end. Every message is 4-byte big-endian length + JSON; every field is validated here.
+the other end. Every message is 4-byte big-endian length + a body: JSON from the sandbox, every
+field validated here; marshalled builtin values to it (the host's own data: the worker's code
+and config, a call's arguments).
 """
 from __future__ import annotations
 
+import functools
 import json
+import marshal
 import os
 import secrets
 import selectors
@@ -27,6 +31,25 @@ if TYPE_CHECKING:  # sandbox imports this module; the annotation only names its 
     from loraplace.evidence.sandbox import Program
 
 WORKER = str(Path(__file__).with_name("sandbox_worker.py"))
+
+
+# `python -I -S -B -c BOOT`, stdin = marshal.dumps((worker code, plaindata code, config))
+BOOT = ("import marshal,sys\n"
+        "w,p,c=marshal.loads(sys.stdin.buffer.read())\n"
+        "g={'__name__':'sandbox_worker'}\n"
+        "exec(w,g)\n"
+        "g['main'](c,p)\n")
+
+
+@functools.lru_cache(maxsize=None)
+def _codes() -> tuple:
+    """The code objects BOOT runs (sandbox_worker.py, plaindata.py), compiled once per process
+    here rather than from source in every sandbox."""
+    out = []
+    for path in (WORKER, plaindata.__file__):
+        with open(path, encoding="utf-8") as f:
+            out.append(compile(f.read(), path, "exec", dont_inherit=True))
+    return tuple(out)
 
 
 class _Tail:
@@ -68,6 +91,7 @@ class Session:
         self.start = time.monotonic()
         self.deadline = self.start + timeout
         self.resp_open, self.pending, self.notes, self.cpu_s = True, b"", [], None
+        self.cpu_at_limit = None  # set by linger() when the CPU it waited for never came
         self.features = set(f for f in iso.features if f not in ("fs-readonly", "private-tmpfs", "cgroup", "seccomp"))
         uid = 1_500_000_000 + secrets.randbelow(100_000_000) if iso.drop_uid else None
         if iso.cgroup:
@@ -84,23 +108,23 @@ class Session:
         self.sup_r, sup_w = os.pipe()
         cfg = {"code": program.prompt + program.completion, "entry_point": program.entry_point,
                "workdir": self.workdir or "/", "drop_uid": uid, "mount_ns": bool(iso.prefix),
-               "pyroot": sys.base_prefix, "lib": os.path.dirname(WORKER),
-               "seccomp_bpf": iso.seccomp_bpf.hex(),
+               "pyroot": sys.base_prefix, "seccomp_bpf": iso.seccomp_bpf,
                "cgroup_procs": self.cgroup.procs_files() if self.cgroup else [],
                "limits": {**limits, "cpu": max(1, int(timeout + 0.999))},
                "req_fd": req_r, "resp_fd": resp_w, "report_fd": sup_w}
         home = "/tmp/work" if iso.prefix else self.workdir
         env = {"PATH": "/usr/bin:/bin", "LANG": "C.UTF-8", "HOME": home, "TMPDIR": home}
+        codes = _codes()
         try:
             self.proc = subprocess.Popen(
-                [*iso.prefix, sys.executable, "-I", "-S", "-B", WORKER], stdin=subprocess.PIPE,
+                [*iso.prefix, sys.executable, "-I", "-S", "-B", "-c", BOOT], stdin=subprocess.PIPE,
                 stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env, cwd=self.workdir or "/",
                 pass_fds=(req_r, resp_w, sup_w), start_new_session=True)
         finally:
             for fd in (req_r, resp_w, sup_w):
                 os.close(fd)
         try:
-            self.proc.stdin.write(json.dumps(cfg).encode())
+            self.proc.stdin.write(marshal.dumps((*codes, cfg)))
             self.proc.stdin.close()
         except OSError:
             pass
@@ -221,10 +245,11 @@ class Session:
         raise Ended("crashed", "malformed message from the sandbox")
 
     def call(self, args: tuple, kwargs: dict):
-        try:
-            data = plaindata.encode([list(args), dict(kwargs)]).encode("ascii")
-        except plaindata.Unencodable as e:
+        try:  # exactly the builtin values the sandbox would decode from plaindata's JSON
+            plain = plaindata.decode(plaindata.encode([list(args), dict(kwargs)]))
+        except (plaindata.Unencodable, plaindata.Malformed) as e:
             raise Ended("crashed", f"the test passed arguments that are not plain data: {e}") from None
+        data = marshal.dumps(plain)
         self.pending = struct.pack(">I", len(data)) + data
         self._pump(lambda: not self.pending or not self.resp_open)
         msg = self._message()
@@ -240,6 +265,46 @@ class Session:
                               "msg": "returned a value that is not plain data: " + msg["unencodable"][:150]}
         raise Ended("crashed", "malformed message from the sandbox")
 
+    # -- after a wall-clock timeout --------------------------------------------------------------
+    def linger(self, cpu_target: float, max_s: float) -> bool:
+        """Let a sandbox that hit its wall-clock limit run on, unjudged, for at most `max_s` more
+        seconds, and say whether its cgroup's CPU reached `cpu_target` (the time limit), or its
+        worker was killed by its CPU rlimit (the limit rounded up to whole seconds). The
+        cgroup's cpu.max is one CPU, so a program that used its whole time limit in CPU without
+        finishing would time out alone too, however loaded the machine: its timeout needs no
+        re-run. It stops early once the sandbox stops using CPU (it answered and waits for the
+        judge, or sleeps), its worker ends, or its CPU rate cannot reach the target in time.
+        Otherwise the CPU it used after the limit is not reported (`cpu_s` is the CPU at the
+        limit), so nothing is judged on more than it was before."""
+        if self.cgroup is None or max_s <= 0 or self.cgroup.cpu_seconds() is None:
+            return False
+        t0, cpu0 = time.monotonic(), self.cgroup.cpu_seconds()
+        last, self.cpu_at_limit = [t0, cpu0], cpu0  # cleared below once the target is reached
+
+        def over() -> bool:
+            now, cpu = time.monotonic(), self.cgroup.cpu_seconds()
+            if cpu is None or cpu >= cpu_target or self._frame_sup() is not None:
+                return True
+            if now - last[0] >= 0.25:
+                rate = (cpu - last[1]) / (now - last[0])
+                if rate < 0.01 or cpu + rate * (t0 + max_s - now) < cpu_target:
+                    return True  # idle, or too slow to get there
+                last[:] = [now, cpu]
+            return False
+
+        self.deadline = t0 + max_s
+        try:
+            self._pump(over)
+        except Ended:
+            pass
+        # SIGXCPU: the worker's RLIMIT_CPU (the limit rounded up) ended it, which the sandbox
+        # already counts as a CPU-bound timeout (the kernel's tick-sampled count of its CPU)
+        reached = ((self.cgroup.cpu_seconds() or 0.0) >= cpu_target
+                   or (self.sup or {}).get("signal") == signal.SIGXCPU)
+        if reached:
+            self.cpu_at_limit = None
+        return reached
+
     # -- teardown -------------------------------------------------------------------------------
     def close(self, wait: bool = True) -> None:
         os.close(self.req_w)  # EOF: the worker exits; the supervisor reports
@@ -249,6 +314,11 @@ class Session:
         except Ended:
             pass
         if self.proc is not None:
+            if wait and "exit" in (self.sup or {}):  # the supervisor reported and is exiting:
+                try:  # unshare reaps it (and so the pid namespace) on its own, which leaves
+                    self.proc.wait(timeout=0.5)  # the cgroup empty when it is removed
+                except subprocess.TimeoutExpired:
+                    pass
             try:
                 os.killpg(self.proc.pid, signal.SIGKILL)
             except (ProcessLookupError, PermissionError):
@@ -267,6 +337,8 @@ class Session:
             _remove_tree(self.workdir)
         if self.cgroup is not None:
             self.cpu_s = self.cgroup.cpu_seconds()
+            if self.cpu_at_limit is not None:
+                self.cpu_s = self.cpu_at_limit
             self.cgroup.remove()
         self.features |= {n for n in self.notes if n in iso_mod.FEATURES}
 

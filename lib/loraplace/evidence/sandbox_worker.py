@@ -1,4 +1,10 @@
-"""The process tree inside one sandbox: `python -I -S -B sandbox_worker.py` (stdlib only).
+"""The process tree inside one sandbox: `python -I -S -B -c sandbox_session.BOOT` (stdlib only).
+
+The host compiles this file and plaindata.py once and sends both code objects with the item's
+config, marshalled, on the supervisor's stdin; BOOT runs main(config, plaindata's code). So no
+sandbox compiles them again or reads the project's directory. Every import here is paid by
+every item: the sandbox imports only `ctypes`, `resource`, `marshal` and `_json` (not `json`,
+which pulls in `re`; not `traceback`).
 
 supervisor (trusted; pid 1 of the sandbox's pid namespace, real or namespace root)
   1. joins the sandbox cgroup, 2. mounts: a private tmpfs on /run holding a read-only bind of
@@ -13,14 +19,16 @@ worker (untrusted from the moment it runs the completion)
 
 Nothing this process writes is trusted by the host beyond its being plain data: the host decodes
 every message strictly (loraplace.evidence.plaindata) and decides the verdict itself.
-Messages are 4-byte big-endian lengths + JSON.
+Messages are 4-byte big-endian lengths + a body: JSON from the sandbox (plaindata.dumps), and
+from the host (trusted) a call's arguments as marshalled builtin values.
 """
 import ctypes
-import json
+import marshal
 import os
 import resource
-import struct
 import sys
+
+plaindata = None  # the module, built by main() from the code object the host sent
 
 
 def _read_exact(fd, n):
@@ -37,13 +45,12 @@ def read_msg(fd):
     head = _read_exact(fd, 4)
     if head is None:
         return None
-    body = _read_exact(fd, struct.unpack(">I", head)[0])
-    return None if body is None else body.decode("utf-8")
+    return _read_exact(fd, int.from_bytes(head, "big"))
 
 
 def write_msg(fd, obj):
-    data = json.dumps(obj, ensure_ascii=True).encode("ascii")
-    data = struct.pack(">I", len(data)) + data
+    data = plaindata.dumps(obj).encode("ascii")
+    data = len(data).to_bytes(4, "big") + data
     while data:
         data = data[os.write(fd, data):]
 
@@ -131,7 +138,7 @@ def drop_privileges(cfg, notes):
             notes.append("capset failed")
     if prctl(38, 1, 0, 0, 0) != 0:  # no_new_privs
         raise OSError(ctypes.get_errno(), "no_new_privs")
-    bpf = bytes.fromhex(cfg["seccomp_bpf"])
+    bpf = cfg["seccomp_bpf"]
     if bpf:
         class Prog(ctypes.Structure):
             _fields_ = [("len", ctypes.c_ushort), ("filter", ctypes.c_void_p)]
@@ -153,10 +160,6 @@ def worker(cfg, req, resp):
                 if isinstance(getattr(m, "__path__", None), list):
                     m.__path__[:] = [moved(p) for p in m.__path__]
             sys.path_importer_cache.clear()
-        sys.path.insert(0, cfg["lib"])
-        import plaindata  # before the uid drop: the project may live under a 0700 directory
-        sys.path.remove(cfg["lib"])
-        import traceback
         L = cfg["limits"]
         for name, v in (("AS", L["as"]), ("FSIZE", L["fsize"]), ("CORE", 0), ("NOFILE", 256)):
             resource.setrlimit(getattr(resource, "RLIMIT_" + name), (v, v))
@@ -174,8 +177,8 @@ def worker(cfg, req, resp):
         exec(compile(code, "<completion>", "exec"), g)
         fn = g[entry]
     except BaseException as e:
-        try:
-            traceback.print_exc()
+        try:  # the interpreter's own printer: importing `traceback` would cost every item
+            sys.__excepthook__(type(e), e, e.__traceback__)
             sys.stderr.flush()
         except BaseException:
             pass
@@ -187,7 +190,7 @@ def worker(cfg, req, resp):
         msg = read_msg(req)
         if msg is None:
             os._exit(0)
-        args, kwargs = plaindata.decode(msg)
+        args, kwargs = marshal.loads(msg)  # from the host: plain builtin values
         try:
             value = fn(*args, **kwargs)
         except BaseException as e:
@@ -204,8 +207,10 @@ def worker(cfg, req, resp):
         write_msg(resp, out)
 
 
-def main():
-    cfg = json.loads(sys.stdin.buffer.read())
+def main(cfg, plaindata_code):
+    global plaindata
+    plaindata = type(sys)("plaindata")
+    exec(plaindata_code, plaindata.__dict__)
     nul = os.open("/dev/null", os.O_RDONLY)
     os.dup2(nul, 0)
     notes = []
@@ -265,6 +270,3 @@ def main():
                     "notes": notes})
     os._exit(0)
 
-
-if __name__ == "__main__":
-    main()
