@@ -90,7 +90,7 @@ def contrast_strata(evidence: Evidence, scorer: str, contrast: Contrast, outcome
     if len(seeds) != 1:
         raise ValueError(f"{contrast.name} on {outcome}: the cells have different training seeds {sorted(seeds)}; "
                          "a contrast crosses the same seeds with the same questions")
-    out, names, counts = [], [], []
+    out, counts = [], []
     for k in range(len(cells[0][0])):
         shared = set.intersection(*(set(strata[k].item_keys) for strata, _ in cells))
         if not shared:
