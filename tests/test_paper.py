@@ -83,7 +83,10 @@ def test_paper_track_end_to_end_offline_cold_warm_and_repaired(toy):
     assert "building 38 of 38 planned entries" in cold.stdout  # the plan, before the build, on pytest's terminal
     assert "paper[smoke] training + lm-eval evaluation  38/38 run in " in cold.stdout  # -q: the phase's final line
     report = json.loads((toy["root"] / "reports-cold" / "claims.json").read_text())
-    paper = [v for v in report["verdicts"] if v["evidence"] == "paper"]
+    every = [v for v in report["verdicts"] if v["evidence"] == "paper"]
+    # the factorial's cells and C1's budget controls exist on the tiny track only
+    assert {v["verdict"] for v in every if v["family"] != "study"} == {"unavailable"}
+    paper = [v for v in every if v["family"] == "study"]
     assert {v["topology"] for v in paper} == {"sequential", "parallel"}
     assert {v["model"] for v in paper} == {"tiny_qwen3_5", "tiny_falcon_h1"}
     assert {v["claim_id"] for v in paper} == {"C1", "C2", "C3", "C4", "C6"}

@@ -151,9 +151,19 @@ def test_base_checkpoint_roundtrip(small_base, tmp_path):
     assert special_ids(tok2) == special_ids(tok)
 
 
+@pytest.fixture(scope="module")
+def smoke_bases():
+    """The smoke profile's four pretrained bases in the tiny evidence's own cache, pretrained in
+    parallel worker processes if missing (shared with the hypotheses' build through the cache locks)."""
+    from loraplace.evidence import tiny_build, tiny_pool
+    from loraplace.train.cache import default_root
+
+    tiny_pool.fill(PROFILES["smoke"], default_root(), tiny_build.default_workers(), progress=False, bases_only=True)
+
+
 @pytest.mark.slow
 @pytest.mark.parametrize("organism", list(org.factorial(64)))
-def test_smoke_base_competent_above_chance(organism):
+def test_smoke_base_competent_above_chance(organism, smoke_bases):
     """The smoke profile's pretrained base: >= chance + 10 pp on every benchmark (corrected scorer)."""
     from loraplace.train.cache import Cache, default_root
 

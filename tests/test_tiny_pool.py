@@ -72,12 +72,19 @@ def test_entries_are_created_single_threaded_and_the_caller_threads_restored():
 
 def test_default_workers_follows_the_cpus_and_the_environment(monkeypatch):
     monkeypatch.delenv("LORAPLACE_WORKERS", raising=False)
-    monkeypatch.setattr(tiny.os, "sched_getaffinity", lambda pid: set(range(64)), raising=False)
+    monkeypatch.setattr(tiny_build.os, "sched_getaffinity", lambda pid: set(range(64)), raising=False)
     assert tiny_build.default_workers() == tiny_build.MAX_DEFAULT_WORKERS
-    monkeypatch.setattr(tiny.os, "sched_getaffinity", lambda pid: {0, 1}, raising=False)
+    monkeypatch.setattr(tiny_build.os, "sched_getaffinity", lambda pid: {0, 1}, raising=False)
     assert tiny_build.default_workers() == 2
     monkeypatch.setenv("LORAPLACE_WORKERS", "12")
     assert tiny_build.default_workers() == 12
     monkeypatch.setenv("LORAPLACE_WORKERS", "two")
     with pytest.raises(ValueError, match="LORAPLACE_WORKERS"):
         tiny_build.default_workers()
+
+
+def test_bases_only_fill_pretrains_and_evaluates_the_bases_and_nothing_else(tmp_path):
+    tiny_pool.fill(MICRO, tmp_path, workers=2, progress=False, bases_only=True)
+    kinds = sorted(e.kind for e in Cache(tmp_path).entries())
+    n = len(tiny.specs(MICRO))
+    assert kinds == ["tiny-base"] * n + ["tiny-records"] * n  # one base and its evaluation per organism

@@ -206,7 +206,7 @@ def _c7() -> Claim:
     parts = tuple(Part(f"C7-{outcome}-{mixer}", "both",
                        f"{MIXER_NAMES[mixer]}: parallel − sequential, of {OUTCOME_LABELS[outcome]}", "positive",
                        tuple(Comparison(role, BASE, dom, benches) for dom, benches in spec),
-                       mixer=mixer, outcome=outcome)
+                       mixer=mixer, family="factorial", outcome=outcome)
                   for outcome, (role, spec) in OUTCOMES.items() for mixer in MIXER_ORDER)
     return Claim("C7", "Topology, not the recurrent mixer, sets the adaptation response",
                  "hybrid topology fundamentally determines adaptation response", "abstract", parts,

@@ -51,9 +51,11 @@ def _run_task(p, root: str, organism: str, condition: str, domain: str, seed: in
     return timer.spent
 
 
-def fill(p, cache_root: Path | str, workers: int, *, progress: bool = True) -> dict[str, float]:
+def fill(p, cache_root: Path | str, workers: int, *, progress: bool = True,
+         bases_only: bool = False) -> dict[str, float]:
     """Create every missing entry of profile `p`'s (a `tiny.Profile`) tiny track under
-    `cache_root` with `workers` processes -> seconds per phase summed over the workers."""
+    `cache_root` with `workers` processes -> seconds per phase summed over the workers
+    (`bases_only`: the pretrained bases and their evaluations, no fine-tuning run)."""
     root = str(cache_root)
     every = tiny.specs(p)
     organisms = sorted(every, key=lambda k: every[k].mixer != "gdn")  # Gated DeltaNet pretraining is the longest
@@ -80,7 +82,7 @@ def fill(p, cache_root: Path | str, workers: int, *, progress: bool = True) -> d
                             unit="run", enabled=progress)
                     else:
                         runs_bar.advance(current=f"{organism} {detail}")
-                    if kind == "base":
+                    if kind == "base" and not bases_only:
                         for cond, domain, seed in tiny.runs_of(p, every[organism]):
                             pending[pool.submit(_run_task, p, root, organism, cond, domain, seed)] = (
                                 "run", organism, f"{cond}/{domain}/s{seed}")
