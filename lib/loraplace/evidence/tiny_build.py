@@ -33,8 +33,11 @@ def default_workers() -> int:
     return max(1, min(cpus, MAX_DEFAULT_WORKERS))
 
 
-# Cold-build wall minutes measured on 2 cores with 2 workers (README); other machines scale by workers.
-REFERENCE_MINUTES = {"smoke": 5, "default": 16, "full": 120}
+# Cold-build wall minutes on 2 cores with 2 workers (README); other machines scale by workers. smoke:
+# measured with four organisms (15.6 min on 2026-11-30, a day this machine pretrained 2.25x slower
+# than on 2026-11-27). default and full: estimated from the work the factorial and the controls
+# add to the two-organism measurements (16 min, 2026-11-27), not measured.
+REFERENCE_MINUTES = {"smoke": 16, "default": 31, "full": 240}
 
 
 def plan_line(p: Profile, cache, workers: int) -> str:
