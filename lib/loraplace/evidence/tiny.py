@@ -6,10 +6,10 @@ For each organism -- the study's pair (sequential `tiny_qwen3_5`, parallel `tiny
 the two cells completing the mixer × topology 2×2 (`tiny_bamba`, `tiny_falcon_h1_gdn`), parameters
 matched within 5 % -- pretrain on the synthetic mixture (cached), evaluate the base model, then
 for every run of `tiny_design.runs_of` (condition x fine-tuning domain x seed): LoRA-fine-tune
-(cached adapter) and evaluate (cached records, JSONL). Every cache spec holds what determines its output (organism,
-base-checkpoint sha256, condition, domain, hyper-parameters, seed, eval sizes, torch threads);
-the cache adds its code salt and library versions. Profiles differ in sizes only, never in the
-design.
+(cached adapter) and evaluate (cached records, JSONL). Every cache spec holds what determines its
+output (organism, base-checkpoint sha256, condition, domain, hyper-parameters, seed, eval sizes,
+torch threads); the cache adds its code salt and library versions. Profiles differ in sizes only
+(and `controls`: whether the budget controls run), never otherwise in the design.
 
 Every entry is created with torch on one thread, so its bytes do not depend on the machine's
 core count; a cold build spreads the missing entries over worker processes instead
