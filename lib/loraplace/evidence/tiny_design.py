@@ -14,8 +14,8 @@ Falcon-H1 with a Gated DeltaNet). The runs:
   only (the C1 control parts are on target);
 * the factorial's added cells: the runs claims C2, C3 and C7 need -- recurrent-only after GSM8K
   training and full after every domain (`FACTORIAL_RUNS`) × seed. The other claims' conditions
-  are not run there: at four organisms they do not fit the profiles' time budgets (README), and
-  their parts on those cells are reported as unavailable.
+  are not run there: at four organisms they do not fit the profiles' time budgets (README), so
+  C1, C4 and C6 have no parts on those cells.
 """
 from __future__ import annotations
 
