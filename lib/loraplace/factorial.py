@@ -49,7 +49,8 @@ class Contrast:
     weights: tuple[tuple[str, str, float], ...]  # (topology, mixer, weight)
 
 
-def _topology(mixer: str) -> Contrast:
+def topology_contrast(mixer: str) -> Contrast:
+    """[parallel − sequential] within one mixer (what C7 judges)."""
     return Contrast(f"topology | {mixer}", f"parallel − sequential, {MIXER_NAMES[mixer]}",
                     (("parallel", mixer, 1.0), ("sequential", mixer, -1.0)))
 
@@ -62,11 +63,7 @@ def _mixer(topology: str) -> Contrast:
 INTERACTION = Contrast("interaction", "topology contrast under Gated DeltaNet − under Mamba-2",
                        (("parallel", "gdn", 1.0), ("sequential", "gdn", -1.0),
                         ("parallel", "mamba2", -1.0), ("sequential", "mamba2", 1.0)))
-CONTRASTS = (*(_topology(m) for m in MIXER_ORDER), *(_mixer(t) for t in TOPOLOGY_ORDER), INTERACTION)
-
-
-def topology_contrast(mixer: str) -> Contrast:
-    return _topology(mixer)
+CONTRASTS = (*(topology_contrast(m) for m in MIXER_ORDER), *(_mixer(t) for t in TOPOLOGY_ORDER), INTERACTION)
 
 
 def _cell_strata(evidence: Evidence, scorer: str, topology: str, mixer: str, outcome: str) -> list:
