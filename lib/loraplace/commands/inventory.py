@@ -27,12 +27,16 @@ def register(subparsers) -> None:
 def inventory(config: str, rank: int = DEFAULT_RANK, condition_set: str = "harmonized") -> dict:
     """The inventory as a JSON-ready dict."""
     tx = model_taxonomy(config)
-    conditions, not_applicable = {}, {}
+    conditions, not_applicable, partial = {}, {}, {}
     for rule in condition_rules(condition_set, tx.model_type):
+        missing = sorted(c for c in rule.components if not tx.linears(c))
         try:
             conditions[rule.name] = make_condition(tx, rule, rank, condition_set)
         except ValueError as exc:  # the rule matches no module of this model
             not_applicable[rule.name] = {"role": rule.role, "missing": sorted(rule.components), "reason": str(exc)}
+            continue
+        if missing:  # applies, but lacks a component here (then equal to a smaller condition)
+            partial[rule.name] = missing
     return {
         "model": config,
         "model_class": tx.model_class,
@@ -50,10 +54,7 @@ def inventory(config: str, rank: int = DEFAULT_RANK, condition_set: str = "harmo
         "conditions": {c.name: {"role": c.role, "modules": list(c.modules), "trainable": c.trainable}
                        for c in conditions.values()},
         "not_applicable": not_applicable,
-        # applicable conditions that target a component this model lacks (then equal to a smaller one)
-        "partial": {r.name: sorted(c for c in r.components if not tx.linears(c))
-                    for r in condition_rules(condition_set, tx.model_type)
-                    if r.name in conditions and any(not tx.linears(c) for c in r.components)},
+        "partial": partial,
     }
 
 

@@ -10,7 +10,7 @@ the budget within 12 % with an integer rank. Two kinds of control condition trai
 * ``budget_<condition>``  every harmonized condition (attention-only itself at rank 16) at the
   rank that brings its trainable count closest to the budget (`placement.budget_matched`;
   rank >= 1, LoRA alpha = 2 x rank as everywhere, so the adapter's scale alpha / rank is the
-  same); the ratio reached is in each adapter's `condition.json` note;
+  same); each adapter's `condition.json` records the rank and trainable count reached;
 * ``random``              eligible Linears of the whole model (the harmonized `full` pool) in a
   random order, each kept while it fits, so trainable <= budget (`placement.random_placement`,
   at rank 16). The draw is the run's training seed: random draw s is trained with seed s, so
