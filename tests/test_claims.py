@@ -156,6 +156,17 @@ def test_floor_uses_the_exact_clopper_pearson_bound(passes):
     assert "exact 95 %" in v.verdict_line
 
 
+def test_a_floor_over_several_training_runs_pools_them():
+    # the tiny default profile: three runs per condition, one exact interval over all their answers
+    one = _floor_evidence(3, track="tiny")
+    runs = [Record(r.model, r.topology, r.condition, r.domain, seed, r.benchmark, r.item_key, r.score, r.scorer)
+            for seed in (0, 1, 2) for r in one.records]
+    v = evaluate(get_claim("C6"), Evidence("tiny", runs, models=one.models, roles=one.roles), "corrected",
+                 resamples=100, seed=1)[0]
+    assert v.n_seeds == 3 and v.seed_sd_pp is None
+    assert "n=164 questions, 3 training runs pooled" in v.verdict_line
+
+
 def test_a_scorer_that_fixes_the_outcome_is_untestable():
     v = evaluate(get_claim("C6"), _floor_evidence(0, scorer="as-published"), "as-published", resamples=100, seed=1)
     assert {x.verdict for x in v} == {"untestable"} and "without executing" in v[0].verdict_line
