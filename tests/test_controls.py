@@ -58,6 +58,12 @@ def test_runs_of_profile_design():
     with_controls = {c for c, _, _ in tiny.runs_of(default, study)}
     assert set(controls.CONTROLS) <= with_controls and "attention_only" in with_controls
     assert {(c, d) for c, d, _ in tiny.runs_of(default, added)} == set(tiny_design.FACTORIAL_RUNS)
+    # the controls run after the profile's control domains only, on every seed, never on the added cells
+    full = tiny.profile("full")
+    for p in (default, full):
+        ran = {(c, d, s) for c, d, s in tiny.runs_of(p, study) if c in controls.CONTROLS}
+        assert ran == {(c, d, s) for c in controls.CONTROLS for d in p.control_domains for s in p.seeds}
+    assert default.control_domains == ("gsm8k_train",) and set(full.control_domains) == set(tiny_design.DOMAINS)
     assert tiny.items_of(default, "budget_full", "gsm8k_train") == {"gsm8k": 500}
     assert tiny.items_of(default, "full", "gsm8k_train") == default.n_items
 

@@ -124,9 +124,10 @@ def _c1() -> Claim:
     specs = [(t, dom.split("_")[0], f"{t}: attention-only − full on target after {dom}", "positive",
               [Comparison("attention", "full", dom, TARGETS[dom])])
              for t in TOPOLOGIES for dom in DOMAINS]
-    # Controls (pre-registered; tiny track, profiles default and full): at attention-only's trainable
-    # budget, is it still better? Supported iff attention-only beats every other placement at that
-    # budget (intersection–union), resp. the random placement of that budget; refuted iff one wins.
+    # Controls (pre-registered; tiny track: profile full after every domain, default after GSM8K
+    # only): at attention-only's trainable budget, is it still better? Supported iff attention-only
+    # beats every other placement at that budget (intersection–union), resp. the random placement
+    # of that budget; refuted iff one wins.
     budget = [(t, dom.split("_")[0], f"{t}: attention-only − every other placement, all at attention-only's "
                f"budget, on target after {dom}", "positive",
                [Comparison("attention@budget", f"{r}@budget", dom, TARGETS[dom]) for r in ROLES if r != "attention"])
