@@ -14,7 +14,10 @@ the interaction (the topology contrast under Gated DeltaNet minus that under Mam
 cell is evaluated on the same held-out questions, so a contrast is estimated per question:
 d(q) = Σ_cell w · (a − b)(q) on the questions every cell answered, seeds crossed with
 questions as everywhere (`stats.stratified_bootstrap`; row s of the matrix combines each cell's
-run with seed s -- independent runs, so the between-seed spread it estimates is the contrast's).
+run with seed s -- runs that saw the same fine-tuning data in the same order, so the cells are
+blocked by seed; rows are resampled whole, and the between-seed spread is the contrast's own,
+which is why a contrast whose cells move together across seeds, such as the interaction, can
+have a narrower interval than its parts).
 One fresh generator seeded with the suite's seed per contrast, as for every comparison.
 
 C7's parts are topology contrasts (claims.py says which, and the rule); the mixer contrasts and
