@@ -33,11 +33,14 @@ def default_workers() -> int:
     return max(1, min(cpus, MAX_DEFAULT_WORKERS))
 
 
-# Cold-build wall minutes on 2 cores with 2 workers (README); other machines scale by workers. smoke:
-# measured with four organisms (15.6 min on 2026-11-30, a day this machine pretrained 2.25x slower
-# than on 2026-11-27). default and full: estimated from the work the factorial and the controls
-# add to the two-organism measurements (16 min, 2026-11-27), not measured.
-REFERENCE_MINUTES = {"smoke": 16, "default": 31, "full": 240}
+# Cold-build wall minutes on 2 cores with 2 workers at this machine's speed of 2026-11-27 (benchmarks/README.md);
+# other machines scale by workers. This same 2-core machine has run up to `SLOW_DAY` times slower
+# since (tiny Qwen3.5's 1,200 pretraining steps: 197 s then, 357-444 s in three builds on
+# 2026-11-30), so the plan line gives the range. smoke: 13.4 min measured on a 2.07x day;
+# default: 52.0 min measured on a 1.81x day with the controls after every domain, minus their
+# measured 9.3 min after CodeAlpaca and UltraChat (now `full` only); full: an estimate, never built.
+REFERENCE_MINUTES = {"smoke": 7, "default": 24, "full": 240}
+SLOW_DAY = 2.26
 
 
 def plan_line(p: Profile, cache, workers: int) -> str:
@@ -51,7 +54,8 @@ def plan_line(p: Profile, cache, workers: int) -> str:
         rough = "time unknown (a custom profile)"
     else:
         share = 1.0 if bases else 0.75  # bases cached: pretraining is skipped
-        rough = f"roughly {max(1, round(ref * share * 2 / max(2, min(workers, cpus, 8))))} min on idle CPUs"
+        fast = max(1, round(ref * share * 2 / max(2, min(workers, cpus, 8))))
+        rough = f"roughly {fast}-{round(fast * SLOW_DAY)} min on idle CPUs"
         load = os.getloadavg()[0] if hasattr(os, "getloadavg") else 0.0
         if load > cpus:  # other work holds the CPUs: the workers get a share of them
             rough += f", longer now (load {load:.1f} on {cpus} CPUs)"
