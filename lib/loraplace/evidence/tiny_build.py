@@ -33,8 +33,8 @@ def default_workers() -> int:
     return max(1, min(cpus, MAX_DEFAULT_WORKERS))
 
 
-# Cold-build wall minutes on 2 cores with 2 workers at this machine's speed of 2026-11-27 (benchmarks/README.md);
-# other machines scale by workers. This same 2-core machine has run up to `SLOW_DAY` times slower
+# Cold-build wall minutes on 2 cores with 2 workers at this machine's speed of 2026-11-27
+# (benchmarks/README.md); other machines scale by workers. This machine has run up to `SLOW_DAY` times slower
 # since (tiny Qwen3.5's 1,200 pretraining steps: 197 s then, 357-444 s in three builds on
 # 2026-11-30), so the plan line gives the range. smoke: 13.4 min measured on a 2.07x day;
 # default: 52.0 min measured on a 1.81x day with the controls after every domain, minus their
