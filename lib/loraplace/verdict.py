@@ -64,7 +64,7 @@ class Verdict:
             text += f" ({', '.join(counts)}; questions not answered by both sides dropped)"
         if self.n_seeds == 1:
             runs = f"one training run{f' (seed {self.seeds[0]})' if self.seeds else ''}"
-        elif self.seed_sd_pp is None and self.direction == "floor":  # an exact interval over all runs' answers
+        elif self.direction == "floor":  # an exact interval over all runs' answers, no between-seed spread
             runs = f"{self.n_seeds} training runs pooled"
         elif self.n_seeds < stats.MIN_SEEDS_FOR_SPREAD:
             runs = (f"{self.n_seeds} training runs (between-seed spread not estimable with fewer than "
