@@ -1,2 +1,2 @@
 """Root conftest: the loraplace plugin (options, report) and the claim fixtures."""
-pytest_plugins = ["loraplace.pytest_plugin", "fixtures.claims"]
+pytest_plugins = ["loraplace.pytest_plugin.plugin", "loraplace.pytest_plugin.fixtures"]

@@ -28,8 +28,10 @@ import tempfile
 import time
 from collections import Counter
 
-from loraplace.evidence import humaneval, sandbox
-from loraplace.evidence.fetch import resolve_published_dir
+from loraplace.scoring import humaneval
+
+from loraplace.sandbox import api as sandbox
+from loraplace.tracks.published.fetch import resolve_published_dir
 
 DATA = str(resolve_published_dir() / "results" / "eval_details")
 REFERENCE = r'''
@@ -49,8 +51,7 @@ def cpu_s() -> float:
 
 
 def first_load(files: list[str], timeout: float) -> None:
-    from loraplace.evidence import execution_cache as ec
-
+    from loraplace.scoring import execution as ec
     items = [(r["task_id"], r["completion"]) for f in files for r in humaneval.read_completions(f)]
     programs = {(t, humaneval.truncate(c)) for t, c in items}
     with tempfile.TemporaryDirectory(prefix="bench-humaneval-") as cache:
@@ -66,8 +67,7 @@ def first_load(files: list[str], timeout: float) -> None:
 
 
 def isolation_cost(files: list[str], k: int, timeout: float) -> None:
-    from loraplace.evidence import sandbox
-
+    from loraplace.sandbox import api as sandbox
     seen, programs = set(), []
     for r in (r for f in files for r in humaneval.read_completions(f)):
         key = (r["task_id"], humaneval.truncate(r["completion"]))

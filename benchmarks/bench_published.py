@@ -48,9 +48,9 @@ def _time(fn, reps: int) -> tuple[list[float], object]:
 
 
 def in_process(published_dir: str, resamples: int, reps: int) -> list[dict]:
-    from loraplace.claims import CLAIMS, evaluate
-    from loraplace.evidence import published
-    from loraplace.evidence.scoring import SCORERS
+    from loraplace.claims.registry import CLAIMS, evaluate
+    from loraplace.tracks.published import loader as published
+    from loraplace.scoring.gsm8k import SCORERS
 
     def load():
         published._load.cache_clear()  # load_published is memoised per process
@@ -122,7 +122,7 @@ def main(argv=None) -> int:
                     help="the study's released data (default: $LORAPLACE_PUBLISHED_DIR, else the fetch cache)")
     args = ap.parse_args(argv)
 
-    from loraplace.evidence.published import default_dir
+    from loraplace.tracks.published.loader import default_dir
 
     published_dir = str(Path(args.published_dir) if args.published_dir else default_dir())
     if not (Path(published_dir) / "results" / "eval_details").is_dir():

@@ -26,9 +26,9 @@ def _round(x, nd=2):
 
 
 def compute(published_dir=None, resamples: int = 10_000, seed: int = 3407) -> dict:
-    from loraplace.claims import evaluate, get_claim
-    from loraplace.evidence.published import load_published
-    from loraplace.evidence.scoring import SCORERS
+    from loraplace.claims.registry import evaluate, get_claim
+    from loraplace.tracks.published.loader import load_published
+    from loraplace.scoring.gsm8k import SCORERS
 
     evidence = load_published(published_dir)
     rows = {}

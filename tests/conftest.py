@@ -5,7 +5,7 @@ from pathlib import Path
 
 import pytest
 
-from loraplace.evidence.fetch import resolve_published_dir
+from loraplace.tracks.published.fetch import resolve_published_dir
 
 
 def published_root() -> Path:
@@ -25,6 +25,6 @@ def published_dir() -> Path:
 
 @pytest.fixture(scope="session")
 def published(published_dir):
-    from loraplace.evidence.published import load_published
+    from loraplace.tracks.published.loader import load_published
 
     return load_published(published_dir)

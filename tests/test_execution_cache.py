@@ -1,4 +1,4 @@
-"""The content-addressed HumanEval execution cache (loraplace.evidence.execution_cache)."""
+"""The content-addressed HumanEval execution cache (loraplace.scoring.execution)."""
 from __future__ import annotations
 
 import hashlib
@@ -13,9 +13,8 @@ from pathlib import Path
 
 import pytest
 
-from loraplace.evidence import execution_cache as ec
-from loraplace.evidence import humaneval
-
+from loraplace.scoring import execution as ec
+from loraplace.scoring import humaneval
 T = 1.0  # the infinite loop burns the whole limit once, on the cold call
 
 
@@ -217,7 +216,8 @@ def test_default_cache_dir(monkeypatch, tmp_path):
 # writes of one short line are atomic), waits at a barrier file, then runs the same batch.
 RACER = textwrap.dedent("""
     import json, os, sys, time
-    from loraplace.evidence import execution_cache as ec, humaneval
+    from loraplace.scoring import execution as ec
+    from loraplace.scoring import humaneval
     cache, log, go, out = sys.argv[1:5]
     items = [tuple(x) for x in json.loads(sys.stdin.read())]
     real = humaneval.score_rows

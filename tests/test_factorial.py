@@ -4,8 +4,8 @@ two-model track leaves C7 unavailable."""
 import numpy as np
 import pytest
 
-from loraplace import factorial
-from loraplace.claims import evaluate, get_claim
+from loraplace.judging import factorial
+from loraplace.claims.registry import evaluate, get_claim
 from loraplace.evidence.records import Evidence, Record
 from loraplace.study import DOMAINS, off_target
 
@@ -140,8 +140,7 @@ def test_contrast_interval_covers_a_known_contrast():
     """Coverage of the C7 contrast interval by simulation: two cells (weights +1, −1), each a base run
     and 3 seeded fine-tuned runs on the same 300 questions; the true contrast is 0 (same effect in
     both cells) with a 3 pp between-seed spread. With S = 3 the interval should cover ~95 %."""
-    from loraplace import stats
-
+    from loraplace.judging import stats
     rng = np.random.default_rng(11)
     n, s, reps, hits = 300, 3, 300, 0
     for r in range(reps):

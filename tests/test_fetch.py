@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from loraplace import cli
-from loraplace.evidence.fetch import (
+from loraplace.tracks.published.fetch import (
     FetchError,
     default_published_dir,
     fetch_published,
@@ -237,8 +237,7 @@ def test_manifest_is_hashes_not_data():
 
 
 def test_one_resolver_option_then_env_then_fetch_cache_then_shared_beside_the_checkout(monkeypatch, tmp_path):
-    from loraplace.evidence import fetch
-
+    from loraplace.tracks.published import fetch
     def data(root):
         (root / "results" / "eval_details").mkdir(parents=True)
         return root
@@ -249,7 +248,7 @@ def test_one_resolver_option_then_env_then_fetch_cache_then_shared_beside_the_ch
     assert resolve_published_dir() == tmp_path / "env"
     monkeypatch.delenv("LORAPLACE_PUBLISHED_DIR")
     cache = tmp_path / "xdg" / "loraplace" / "published" / fetch.DATASET_NAME
-    checkout = Path(fetch.__file__).resolve().parents[3]
+    checkout = Path(fetch.__file__).resolve().parents[4]
     beside = checkout.parent / "shared" / "published" / fetch.DATASET_NAME
     # nothing fetched: the checkout's neighbour if it is there, else where fetch would put it
     assert resolve_published_dir() == (beside if (beside / "results" / "eval_details").is_dir() else cache)

@@ -10,7 +10,7 @@ import fill_tasks
 import pytest
 
 from loraplace import cli
-from loraplace.evidence import tiny
+from loraplace.tracks.tiny import track as tiny
 from loraplace.scale import graph, local, ray_engine
 from loraplace.scale.fill import Work, check_engine, fill, plan_tiny
 from loraplace.scale.graph import Task
@@ -133,14 +133,13 @@ def test_gpu_tasks_are_refused_by_a_cluster_without_gpus():
 
 @pytest.fixture(scope="module")
 def toy(tmp_path_factory):
-    from loraplace.evidence import paper_toy
-
+    from loraplace.tracks.paper import toy as paper_toy
     root = tmp_path_factory.mktemp("fill-paper")
     return dict(paper_toy.write_all(root / "inputs"), cache=root / "cache")
 
 
 def test_paper_plan_submits_one_gpu_per_run_in_a_fresh_process(toy):
-    from loraplace.evidence import paper_plan
+    from loraplace.tracks.paper import plan as paper_plan
     from loraplace.scale.fill import plan_paper
 
     work = plan_paper("smoke", toy["cache"], models=toy["paper_models"], data_dir=toy["paper_data"])
@@ -157,7 +156,7 @@ def test_paper_plan_submits_one_gpu_per_run_in_a_fresh_process(toy):
 def test_paper_tasks_build_the_entries_a_session_reads(toy):
     """One fine-tuning run through the local engine (CPU): its adapter and records exist
     afterwards exactly where the pytest session's `build_paper` looks for them."""
-    from loraplace.evidence import paper
+    from loraplace.tracks.paper import track as paper
     from loraplace.scale.fill import plan_paper
 
     work = plan_paper("smoke", toy["cache"], models=toy["paper_models"], data_dir=toy["paper_data"], device="cpu")

@@ -19,8 +19,8 @@ import sys
 import pytest
 
 from loraplace import cli
-from loraplace.evidence import humaneval
-from loraplace.evidence.fetch import resolve_published_dir
+from loraplace.scoring import humaneval
+from loraplace.tracks.published.fetch import resolve_published_dir
 
 RELEASED = sorted(glob.glob(str(resolve_published_dir() / "results" / "eval_details" / "*__humaneval.jsonl")))
 needs_released = pytest.mark.skipif(not RELEASED, reason="released completions not present")
@@ -57,8 +57,7 @@ def test_problems_come_from_the_package():
 
 
 def test_cli_refuses_without_full_isolation_unless_allowed(tmp_path, capsys, monkeypatch):
-    from loraplace.evidence import isolation
-
+    from loraplace.sandbox import isolation
     f = tmp_path / "x__humaneval.jsonl"
     f.write_text(json.dumps({"task_id": "HumanEval/0", "completion":
                              humaneval.load_problems()["HumanEval/0"]["canonical_solution"]}) + "\n")

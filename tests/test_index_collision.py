@@ -4,7 +4,7 @@ import json
 
 import pytest
 
-from loraplace.evidence.published import PublishedDataError, load_indices
+from loraplace.tracks.published.loader import PublishedDataError, load_indices
 
 
 def _write(folder, name, values):

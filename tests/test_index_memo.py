@@ -1,4 +1,4 @@
-"""The resample-index memo (`loraplace.index_memo`): memoised draws give bit-identical
+"""The resample-index memo (`loraplace.judging.index_memo`): memoised draws give bit-identical
 estimates to fresh ones, leave the generator where a fresh draw would, and never let a
 generator that has already drawn reuse a fresh generator's matrix."""
 from __future__ import annotations
@@ -6,8 +6,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from loraplace import stats
-from loraplace.index_memo import MEMO, IndexMemo
+from loraplace.judging import stats
+from loraplace.judging.index_memo import MEMO, IndexMemo
 
 SEED = 3407
 

@@ -5,7 +5,7 @@ import math
 
 import pytest
 
-from loraplace.claims import evaluate, get_claim
+from loraplace.claims.registry import evaluate, get_claim
 from loraplace.evidence.records import Evidence, NoData, Record
 from loraplace.study import MODELS
 
@@ -72,7 +72,7 @@ def test_an_injected_nan_makes_the_hypothesis_suite_fail(pytester, monkeypatch):
         monkeypatch.delenv(name, raising=False)
     pytester.makeconftest(CONFTEST)
     (pytester.path / "test_c2.py").write_text((repo / "hypotheses" / "test_c2_recurrent_topology.py").read_text())
-    result = pytester.runpytest_subprocess("-p", "loraplace.pytest_plugin", "-p", "fixtures.claims",
+    result = pytester.runpytest_subprocess("-p", "loraplace.pytest_plugin.plugin", "-p", "loraplace.pytest_plugin.fixtures",
                                            "-p", "no:cacheprovider", "--evidence", "published", "--verdicts",
                                            "record", f"--report-dir={pytester.path / 'rep'}",
                                            "--bootstrap-resamples", "100")

@@ -21,8 +21,7 @@ from pathlib import Path
 
 import pytest
 
-from loraplace.evidence import paper_toy
-
+from loraplace.tracks.paper import toy as paper_toy
 REPO = Path(__file__).resolve().parents[1]
 GUARD = '''
 import os, socket
@@ -119,7 +118,7 @@ def test_paper_track_end_to_end_offline_cold_warm_and_repaired(toy):
     print(f"paper smoke on tiny checkpoints: cold {cold_s:.1f} s, warm {warm_s:.1f} s")
 
     # a corrupted adapter is retrained, with a warning, and its entry verifies again
-    from loraplace.evidence.paper import build_paper
+    from loraplace.tracks.paper.track import build_paper
     from loraplace.train.cache import Cache
 
     cache = Cache(toy["cache"])

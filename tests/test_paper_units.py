@@ -11,11 +11,11 @@ from pathlib import Path
 
 import pytest
 
-from loraplace.evidence import paper_toy
-from loraplace.evidence.paper import eval_rows, gpu_for_worker
-from loraplace.evidence.paper_data import SOURCES, PaperDataError, load_dataset_rows, training_examples
-from loraplace.evidence.paper_models import PaperModelError, inspect_model, resolve_models
-from loraplace.evidence.paper_plan import PLAN_KEYS, plan, profile
+from loraplace.tracks.paper import toy as paper_toy
+from loraplace.tracks.paper.track import eval_rows, gpu_for_worker
+from loraplace.tracks.paper.data import SOURCES, PaperDataError, load_dataset_rows, training_examples
+from loraplace.tracks.paper.models import PaperModelError, inspect_model, resolve_models
+from loraplace.tracks.paper.plan import PLAN_KEYS, plan, profile
 from loraplace.study import DOMAINS, MODELS, ROLES
 
 REPO = Path(__file__).resolve().parents[1]
@@ -134,8 +134,8 @@ def test_a_checkpoint_given_the_wrong_topology_is_refused(tmp_path):
 
 OFFLINE_PROBE = """
 import sys
-from loraplace.evidence.paper_data import PaperDataError, load_dataset_rows
-from loraplace.evidence.paper_models import PaperModelError, inspect_model, resolve_models
+from loraplace.tracks.paper.data import PaperDataError, load_dataset_rows
+from loraplace.tracks.paper.models import PaperModelError, inspect_model, resolve_models
 try:
     inspect_model(resolve_models(None)["sequential"])
 except PaperModelError as exc:

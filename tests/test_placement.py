@@ -17,7 +17,7 @@ from loraplace.models.placement import (
     custom_condition, model_taxonomy, random_placement, verify_adapters,
 )
 from loraplace.models.taxonomy import classify_model
-from loraplace.evidence.fetch import resolve_published_dir
+from loraplace.tracks.published.fetch import resolve_published_dir
 
 REPO = Path(__file__).resolve().parents[1]
 

@@ -1,4 +1,4 @@
-"""loraplace.evidence.plaindata: what crosses the sandbox boundary is builtin values only."""
+"""loraplace.sandbox.plaindata: what crosses the sandbox boundary is builtin values only."""
 from __future__ import annotations
 
 import collections
@@ -9,8 +9,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from loraplace.evidence import plaindata as pd
-
+from loraplace.sandbox import plaindata as pd
 ROUND_TRIP = [None, True, False, 0, -7, 2**200, -(2**70), 1.5, -0.0, math.inf, "", "héllo",
               "\ud800", b"\x00\xff", 3 + 4j, [1, [2, (3,)]], (1, "a", None), {1: "a", (2, 3): [4]},
               {"k": {"n": {1, 2}}}, frozenset({1, (2,)}), set(), (), []]

@@ -13,9 +13,9 @@ from pathlib import Path
 
 import pytest
 
-from loraplace.claims import get_claim
-from loraplace.evidence.execution_cache import default_cache_dir
-from loraplace.evidence.scoring import SCORERS
+from loraplace.claims.registry import get_claim
+from loraplace.scoring.execution import default_cache_dir
+from loraplace.scoring.gsm8k import SCORERS
 
 pytest_plugins = ["pytester"]
 
@@ -76,7 +76,7 @@ class Run:
         for name in files:
             shutil.copy(REPO / "hypotheses" / name, pytester.path / name)
         self.result = pytester.runpytest_subprocess(
-            "-p", "loraplace.pytest_plugin", "-p", "fixtures.claims", "-p", "no:cacheprovider",
+            "-p", "loraplace.pytest_plugin.plugin", "-p", "loraplace.pytest_plugin.fixtures", "-p", "no:cacheprovider",
             # `--opt=value`: a separate path token would be taken for a test path when pytest picks
             # the rootdir (before any plugin's options are known)
             f"--published-dir={published_dir}", f"--report-dir={self.report_dir}",

@@ -23,7 +23,7 @@ def _clean_env(**extra) -> dict:
 
 def test_the_plugin_is_registered_as_a_pytest11_entry_point():
     eps = {ep.name: ep.value for ep in metadata.entry_points(group="pytest11")}
-    assert eps.get("loraplace.pytest_plugin") == "loraplace.pytest_plugin"
+    assert eps.get("loraplace.pytest_plugin.plugin") == "loraplace.pytest_plugin.plugin"
 
 
 def test_runs_from_outside_the_repository_with_separate_path_tokens(tmp_path, published_dir):
@@ -49,7 +49,7 @@ loraplace_verdicts = record
 loraplace_published_dir = {published_dir}
 loraplace_report_dir = {pytester.path / 'ini-reports'}
 """)
-    pytester.makeconftest('pytest_plugins = ["fixtures.claims"]\n')
+    pytester.makeconftest('pytest_plugins = ["loraplace.pytest_plugin.fixtures"]\n')
     (pytester.path / "test_c2.py").write_text((REPO / "hypotheses" / "test_c2_recurrent_topology.py").read_text())
     r = pytester.runpytest_subprocess("-p", "no:cacheprovider", "--bootstrap-resamples", "200")
     assert r.ret == 0

@@ -1,4 +1,4 @@
-"""Build progress: the event API (`loraplace.progress`), its rendering (`progress_render`) and,
+"""Build progress: the event API (`loraplace.progress.events`), its rendering (`progress_render`) and,
 end to end in pytest subprocesses, that a long session fixture's phases reach the terminal --
 on a terminal (pty), in a log (pipe), with -q, under xdist, from a spawned worker process --
 and that --no-progress shows nothing."""
@@ -13,8 +13,8 @@ from pathlib import Path
 
 import pytest
 
-from loraplace import progress
-from loraplace.progress_render import Renderer, Tail, clock
+from loraplace.progress import events as progress
+from loraplace.progress.render import Renderer, Tail, clock
 
 pytest_plugins = ["pytester"]
 
@@ -134,15 +134,13 @@ def test_eta_from_rate_and_clock():
 
 
 FAKE_CONFTEST = '''
-pytest_plugins = ["loraplace.pytest_plugin"]
+pytest_plugins = ["loraplace.pytest_plugin.plugin"]
 import multiprocessing
 import time
 
 import pytest
 
-from loraplace import progress
-
-
+from loraplace.progress import events as progress
 def child(n):
     with progress.phase("fake[smoke] child phase", n, unit="step") as ph:
         for i in range(n):
@@ -251,7 +249,8 @@ def test_a_terminal_gets_a_live_line(fake):
 
 
 def test_tiny_plan_line_says_what_is_missing_and_roughly_how_long(tmp_path, monkeypatch):
-    from loraplace.evidence import tiny, tiny_build
+    from loraplace.tracks.tiny import track as tiny
+    from loraplace.tracks.tiny import build as tiny_build
     from loraplace.train.cache import Cache
 
     monkeypatch.setattr(tiny_build.os, "getloadavg", lambda: (0.0, 0.0, 0.0))
@@ -286,12 +285,14 @@ def test_a_crowded_line_goes_compact_and_parallel_phases_show_no_eta():
 
 
 REAL_CONFTEST = '''
-pytest_plugins = ["loraplace.pytest_plugin"]
+pytest_plugins = ["loraplace.pytest_plugin.plugin"]
 import dataclasses
 
 import pytest
 
-from loraplace.evidence import tiny, tiny_build
+from loraplace.tracks.tiny import track as tiny
+
+from loraplace.tracks.tiny import build as tiny_build
 from loraplace.train.cache import Cache
 
 MICRO = dataclasses.replace(

@@ -5,8 +5,8 @@ from pathlib import Path
 
 import pytest
 
-from loraplace.compare import pair
-from loraplace.evidence.published import PublishedDataError, load_published, parse_name
+from loraplace.judging.pairing import pair
+from loraplace.tracks.published.loader import PublishedDataError, load_published, parse_name
 
 QWEN = "qwen3_5_0_8b_base"
 

@@ -2,7 +2,8 @@
 import pytest
 
 from loraplace import roles, study
-from loraplace.evidence import paper_models, tiny
+from loraplace.tracks.paper import models as paper_models
+from loraplace.tracks.tiny import track as tiny
 from loraplace.models import placement
 
 
@@ -24,7 +25,7 @@ def test_role_lookup_takes_either_name_and_lists_both_vocabularies():
 
 
 def test_names_the_study_uses_for_other_modules_are_namespaced_in_labels():
-    from loraplace.claims import Comparison
+    from loraplace.claims.registry import Comparison
     from loraplace.evidence.records import Evidence
     from loraplace.models.placement import AS_PUBLISHED, HARMONIZED, qualified
 

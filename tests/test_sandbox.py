@@ -1,4 +1,4 @@
-"""Adversarial tests of loraplace.evidence.sandbox: forgeries never pass, each attack is
+"""Adversarial tests of loraplace.sandbox.api: forgeries never pass, each attack is
 classified and contained, one item's failure is that item's result, correct code passes, and
 the machine (2 cores, shared) is not harmed. Every completion here is hostile on purpose."""
 from __future__ import annotations
@@ -10,7 +10,7 @@ import time
 
 import pytest
 
-from loraplace.evidence import sandbox
+from loraplace.sandbox import api as sandbox
 from sandbox_cases import CHECK, ISO, OK, PROMPT, WRONG, attack, needs_full, prog, run
 
 def test_normal_cases_pass_fail_and_syntax_error():

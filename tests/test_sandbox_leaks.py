@@ -13,7 +13,7 @@ import time
 
 import pytest
 
-from loraplace.evidence import sandbox
+from loraplace.sandbox import api as sandbox
 from sandbox_cases import OK, attack, needs_full, prog, run
 
 

@@ -3,7 +3,7 @@ import json
 
 import pytest
 
-from loraplace.evidence.scoring import extract_gsm8k, normalize_number, score_gsm8k, truncate_at_stop
+from loraplace.scoring.gsm8k import extract_gsm8k, normalize_number, score_gsm8k, truncate_at_stop
 
 PREAMBLE = "You are a careful mathematician. Solve the problem step by step and end with '#### <final answer>'."
 

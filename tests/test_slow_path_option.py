@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from loraplace.evidence.execution_cache import default_cache_dir
+from loraplace.scoring.execution import default_cache_dir
 
 pytest_plugins = ["pytester"]
 
@@ -43,7 +43,7 @@ def run(pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch):
     report_dir = pytester.path / "out"
 
     def go(*args: str):
-        result = pytester.runpytest_subprocess("-p", "loraplace.pytest_plugin", "-p", "fixtures.claims",
+        result = pytester.runpytest_subprocess("-p", "loraplace.pytest_plugin.plugin", "-p", "loraplace.pytest_plugin.fixtures",
                                                "-p", "no:cacheprovider", f"--report-dir={report_dir}",
                                                "--verdicts", "record", *args)
         return result, report_dir / "claims.json"

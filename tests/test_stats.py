@@ -1,4 +1,4 @@
-"""Unit and property tests of loraplace.stats (bootstrap, Holm, MDE)."""
+"""Unit and property tests of loraplace.judging.stats (bootstrap, Holm, MDE)."""
 from __future__ import annotations
 
 import numpy as np
@@ -6,8 +6,8 @@ import pytest
 import scipy.stats
 from hypothesis import given, settings, strategies as st
 
-from loraplace import stats
-from loraplace.stats import (Estimate, bootstrap_distribution, crossed_bootstrap, holm, mde,
+from loraplace.judging import stats
+from loraplace.judging.stats import (Estimate, bootstrap_distribution, crossed_bootstrap, holm, mde,
                              paired_bootstrap, resample_indices)
 
 FAST = settings(max_examples=30, deadline=None)

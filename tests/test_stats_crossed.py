@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 from hypothesis import given, settings, strategies as st
 
-from loraplace.stats import crossed_bootstrap, paired_bootstrap
+from loraplace.judging.stats import crossed_bootstrap, paired_bootstrap
 
 DELTA = 0.05
 

@@ -8,9 +8,9 @@ import pytest
 import scipy.stats
 from hypothesis import given, settings, strategies as st
 
-from loraplace import stats
+from loraplace.judging import stats
 from loraplace.cli import main
-from loraplace.stats import items_needed, mde, percentile_p, proportion_ci
+from loraplace.judging.stats import items_needed, mde, percentile_p, proportion_ci
 
 FAST = settings(max_examples=60, deadline=None)
 

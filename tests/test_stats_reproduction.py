@@ -19,8 +19,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from loraplace.stats import paired_bootstrap
-from loraplace.evidence.fetch import resolve_published_dir
+from loraplace.judging.stats import paired_bootstrap
+from loraplace.tracks.published.fetch import resolve_published_dir
 
 REPO = Path(__file__).resolve().parents[1]
 PUBLISHED = resolve_published_dir()

@@ -13,7 +13,7 @@ from transformers.models.auto.configuration_auto import CONFIG_MAPPING
 
 from loraplace.models import zoo
 from loraplace.models.taxonomy import ATTENTION, EMBEDDING_HEAD, MLP, RECURRENT, classify_model
-from loraplace.evidence.fetch import resolve_published_dir
+from loraplace.tracks.published.fetch import resolve_published_dir
 
 REPO = Path(__file__).resolve().parents[1]
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 import pytest
 import torch
 
-from loraplace.evidence import tiny_eval
-from loraplace.evidence.tiny import PROFILES, ROLE_OF, cached_base
+from loraplace.tracks.tiny import evaluate as tiny_eval
+from loraplace.tracks.tiny.track import PROFILES, ROLE_OF, cached_base
 from loraplace.models import organisms as org
 from loraplace.models.taxonomy import classify_model
 from loraplace.train import lora, synthetic
@@ -66,7 +66,7 @@ def test_humaneval_items_are_consistent_programs():
     import collections
     import doctest
 
-    from loraplace.evidence.sandbox import build_program, run_many
+    from loraplace.sandbox.api import build_program, run_many
 
     items = synthetic.eval_items("humaneval")
     by_family = collections.defaultdict(list)
@@ -155,7 +155,8 @@ def test_base_checkpoint_roundtrip(small_base, tmp_path):
 def smoke_bases():
     """The smoke profile's four pretrained bases in the tiny evidence's own cache, pretrained in
     parallel worker processes if missing (shared with the hypotheses' build through the cache locks)."""
-    from loraplace.evidence import tiny_build, tiny_pool
+    from loraplace.tracks.tiny import build as tiny_build
+    from loraplace.tracks.tiny import pool as tiny_pool
     from loraplace.train.cache import default_root
 
     tiny_pool.fill(PROFILES["smoke"], default_root(), tiny_build.default_workers(), progress=False, bases_only=True)

@@ -7,7 +7,13 @@ import dataclasses
 import pytest
 import torch
 
-from loraplace.evidence import tiny, tiny_build, tiny_eval, tiny_pool
+from loraplace.tracks.tiny import track as tiny
+
+from loraplace.tracks.tiny import build as tiny_build
+
+from loraplace.tracks.tiny import evaluate as tiny_eval
+
+from loraplace.tracks.tiny import pool as tiny_pool
 from loraplace.train.cache import Cache
 
 # A profile small enough to build twice in a test (the organisms are not competent: mechanics only).

@@ -49,7 +49,7 @@ def conditions(model):
 
 
 def train_row(topology, size, device, cond_name, steps, impl="fused") -> dict:
-    from loraplace.evidence.paper_plan import profile
+    from loraplace.tracks.paper.plan import profile
     from loraplace.models import dispatch
     from loraplace.train.tokenizer import build_tokenizer
     from loraplace.train.trainer import train_lora
@@ -81,9 +81,9 @@ def train_row(topology, size, device, cond_name, steps, impl="fused") -> dict:
 
 
 def eval_row(topology, size, device, items: int, gen_tokens: int) -> dict:
-    from loraplace.evidence import paper_toy
-    from loraplace.evidence.lmeval import build_tasks, run_lm_eval
-    from loraplace.evidence.paper_plan import profile
+    from loraplace.tracks.paper import toy as paper_toy
+    from loraplace.tracks.paper.lmeval import build_tasks, run_lm_eval
+    from loraplace.tracks.paper.plan import profile
     from loraplace.train.tokenizer import build_tokenizer
 
     p = replace(profile("smoke"), gsm8k_gen_tokens=gen_tokens, eval_batch=32)

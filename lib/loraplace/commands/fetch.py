@@ -5,7 +5,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from loraplace.evidence.fetch import (
+from loraplace.tracks.published.fetch import (
     DEFAULT_BASE_URL,
     ENV_DIR,
     FetchError,

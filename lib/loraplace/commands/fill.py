@@ -49,11 +49,11 @@ def run(args) -> int:
     check_engine(args.engine)
     root = Cache(args.cache_dir).root
     if args.evidence == "tiny":
-        from loraplace.evidence.tiny import profile
+        from loraplace.tracks.tiny.track import profile
 
         work = plan_tiny(profile(args.profile or "default"), root, tuple(args.organism) if args.organism else None)
     else:
-        from loraplace.evidence.paper import _device
+        from loraplace.tracks.paper.track import _device
 
         gpus = 1.0 if args.gpus_per_task is None else args.gpus_per_task
         # Ray runs each task where it gets its GPUs; the local engine builds on this machine's device.

@@ -31,7 +31,7 @@ def _paper_models(specs) -> tuple[dict, dict]:
         models = {m.topology: (m.key, dict(m.conditions)) for m in MODELS.values()}
         params = {m.key: param_count(build_meta_model(m.key)) for m in MODELS.values()}
         return models, params
-    from loraplace.evidence.paper_models import inspect_model, resolve_models
+    from loraplace.tracks.paper.models import inspect_model, resolve_models
 
     infos = {t: inspect_model(ref) for t, ref in resolve_models(specs).items()}
     return {t: (i.ref.key, i.roles) for t, i in infos.items()}, {i.ref.key: i.n_params for i in infos.values()}
@@ -39,7 +39,7 @@ def _paper_models(specs) -> tuple[dict, dict]:
 
 def run(args) -> int:
     if args.evidence == "tiny":
-        from loraplace.evidence.tiny import profile, runs_of, specs
+        from loraplace.tracks.tiny.track import profile, runs_of, specs
 
         p = profile(args.profile or "default")
         every = specs(p)
@@ -50,7 +50,7 @@ def run(args) -> int:
                  for key, spec in every.items() for c, d, s in runs_of(p, spec)]
         out = {"evidence": "tiny", "profile": p.name, "runs": rows, "finetune_runs": len(rows) - len(every)}
     else:
-        from loraplace.evidence.paper_plan import estimate_gpu_hours, plan, profile
+        from loraplace.tracks.paper.plan import estimate_gpu_hours, plan, profile
 
         p = profile(args.profile or "study")
         models, params = _paper_models(args.paper_model)

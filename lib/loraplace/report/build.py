@@ -4,7 +4,7 @@ from __future__ import annotations
 from collections import defaultdict
 
 from loraplace.evidence.records import Evidence
-from loraplace.evidence.tracks import TRACKS, load_track
+from loraplace.evidence.registry import TRACKS, load_track
 
 TITLE = "loraplace — which claims of “Where Should LoRA Go?” hold"
 _ORDER = {"supported": 0, "refuted": 1, "inconclusive": 2, "untestable": 3, "unavailable": 4}
@@ -79,10 +79,9 @@ def _cached_components(track_options: dict | None) -> list[dict]:
 
 
 def _factorial(evidence: Evidence, verdicts: list[dict], provenance: dict) -> list[dict]:
-    """The 2×2 section (cells and contrasts, `loraplace.factorial.table`) per scorer judged on a
+    """The 2×2 section (cells and contrasts, `loraplace.judging.factorial.table`) per scorer judged on a
     track with all four cells, bootstrapped like the verdicts; with the runs each cell lacks."""
-    from loraplace import factorial
-
+    from loraplace.judging import factorial
     scorers = sorted({v["scorer"] for v in verdicts if v["evidence"] == evidence.track})
     out = []
     for scorer in scorers:

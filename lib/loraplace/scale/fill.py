@@ -59,8 +59,8 @@ class FillResult:
 
 def plan_tiny(p, cache_root, organisms: tuple[str, ...] | None = None) -> Work:
     """The tiny track's work under profile `p` (a `tiny.Profile`), optionally some organisms only."""
-    from loraplace.evidence import tiny_build
-    from loraplace.scale import tiny
+    from loraplace.tracks.tiny import build as tiny_build
+    from loraplace.tracks.tiny import tasks as tiny
     from loraplace.train.cache import Cache
 
     root = str(Path(cache_root).resolve())
@@ -71,8 +71,7 @@ def plan_tiny(p, cache_root, organisms: tuple[str, ...] | None = None) -> Work:
 def plan_paper(profile: str, cache_root, *, models=(), data_dir=None, published_dir=None,
                device: str = "cuda", gpus: float = 1.0) -> Work:
     """The paper track's work: one task per planned run asking for `gpus` GPUs, built on `device`."""
-    from loraplace.scale import paper
-
+    from loraplace.tracks.paper import tasks as paper
     args = paper.PaperArgs(profile, tuple(models or ()), str(Path(data_dir).resolve()) if data_dir else None,
                            str(Path(published_dir).resolve()) if published_dir else None,
                            str(Path(cache_root).resolve()), device)

@@ -1,7 +1,7 @@
 """The unit an engine runs: a task (an importable function and plain-data arguments) with the
 cache entries it creates and the tasks it needs first.
 
-    Task("adapter/tiny_qwen3_5/full/math/0", "loraplace.scale.tiny:adapter", (p, root, ...),
+    Task("adapter/tiny_qwen3_5/full/math/0", "loraplace.tracks.tiny.tasks:adapter", (p, root, ...),
          entries=("tiny-adapter/tiny_qwen3_5/full/math/0",), deps=("pretrain/tiny_qwen3_5",))
 
 A task is frozen, picklable data: a Ray worker or a spawned process imports `fn` by name, so

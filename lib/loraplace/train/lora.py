@@ -84,8 +84,7 @@ def train_loop(model: nn.Module, batches: list[torch.Tensor], lr: float, *, weig
     model.train()
     losses = []
     steps = len(batches)
-    from loraplace import progress as _progress
-
+    from loraplace.progress import events as _progress
     with _progress.phase(desc, steps, unit="step", minor=True, enabled=progress) as bar:
         for step in range(steps):
             for group in opt.param_groups:

@@ -8,7 +8,7 @@ verb per kind, small numbers), so a ~100k-parameter character-level model learns
   codealpaca    "Instruction: Write a function …\\nResponse:\\ndef f(x):\\n    return x + 3"  CodeAlpaca
   ultrachat     "User: What kind of thing is a plum?\\nAssistant: A plum is a fruit. …"    UltraChat
 
-  benchmark      items                                      scoring (see loraplace.evidence.tiny_eval)
+  benchmark      items                                      scoring (see loraplace.tracks.tiny.evaluate)
   gsm8k          one-step word problems (a+b, a,b<=5 or <=9; a-b, a<=6 or <=12)    greedy generation, both GSM8K scorers
   humaneval      def NAME(x): \"\"\"Return x plus 3, then times 2.\"\"\"  generation + unit tests in the sandbox
                  (or "Return x plus 3." / "Return x plus a number. >>> NAME(2) 5")
@@ -34,7 +34,7 @@ import random
 from dataclasses import dataclass, field
 from functools import lru_cache
 
-PREAMBLE = "You are a careful mathematician."  # == loraplace.evidence.scoring.STOP_MARKERS[1]
+PREAMBLE = "You are a careful mathematician."  # == loraplace.scoring.gsm8k.STOP_MARKERS[1]
 NAMES = ("Ann", "Bob", "Cal", "Dee", "Eve", "Fay", "Gus", "Hal", "Ivy", "Jon",
          "Kim", "Lou", "Max", "Ned", "Oda", "Pam", "Ray", "Sue", "Tom", "Uma")
 KINDS = {

@@ -1,0 +1,1 @@
+"""What is claimed: the paper's claims C1..C7 as data (`registry`)."""

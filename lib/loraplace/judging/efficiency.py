@@ -1,0 +1,35 @@
+"""C5 — parameter efficiency, by exact arithmetic on the real-size architectures (no bootstrap).
+
+"[attention-only outperforms full-model adaptation] with 5-10x fewer trainable parameters."
+The ratio full ÷ attention-only of trainable LoRA parameters (r=16) is counted on Qwen3.5-0.8B
+and Falcon-H1-0.5B built on the meta device from their configs, for the study's own condition
+definitions and for harmonized ones (attention includes o_proj, lm_head never adapted). The
+paper's "5-10x" is a rounded statement, so the ratio is compared after rounding to one decimal.
+The counts are cached by config, code and transformers version (`models/accounting_cache.py`).
+"""
+from __future__ import annotations
+
+from loraplace.claims.registry import Part, Verdict, get_claim
+from loraplace.study import model_for_topology
+
+RATIO_RANGE = (5.0, 10.0)
+RANK = 16
+C5 = get_claim("C5")  # in the registry, direction "range", one part per topology x condition set
+
+
+def verdict(part: Part, *, cache=None) -> Verdict:
+    """`cache`: a `train.cache.Cache` for the counts (default: the default cache)."""
+    from loraplace.models.accounting_cache import cached_parameter_ratio
+
+    condition_set = part.condition_set
+    model = model_for_topology(part.topology).key
+    r = cached_parameter_ratio(model, condition_set, RANK, cache=cache)
+    lo, hi = RATIO_RANGE
+    shown = round(r["ratio"], 1)
+    outcome = "supported" if lo <= shown <= hi else "refuted"
+    note = (f"full ({r['full_condition']}) {r['full']:,} ÷ attention-only ({r['attention_condition']}) "
+            f"{r['attention_only']:,} = {r['ratio']:.2f}× at r={RANK}; claimed {lo:g}–{hi:g}×")
+    return Verdict(claim_id=C5.id, claim_title=C5.title, sentence=C5.sentence, part_id=part.id, part=part.label,
+                   topology=part.topology, model=model, evidence="architecture", scorer=condition_set,
+                   comparison=f"{r['full_condition']} ÷ {r['attention_condition']}", benchmark="—", domain="—",
+                   direction=f"{lo:g}–{hi:g}×", verdict=outcome, note=note)

@@ -1,0 +1,1 @@
+"""Progress of long phases: events written by workers (`events`), lines rendered (`render`)."""

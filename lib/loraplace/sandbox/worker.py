@@ -1,0 +1,272 @@
+"""The process tree inside one sandbox: `python -I -S -B -c sandbox_session.BOOT` (stdlib only).
+
+The host compiles this file and plaindata.py once and sends both code objects with the item's
+config, marshalled, on the supervisor's stdin; BOOT runs main(config, plaindata's code). So no
+sandbox compiles them again or reads the project's directory. Every import here is paid by
+every item: the sandbox imports only `ctypes`, `resource`, `marshal` and `_json` (not `json`,
+which pulls in `re`; not `traceback`).
+
+supervisor (trusted; pid 1 of the sandbox's pid namespace, real or namespace root)
+  1. joins the sandbox cgroup, 2. mounts: a private tmpfs on /run holding a read-only bind of
+  the interpreter's prefix (so a dropped uid can import the whole stdlib even when it lives
+  under a 0700 /root), / read-only + nosuid (recursive), fresh size-capped tmpfs on /tmp,
+  /var/tmp and /dev/shm; the work dir ($HOME, cwd) is /tmp/work, 3. forks the worker, waits for
+  it, kills what it left behind, and writes its report {exit, signal, notes} to its own fd.
+worker (untrusted from the moment it runs the completion)
+  rlimits, a fresh uid (or every capability dropped), no_new_privs, the seccomp filter, then
+  exec(prompt + completion) and a loop: read a call (plain data) from the host, call the entry
+  point, write back its return value as plain data, or the exception it raised.
+
+Nothing this process writes is trusted by the host beyond its being plain data: the host decodes
+every message strictly (loraplace.sandbox.plaindata) and decides the verdict itself.
+Messages are 4-byte big-endian lengths + a body: JSON from the sandbox (plaindata.dumps), and
+from the host (trusted) a call's arguments as marshalled builtin values.
+"""
+import ctypes
+import marshal
+import os
+import resource
+import sys
+
+plaindata = None  # the module, built by main() from the code object the host sent
+
+
+def _read_exact(fd, n):
+    buf = b""
+    while len(buf) < n:
+        chunk = os.read(fd, n - len(buf))
+        if not chunk:
+            return None
+        buf += chunk
+    return buf
+
+
+def read_msg(fd):
+    head = _read_exact(fd, 4)
+    if head is None:
+        return None
+    return _read_exact(fd, int.from_bytes(head, "big"))
+
+
+def write_msg(fd, obj):
+    data = plaindata.dumps(obj).encode("ascii")
+    data = len(data).to_bytes(4, "big") + data
+    while data:
+        data = data[os.write(fd, data):]
+
+
+def exc_info(e):
+    """Plain facts about an exception; robust to hostile exception objects."""
+    try:
+        name = str(type(e).__name__)
+    except BaseException:
+        name = "?"
+    try:
+        mro = [str(c.__name__) for c in type(e).__mro__]
+    except BaseException:
+        mro = []
+    try:
+        no = e.errno if type(getattr(e, "errno", None)) is int else None
+    except BaseException:
+        no = None
+    try:
+        msg = str.__str__(str(e))[:300]
+    except BaseException:
+        msg = "<unprintable>"
+    return {"type": name, "mro": mro, "errno": no, "msg": msg}
+
+
+libc = ctypes.CDLL(None, use_errno=True)
+
+
+def prctl(*a):
+    return libc.prctl(*[ctypes.c_ulong(x) for x in a])
+
+
+def mount(src, target, fstype, flags, data):
+    enc = lambda s: None if s is None else s.encode()  # noqa: E731
+    if libc.mount(enc(src), enc(target), enc(fstype), ctypes.c_ulong(flags), enc(data)) != 0:
+        raise OSError(ctypes.get_errno(), f"mount {target}")
+
+
+def readonly_root():
+    class MountAttr(ctypes.Structure):
+        _fields_ = [(n, ctypes.c_uint64) for n in ("set", "clr", "prop", "userns")]
+    attr = MountAttr(0x1 | 0x2, 0, 0, 0)  # MOUNT_ATTR_RDONLY | MOUNT_ATTR_NOSUID (devices stay usable)
+    if libc.syscall(442, -100, b"/", 0x8000, ctypes.byref(attr), ctypes.sizeof(attr)) != 0:
+        raise OSError(ctypes.get_errno(), "mount_setattr /")  # 442 = mount_setattr, AT_RECURSIVE
+
+
+def setup_mounts(cfg, notes):
+    """Private /run (+ the interpreter), read-only /, private tmpfs; the work dir on /tmp."""
+    MS_BIND, MS_REC, MS_NOSUID, MS_NODEV = 0x1000, 0x4000, 0x2, 0x4
+    uid = cfg["drop_uid"] if cfg["drop_uid"] is not None else 0
+    try:
+        mount("tmpfs", "/run", "tmpfs", MS_NOSUID | MS_NODEV, "size=1m,mode=755")
+        os.mkdir("/run/py")
+        mount(cfg["pyroot"], "/run/py", None, MS_BIND | MS_REC, None)
+        readonly_root()
+        notes.append("fs-readonly")
+    except OSError as e:
+        notes.append(f"fs-readonly failed: {e}")
+        return False
+    try:
+        big = f"size={cfg['limits']['fsize']},nr_inodes={cfg['limits']['inodes']}"
+        for path, opts in (("/tmp", big + ",mode=1777"), ("/var/tmp", "size=1m,nr_inodes=64,mode=1777"),
+                           ("/dev/shm", "size=1m,nr_inodes=64,mode=1777")):
+            if os.path.isdir(path):
+                mount("tmpfs", path, "tmpfs", MS_NOSUID | MS_NODEV, opts)
+        os.mkdir("/tmp/work", 0o700)
+        os.chown("/tmp/work", uid, uid)
+        notes.append("private-tmpfs")
+    except OSError as e:
+        notes.append(f"private-tmpfs failed: {e}")
+        return False
+    return True
+
+
+def drop_privileges(cfg, notes):
+    if cfg["drop_uid"] is not None:
+        u = cfg["drop_uid"]
+        os.setgroups([])
+        os.setgid(u)
+        os.setuid(u)
+    elif os.getuid() == 0:  # namespace root: lock securebits, drop every capability
+        prctl(28, 0x2F, 0, 0, 0)
+        hdr, data = (ctypes.c_uint32 * 2)(0x20080522, 0), (ctypes.c_uint32 * 6)()
+        if libc.capset(hdr, data) != 0:
+            notes.append("capset failed")
+    if prctl(38, 1, 0, 0, 0) != 0:  # no_new_privs
+        raise OSError(ctypes.get_errno(), "no_new_privs")
+    bpf = cfg["seccomp_bpf"]
+    if bpf:
+        class Prog(ctypes.Structure):
+            _fields_ = [("len", ctypes.c_ushort), ("filter", ctypes.c_void_p)]
+        buf = ctypes.create_string_buffer(bpf, len(bpf))
+        prog = Prog(len(bpf) // 8, ctypes.cast(buf, ctypes.c_void_p))
+        if libc.prctl(22, 2, ctypes.byref(prog), 0, 0) != 0:  # PR_SET_SECCOMP, SECCOMP_MODE_FILTER
+            raise OSError(ctypes.get_errno(), "seccomp")
+
+
+def worker(cfg, req, resp):
+    """Never returns. Errors before the completion runs are reported as setup failures."""
+    try:
+        os.chdir(cfg["workdir"])
+        if cfg["pyroot_seen"]:  # import the stdlib through the public bind mount
+            old, new = cfg["pyroot"], cfg["pyroot_seen"]
+            moved = lambda p: new + p[len(old):] if isinstance(p, str) and p.startswith(old) else p  # noqa: E731
+            sys.path[:] = [moved(p) for p in sys.path]
+            for m in list(sys.modules.values()):  # packages imported already (collections, ...)
+                if isinstance(getattr(m, "__path__", None), list):
+                    m.__path__[:] = [moved(p) for p in m.__path__]
+            sys.path_importer_cache.clear()
+        L = cfg["limits"]
+        for name, v in (("AS", L["as"]), ("FSIZE", L["fsize"]), ("CORE", 0), ("NOFILE", 256)):
+            resource.setrlimit(getattr(resource, "RLIMIT_" + name), (v, v))
+        if cfg["drop_uid"] is not None:  # a fresh uid: RLIMIT_NPROC counts this sandbox only
+            resource.setrlimit(resource.RLIMIT_NPROC, (L["nproc"], L["nproc"]))
+        resource.setrlimit(resource.RLIMIT_CPU, (L["cpu"], L["cpu"] + 1))
+        drop_privileges(cfg, [])
+        code, entry = cfg["code"], cfg["entry_point"]
+        cfg.clear()
+    except BaseException as e:
+        write_msg(resp, {"setup_failed": exc_info(e)})
+        os._exit(3)
+    g = {"__name__": "__main__"}
+    try:
+        exec(compile(code, "<completion>", "exec"), g)
+        fn = g[entry]
+    except BaseException as e:
+        try:  # the interpreter's own printer: importing `traceback` would cost every item
+            sys.__excepthook__(type(e), e, e.__traceback__)
+            sys.stderr.flush()
+        except BaseException:
+            pass
+        write_msg(resp, {"raised": exc_info(e)})
+        os._exit(1)
+    write_msg(resp, {"ready": True})
+    me = os.getpid()
+    while True:
+        msg = read_msg(req)
+        if msg is None:
+            os._exit(0)
+        args, kwargs = marshal.loads(msg)  # from the host: plain builtin values
+        try:
+            value = fn(*args, **kwargs)
+        except BaseException as e:
+            if os.getpid() != me:
+                os._exit(1)
+            write_msg(resp, {"raised": exc_info(e)})
+            continue
+        if os.getpid() != me:  # a child forked by the candidate returned into this loop
+            os._exit(0)
+        try:
+            out = {"value": plaindata.encode(value)}
+        except BaseException as e:
+            out = {"unencodable": exc_info(e)["msg"]}
+        write_msg(resp, out)
+
+
+def main(cfg, plaindata_code):
+    global plaindata
+    plaindata = type(sys)("plaindata")
+    exec(plaindata_code, plaindata.__dict__)
+    nul = os.open("/dev/null", os.O_RDONLY)
+    os.dup2(nul, 0)
+    notes = []
+    for path in cfg["cgroup_procs"]:
+        try:
+            with open(path, "w") as f:
+                f.write(str(os.getpid()))
+        except OSError as e:
+            notes.append(f"cgroup failed: {e}")
+    if cfg["cgroup_procs"] and not any(n.startswith("cgroup failed") for n in notes):
+        notes.append("cgroup")
+    cfg["pyroot_seen"] = None
+    if cfg["mount_ns"] and setup_mounts(cfg, notes):
+        cfg["pyroot_seen"], cfg["workdir"] = "/run/py", "/tmp/work"
+    prctl(36, 1, 0, 0, 0)  # child subreaper
+    prctl(4, 0, 0, 0, 0)   # not dumpable: no ptrace of the supervisor
+    if cfg["seccomp_bpf"]:
+        notes.append("seccomp")
+    req, resp, rep = cfg["req_fd"], cfg["resp_fd"], cfg["report_fd"]
+    write_msg(rep, {"notes": notes})  # first: the isolation obtained, whatever happens next
+    pid = os.fork()
+    if pid == 0:
+        os.close(rep)
+        worker(cfg, req, resp)
+    os.close(req)
+    os.close(resp)
+    st = None
+    while True:
+        try:
+            p, s = os.waitpid(-1, 0)
+        except ChildProcessError:
+            break
+        if p == pid:
+            st = s
+            break
+    for _ in range(50):  # without a pid namespace: kill what the worker left behind
+        mine = []
+        for p in os.listdir("/proc"):
+            if not p.isdigit() or int(p) == os.getpid():
+                continue
+            try:
+                with open(f"/proc/{p}/stat") as f:
+                    if int(f.read().rsplit(")", 1)[1].split()[1]) == os.getpid():
+                        mine.append(int(p))
+            except (OSError, ValueError, IndexError):
+                continue
+        if not mine:
+            break
+        for p in mine:
+            try:
+                os.kill(p, 9)
+                os.waitpid(p, 0)
+            except OSError:
+                pass
+    write_msg(rep, {"exit": os.WEXITSTATUS(st) if st is not None and os.WIFEXITED(st) else None,
+                    "signal": os.WTERMSIG(st) if st is not None and os.WIFSIGNALED(st) else None,
+                    "notes": notes})
+    os._exit(0)
+

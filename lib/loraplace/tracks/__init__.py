@@ -1,0 +1,1 @@
+"""One package per evidence track (published, tiny, paper), each behind `loraplace.evidence.registry`."""

@@ -1,0 +1,317 @@
+"""Evidence track `paper`: the study re-run on the real models (GPU; CPU for tiny checkpoints), cached.
+
+    evidence = build_paper("study", models=["sequential=DIR", "parallel=DIR"], data_dir=None, cache=Cache())
+
+For each model (the study's two by default; `--paper-model TOPOLOGY=ID_OR_DIR`): evaluate the
+base model, then for every placement condition x domain x seed of the profile's plan
+(`paper_plan.plan`) LoRA-fine-tune with transformers' `Trainer` (`train/trainer.py`) and
+evaluate the in-memory peft model through lm-eval (`lmeval.py`). Two cache entries a run:
+
+  paper-adapter  adapter_model.safetensors + adapter_config.json (peft) + train_info.json; its spec
+                 holds the model identity (hub commit or file hashes), the condition's exact
+                 modules, the domain, the seed, the recipe and the fingerprint of the training texts
+  paper-records  records.jsonl; its spec holds the model identity, the adapter's sha256, the
+                 evaluation subsets' fingerprints, the task settings and the lm-eval version
+
+Entries are content-addressed and lock-safe (`train/cache.py`): a session trains only what is
+missing, a corrupted entry is re-created with a warning, and under `pytest -n N` each xdist
+worker builds what no other worker holds the lock of (rotated start, non-blocking locks), on
+its own GPU (`gpu_for_worker`). The evidence is always assembled from the cache.
+"""
+from __future__ import annotations
+
+import copy
+import logging
+import os
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable
+
+from loraplace.progress import events as _progress
+from loraplace.tracks.paper import plan as paper_plan
+from loraplace.tracks.paper.data import Dataset, PaperDataError, load_dataset_rows, training_examples
+from loraplace.tracks.paper.models import ModelInfo, inspect_model, load_model, resolve_models
+from loraplace.evidence.records import BASE, Evidence, read_jsonl, sha256_file, sha256_text, write_jsonl
+from loraplace.study import BENCHMARKS
+
+log = logging.getLogger(__name__)
+TRAIN_VERSION = "paper-train-1"
+EVAL_VERSION = "paper-eval-1"
+
+
+def gpu_for_worker(worker_id: str | None, visible: str | None, count: int) -> str | None:
+    """The CUDA_VISIBLE_DEVICES of an xdist worker (``gw3`` -> the 4th of the visible GPUs, round
+    robin); None outside xdist or without GPUs (nothing to change)."""
+    if not worker_id or not worker_id.startswith("gw") or count <= 0:
+        return None
+    devices = [d.strip() for d in visible.split(",") if d.strip()] if visible else [str(i) for i in range(count)]
+    return devices[int(worker_id[2:]) % len(devices)]
+
+
+def _study_indices(published_dir) -> dict[str, list[int]]:
+    """benchmark -> the union of the study's released evaluation subsets (sorted benchmark indices)."""
+    from loraplace.tracks.published.fetch import resolve_published_dir
+    from loraplace.tracks.published.loader import load_indices
+
+    root = resolve_published_dir(published_dir)
+    try:
+        indices = load_indices(root)
+    except ValueError as exc:
+        raise PaperDataError(f"the study profile evaluates the study's released subsets: {exc}. Run "
+                             "`loraplace fetch published` or pass --published-dir") from None
+    out: dict[str, set] = {}
+    for (bench, _), values in indices.items():
+        out.setdefault(bench, set()).update(values)
+    return {b: sorted(v) for b, v in out.items()}
+
+
+def eval_rows(p, data_dir, published_dir=None) -> tuple[dict[str, list[dict]], dict[str, Dataset]]:
+    """{benchmark: rows to evaluate} under the profile, and the datasets they come from."""
+    subsets = _study_indices(published_dir) if p.items == "study" else {}
+    rows, sets = {}, {}
+    for bench in BENCHMARKS:
+        ds = load_dataset_rows(bench, data_dir, split=p.splits.get(bench))
+        sets[bench] = ds
+        if p.items == "all":
+            chosen = list(ds.rows)
+        elif p.items == "study":
+            wanted = subsets.get(bench)
+            if wanted is None:
+                raise PaperDataError(f"no released evaluation subset for {bench}")
+            if wanted[-1] >= len(ds.rows):
+                raise PaperDataError(f"{ds.origin}: has {len(ds.rows)} rows, but the study's {bench} subset "
+                                     f"needs index {wanted[-1]}; provide the whole split")
+            chosen = [ds.rows[i] for i in wanted]
+        else:
+            chosen = list(ds.rows[:paper_plan.eval_items(p)[bench]])
+        rows[bench] = chosen
+    return rows, sets
+
+
+class _Models:
+    """Loads each base model once, on first need (a warm session loads none)."""
+
+    def __init__(self, infos: dict[str, ModelInfo], device: str) -> None:
+        self.infos, self.device, self.loaded = infos, device, {}
+
+    def get(self, topology: str):
+        if topology not in self.loaded:
+            log.info("loading the %s model %s on %s", topology, self.infos[topology].ref.source, self.device)
+            self.loaded[topology] = load_model(self.infos[topology].ref, self.device)
+        return self.loaded[topology]
+
+
+def _device() -> str:
+    import torch
+
+    return "cuda" if torch.cuda.is_available() else "cpu"
+
+
+@dataclass(frozen=True)
+class Session:
+    """A profile's resolved models, data and plan over one cache: what `build_paper` assembles and
+    `loraplace fill` (`loraplace.scale`) turns into one task per planned run."""
+
+    p: object  # paper_plan.PaperProfile
+    infos: dict  # topology -> ModelInfo
+    sets: dict  # benchmark -> Dataset evaluated
+    train_sets: dict  # domain -> Dataset trained on
+    lm_eval_version: str | None
+    device: str
+    runs: list  # paper_plan.PlannedRun, in plan order
+    status: Callable  # run -> {entry kind: present}
+    build: Callable  # (run, timeout) -> the run's records entry, trained / evaluated if missing
+
+    def present(self, run) -> bool:
+        """Whether the run's entries are all in the cache (nothing to train or evaluate)."""
+        return all(self.status(run).values())
+
+
+def prepare(profile_name: str, *, models=None, data_dir=None, cache=None, published_dir=None,
+            progress: bool = True, device: str | None = None) -> Session:
+    """Resolve the profile's models and data, plan its runs and compute their cache specs (no
+    model is loaded until a run is built). `device`: where runs are built (default: cuda if
+    available, else cpu); it enters the adapter specs, so a driver without a GPU probes the
+    entries that GPU workers make by passing "cuda"."""
+    from loraplace.tracks.tiny.evaluate import Run, execute
+    from loraplace.train.cache import Cache
+    from loraplace.train.trainer import full_determinism
+
+    cache = cache if cache is not None else Cache()
+    p = paper_plan.profile(profile_name)
+    refs = resolve_models(models)
+    infos = {topo: inspect_model(ref, p.rank) for topo, ref in refs.items()}
+    rows, sets = eval_rows(p, data_dir, published_dir)
+    train_sets = {d: load_dataset_rows(d, data_dir) for d in ("gsm8k_train", "codealpaca", "ultrachat")}
+    eval_print = sha256_text("|".join(f"{b}:{sha256_text(str([r['_index'] for r in rows[b]]))}:{sets[b].fingerprint}"
+                                      for b in BENCHMARKS) + train_sets["gsm8k_train"].fingerprint)
+    lm_eval_version = _version("lm_eval")  # from the installed metadata: importing lm_eval costs ~1 s
+    runs = paper_plan.plan(p, {t: (i.ref.key, i.roles) for t, i in infos.items()})
+    device = device or _device()
+    loader = _Models(infos, device)
+    tasks_cache: dict = {}
+
+    def tasks():
+        if "t" not in tasks_cache:
+            from loraplace.tracks.paper.lmeval import build_tasks
+
+            tasks_cache["t"] = build_tasks(rows, p, fewshot_rows=list(train_sets["gsm8k_train"].rows))
+        return tasks_cache["t"]
+
+    def adapter_spec(run, texts_print):
+        info = infos[run.topology]
+        cond = info.conditions[run.condition]
+        return {"model": info.fingerprint, "condition": run.condition,
+                "modules": list(cond.modules), "domain": run.domain, "seed": run.seed,
+                "recipe": {k: v for k, v in p.to_dict().items() if k not in ("name", "seeds", "items", "splits")
+                           and not k.startswith(("gsm8k_", "humaneval_", "eval_"))},
+                "train_data": texts_print, "version": TRAIN_VERSION, "device": device,
+                "full_determinism": full_determinism()}
+
+    def records_spec(run, adapter_sha):
+        return {"model": infos[run.topology].fingerprint, "run": run.to_dict(),
+                "adapter_sha256": adapter_sha, "eval": eval_print, "lm_eval": lm_eval_version,
+                "settings": {k: getattr(p, k) for k in ("gsm8k_fewshot", "gsm8k_gen_tokens", "humaneval_gen_tokens")},
+                "version": EVAL_VERSION}
+
+    def evaluate(run, model, tokenizer, d: Path) -> None:
+        from loraplace.tracks.paper.lmeval import run_lm_eval, to_records
+
+        samples = run_lm_eval(model, tokenizer, tasks(), batch_size=p.eval_batch, device=device)
+        recs = to_records(Run(run.model, run.topology, BASE if run.is_base else run.condition,
+                              BASE if run.is_base else run.domain, run.seed), samples, execute)
+        write_jsonl(recs, d / "records.jsonl")
+
+    texts_memo: dict = {}
+
+    def texts_of(run) -> list[str]:
+        key = (run.domain, run.seed)  # the same draw for every model and condition
+        if key not in texts_memo:
+            texts_memo[key] = training_examples(train_sets[run.domain], p.train_examples, run.seed)
+        return texts_memo[key]
+
+    def status(run) -> dict[str, bool]:
+        """{entry kind: whether it is in the cache} of the run's entries."""
+        if run.is_base:
+            return {"paper-records": cache.has("paper-records", records_spec(run, None))}
+        spec = adapter_spec(run, sha256_text("\n\0".join(texts_of(run))))
+        if not cache.has("paper-adapter", spec):
+            return {"paper-adapter": False, "paper-records": False}
+        adapter_sha = sha256_file(cache.path("paper-adapter", spec) / "adapter_model.safetensors")
+        return {"paper-adapter": True, "paper-records": cache.has("paper-records", records_spec(run, adapter_sha))}
+
+    def build(run, timeout: float) -> Path:
+        """The records entry of one planned run, trained / evaluated if missing."""
+        if run.is_base:
+            def create_base(d):
+                model, tok = loader.get(run.topology)
+                evaluate(run, model, tok, d)
+            return cache.get_or_create("paper-records", records_spec(run, None), create_base, timeout=timeout)
+        texts = texts_of(run)
+        held: dict = {}
+
+        def create_adapter(d):
+            from loraplace.train.trainer import save_adapter, train_lora
+
+            model, tok = loader.get(run.topology)
+            peft_model, info = train_lora(copy.deepcopy(model), tok, infos[run.topology].conditions[run.condition],
+                                          texts, p, seed=run.seed, progress=progress)
+            save_adapter(peft_model, d, info, infos[run.topology].conditions[run.condition])
+            held["model"] = peft_model  # evaluate the in-memory model right after training
+
+        adapter_dir = cache.get_or_create("paper-adapter", adapter_spec(run, sha256_text("\n\0".join(texts))),
+                                          create_adapter, timeout=timeout)
+        adapter_sha = sha256_file(adapter_dir / "adapter_model.safetensors")
+
+        def create_records(d):
+            from loraplace.train.trainer import load_adapter
+
+            model, tok = loader.get(run.topology)
+            peft_model = held.get("model") or load_adapter(copy.deepcopy(model), adapter_dir)
+            evaluate(run, peft_model, tok, d)
+
+        return cache.get_or_create("paper-records", records_spec(run, adapter_sha), create_records, timeout=timeout)
+
+    return Session(p, infos, sets, train_sets, lm_eval_version, device, runs, status, build)
+
+
+def build_paper(profile_name: str, *, models=None, data_dir=None, cache=None, published_dir=None,
+                progress: bool = True) -> Evidence:
+    """Train (or load) and evaluate every run of the profile's plan -> Evidence("paper", …)."""
+    t_start = time.perf_counter()
+    s = prepare(profile_name, models=models, data_dir=data_dir, cache=cache, published_dir=published_dir,
+                progress=progress)
+    p, infos, sets, train_sets, lm_eval_version, device, runs, build = (
+        s.p, s.infos, s.sets, s.train_sets, s.lm_eval_version, s.device, s.runs, s.build)
+    present = s.present
+    missing = [run for run in runs if not present(run)]
+    if missing:
+        _progress.note(plan_text(p, missing, runs, {i.ref.key: i.n_params for i in infos.values()}))
+        _fill(missing, build, progress, p)
+    records, inputs = [], []
+    for run in runs:
+        path = build(run, -1) / "records.jsonl"
+        records += list(read_jsonl(path))
+        inputs.append({"path": str(path), "sha256": sha256_file(path)})
+    return Evidence(
+        "paper", records, inputs=inputs,
+        source={"profile": p.to_dict(), "models": {i.ref.key: i.to_source() for i in infos.values()},
+                "data": {name: ds.to_source() for name, ds in {**sets, **train_sets}.items()},
+                "lm_eval": lm_eval_version, "device": device, "runs": len(runs),
+                "timings_s": {"total": round(time.perf_counter() - t_start, 2)}},
+        models={t: i.ref.key for t, i in infos.items()},
+        roles={i.ref.key: dict(i.roles) for i in infos.values()},
+        cells={i.ref.key: {"topology": t, "mixer": i.mixer} for t, i in infos.items()},
+        condition_sets={i.ref.key: i.condition_set for i in infos.values()})
+
+
+def _version(name: str) -> str | None:
+    from importlib import metadata
+
+    try:
+        return metadata.version(name)
+    except metadata.PackageNotFoundError:
+        return None
+
+
+def plan_text(p, missing, runs, n_params: dict) -> str:
+    """What a cold session is about to build, with the rough cost (the `loraplace plan` rows)."""
+    est = paper_plan.estimate_gpu_hours(missing, n_params)
+    head = (f"loraplace paper[{p.name}]: building {len(missing)} of {len(runs)} planned entries "
+            f"({sum(r.is_base for r in missing)} base evaluations, {sum(not r.is_base for r in missing)} fine-tuning "
+            f"runs); ~{est['gpu_hours']} GPU-hours on one H100-class GPU (rough; `loraplace plan --evidence paper "
+            f"--profile {p.name}`)")
+    return "\n".join([head] + [f"  {r.model} {r.condition} {r.domain} seed {r.seed}" for r in missing])
+
+
+def _fill(runs, build, progress: bool, p) -> None:
+    """Build every missing entry: start at this xdist worker's offset, skip entries another
+    process is building (non-blocking lock), come back to them until all exist."""
+    from filelock import Timeout
+
+    worker = os.environ.get("PYTEST_XDIST_WORKER", "gw0")
+    offset = (int(worker[2:]) if worker[2:].isdigit() else 0) * max(1, len(runs) // _n_workers())
+    pending = runs[offset:] + runs[:offset]
+    bar = _progress.phase(f"paper[{p.name}] training + lm-eval evaluation", len(runs), unit="run",
+                          enabled=progress, tty_only=True)
+    while pending:
+        busy = []
+        for run in pending:
+            try:
+                build(run, 0)
+            except Timeout:
+                busy.append(run)
+                continue
+            bar.advance(current=f"{run.model} {run.condition}/{run.domain}/s{run.seed}")
+        if busy and len(busy) == len(pending):
+            time.sleep(2.0)
+        pending = busy
+    bar.close()
+
+
+def _n_workers() -> int:
+    try:
+        return max(1, int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1")))
+    except ValueError:
+        return 1

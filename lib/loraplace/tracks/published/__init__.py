@@ -1,0 +1,1 @@
+"""Evidence track `published`: the study's released per-item outputs, fetched and re-scored."""

@@ -1,0 +1,94 @@
+"""Build the tiny track: load it from the cache, or fill the cache first (in parallel) and load.
+
+    evidence = build_tiny("smoke", cache=Cache(root))
+
+Above both `tiny` (how each cache entry is made and the evidence assembled) and `tiny_pool`
+(worker processes that make entries), which therefore never import each other.
+"""
+from __future__ import annotations
+
+import os
+import tempfile
+import time
+from pathlib import Path
+
+from loraplace.progress import events as _progress
+from loraplace.tracks.tiny import pool as tiny_pool
+from loraplace.evidence.records import Evidence
+from loraplace.tracks.tiny.track import Missing, Profile, assemble, base_spec, profile, runs_of, specs
+
+MAX_DEFAULT_WORKERS = 8  # each worker holds ~0.4 GB (torch + an organism); beyond 8 pretraining bounds the wall time
+
+
+def default_workers() -> int:
+    """Worker processes for a cold build: the CPUs this process may use, at most
+    `MAX_DEFAULT_WORKERS`; `LORAPLACE_WORKERS=N` overrides (1: build in-process)."""
+    env = os.environ.get("LORAPLACE_WORKERS")
+    if env:
+        try:
+            return max(1, int(env))
+        except ValueError:
+            raise ValueError(f"LORAPLACE_WORKERS must be a whole number, got {env!r}") from None
+    cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    return max(1, min(cpus, MAX_DEFAULT_WORKERS))
+
+
+# Cold-build wall minutes on 2 cores with 2 workers at this machine's speed of 2026-11-27
+# (benchmarks/README.md); other machines scale by workers. This machine has run up to `SLOW_DAY` times slower
+# since (tiny Qwen3.5's 1,200 pretraining steps: 197 s then, 357-444 s in three builds on
+# 2026-11-30), so the plan line gives the range. smoke: 13.4 min measured on a 2.07x day;
+# default: 52.0 min measured on a 1.81x day with the controls after every domain, minus their
+# measured 9.3 min after CodeAlpaca and UltraChat (now `full` only); full: an estimate, never built.
+REFERENCE_MINUTES = {"smoke": 7, "default": 24, "full": 240}
+SLOW_DAY = 2.26
+
+
+def plan_line(p: Profile, cache, workers: int) -> str:
+    """What a cold build is about to create and roughly how long it takes here (one line)."""
+    every = specs(p)
+    bases = sum(not cache.has("tiny-base", base_spec(s, p)) for s in every.values())
+    runs = sum(len(runs_of(p, s)) for s in every.values())
+    ref = REFERENCE_MINUTES.get(p.name)
+    cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    if ref is None:
+        rough = "time unknown (a custom profile)"
+    else:
+        share = 1.0 if bases else 0.75  # bases cached: pretraining is skipped
+        fast = max(1, round(ref * share * 2 / max(2, min(workers, cpus, 8))))
+        rough = f"roughly {fast}-{round(fast * SLOW_DAY)} min on idle CPUs"
+        load = os.getloadavg()[0] if hasattr(os, "getloadavg") else 0.0
+        if load > cpus:  # other work holds the CPUs: the workers get a share of them
+            rough += f", longer now (load {load:.1f} on {cpus} CPUs)"
+    hint = "" if p.name == "smoke" else "; `--profile smoke` takes a few minutes"
+    return (f"loraplace tiny[{p.name}]: building into {cache.root}: {bases} of {len(every)} bases to pretrain "
+            f"({p.pretrain_steps} steps each), up to {runs} fine-tuning runs + evaluations, with {workers} "
+            f"worker processes; {rough}{hint}")
+
+
+def build_tiny(profile_name: str | Profile, *, cache=None, progress: bool = True,
+               workers: int | None = None) -> Evidence:
+    """Run (or load from `cache`) the whole tiny track of a profile -> Evidence("tiny", …).
+
+    When anything is missing from the cache and `workers` > 1 (default: `default_workers()`), the
+    missing entries are first created by that many single-threaded worker processes
+    (`tiny_pool.fill`); the evidence is then assembled from the cache. The workers are spawned, so
+    a script that calls this must keep its top level under `if __name__ == "__main__":` (or pass
+    workers=1). With cache=None everything runs in a temporary cache that is deleted afterwards."""
+    if cache is None:
+        from loraplace.train.cache import Cache
+
+        with tempfile.TemporaryDirectory(prefix="loraplace-tiny-") as tmp:
+            return build_tiny(profile_name, cache=Cache(Path(tmp)), progress=progress, workers=workers)
+    p = profile_name if isinstance(profile_name, Profile) else profile(profile_name)
+    workers = default_workers() if workers is None else max(1, workers)
+    t_start = time.perf_counter()
+    filled = None
+    if workers > 1:
+        try:
+            return assemble(p, cache, progress=False, allow_create=False, t_start=t_start, workers=workers)
+        except Missing:
+            if progress:
+                _progress.note(plan_line(p, cache, workers))
+            filled = tiny_pool.fill(p, cache.root, workers, progress=progress)
+    return assemble(p, cache, progress=progress and filled is None, allow_create=True, t_start=t_start,
+                     workers=workers, filled=filled)
