@@ -48,7 +48,8 @@ def _time(fn, reps: int) -> tuple[list[float], object]:
 
 
 def in_process(published_dir: str, resamples: int, reps: int) -> list[dict]:
-    from loraplace.claims.registry import CLAIMS, evaluate
+    from loraplace.claims.registry import CLAIMS
+    from loraplace.judging.evaluate import evaluate
     from loraplace.tracks.published import loader as published
     from loraplace.scoring.gsm8k import SCORERS
 

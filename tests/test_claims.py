@@ -3,7 +3,9 @@ import numpy as np
 import scipy.stats
 import pytest
 
-from loraplace.claims.registry import CLAIMS, FLOOR, _decide, evaluate, get_claim
+from loraplace.claims.registry import CLAIMS, get_claim
+from loraplace.judging.evaluate import evaluate
+from loraplace.judging.rule import FLOOR, decide
 from loraplace.evidence.records import Evidence, Record
 from loraplace.study import MODELS
 
@@ -86,7 +88,7 @@ def test_holm_p_is_at_least_the_raw_p_and_part_of_every_line():
     ("floor", 0.0, FLOOR * 2, 1.0, "inconclusive"),
 ])
 def test_decision_rule(direction, lo, hi, p, want):
-    assert _decide(direction, lo, hi, p) == want
+    assert decide(direction, lo, hi, p) == want
 
 
 def test_registry_states_the_study_conditions_per_role():

@@ -81,7 +81,7 @@ def test_a_control_run_trains_its_own_modules_and_is_evaluated_on_target(tmp_pat
     micro = dataclasses.replace(
         tiny.PROFILES["default"], name="micro-controls", hidden_size=32, pretrain_steps=3, pretrain_batch=2,
         pretrain_seq_len=63, seq_len=47, finetune_steps=2, finetune_batch=2, seeds=(0,),
-        items=tiny._items(3, 2, 3), max_new_tokens=4, code_tokens=4)
+        items=tiny.item_counts(3, 2, 3), max_new_tokens=4, code_tokens=4)
     assert micro.controls
     cache = Cache(tmp_path)
     base = tiny.ensure_base(cache, micro, "parallel")

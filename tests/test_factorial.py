@@ -5,7 +5,8 @@ import numpy as np
 import pytest
 
 from loraplace.judging import factorial
-from loraplace.claims.registry import evaluate, get_claim
+from loraplace.claims.registry import get_claim
+from loraplace.judging.evaluate import evaluate
 from loraplace.evidence.records import Evidence, Record
 from loraplace.study import DOMAINS, off_target
 

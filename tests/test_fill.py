@@ -18,7 +18,7 @@ from loraplace.train.cache import Cache
 
 MICRO = dataclasses.replace(
     tiny.PROFILES["smoke"], name="micro", hidden_size=32, pretrain_steps=4, pretrain_batch=2, pretrain_seq_len=63,
-    seq_len=47, finetune_steps=2, finetune_batch=2, seeds=(0,), items=tiny._items(3, 2, 3), max_new_tokens=4,
+    seq_len=47, finetune_steps=2, finetune_batch=2, seeds=(0,), items=tiny.item_counts(3, 2, 3), max_new_tokens=4,
     code_tokens=4)
 
 

@@ -5,7 +5,9 @@ import math
 
 import pytest
 
-from loraplace.claims.registry import evaluate, get_claim
+from loraplace.claims.registry import get_claim
+
+from loraplace.judging.evaluate import evaluate
 from loraplace.evidence.records import Evidence, NoData, Record
 from loraplace.study import MODELS
 
@@ -43,7 +45,7 @@ def test_a_nan_score_is_an_error_not_a_verdict():
 CONFTEST = '''
 import math
 import pytest
-import fixtures.claims as fc
+import loraplace.pytest_plugin.fixtures as fc
 from loraplace.evidence.records import Evidence, Record
 from loraplace.study import MODELS
 

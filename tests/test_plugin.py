@@ -105,7 +105,7 @@ class Run:
 
 @pytest.fixture
 def run(pytester: pytest.Pytester, published_dir: Path, monkeypatch: pytest.MonkeyPatch):
-    # `fixtures.claims` lives at the repo root; lib/ first so the subprocess tests this checkout's
+    # lib/ first so the subprocess tests this checkout's
     # loraplace, not whichever one an editable install points at
     monkeypatch.setenv("PYTHONPATH", os.pathsep.join([str(REPO / "lib"), str(REPO)]))
     monkeypatch.setenv("LORAPLACE_TEST_WRITES", str(pytester.path / "writes.log"))

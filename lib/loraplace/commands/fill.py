@@ -53,11 +53,11 @@ def run(args) -> int:
 
         work = plan_tiny(profile(args.profile or "default"), root, tuple(args.organism) if args.organism else None)
     else:
-        from loraplace.tracks.paper.track import _device
+        from loraplace.tracks.paper.track import default_device
 
         gpus = 1.0 if args.gpus_per_task is None else args.gpus_per_task
         # Ray runs each task where it gets its GPUs; the local engine builds on this machine's device.
-        device = ("cuda" if gpus > 0 else "cpu") if args.engine == "ray" else _device()
+        device = ("cuda" if gpus > 0 else "cpu") if args.engine == "ray" else default_device()
         work = plan_paper(args.profile or "study", root, models=args.paper_model or (), data_dir=args.paper_data,
                           published_dir=args.published_dir, device=device, gpus=gpus)
     result = fill(work, engine=args.engine, address=args.address, workers=args.workers, retries=args.retries,

@@ -20,8 +20,14 @@ class NoData(KeyError):
     one error a claim part may turn into an "unavailable" verdict. Every other error is a bug in
     the data or the code and fails the test with its message."""
 
+    def __init__(self, what: str, available: str, of: str = ""):
+        super().__init__(what, available, of)
+        self.what = what  # what was asked for and is missing
+        self.available = available  # what the track does have, as text
+        self.of = of  # what `available` lists, when not what was asked for
+
     def __str__(self) -> str:  # KeyError would quote the message
-        return str(self.args[0]) if self.args else ""
+        return f"{self.what}. Available{f' ({self.of})' if self.of else ''}: {self.available}"
 BASE = "base"  # condition and domain of the un-fine-tuned model
 
 
@@ -130,10 +136,8 @@ class Evidence:
             return self._index[key]
         except KeyError:
             have = sorted({k[2:] for k in self._index if k[:2] == (model, scorer)})
-            raise NoData(
-                f"No {self.track} records for model={model} scorer={scorer} condition={condition} "
-                f"domain={domain} benchmark={benchmark}. Available (condition, domain, benchmark): {have}"
-            ) from None
+            raise NoData(f"No {self.track} records for model={model} scorer={scorer} condition={condition} "
+                         f"domain={domain} benchmark={benchmark}", str(have), of="condition, domain, benchmark") from None
 
     def model(self, topology: str, mixer: str | None = None) -> str:
         """The model playing `topology` (mixer None: the study's model of that topology; else the
@@ -142,13 +146,12 @@ class Evidence:
             try:
                 return self.models[topology]
             except KeyError:
-                raise NoData(f"No {self.track} model for topology {topology!r}. "
-                             f"Available: {', '.join(self.models)}") from None
+                raise NoData(f"No {self.track} model for topology {topology!r}", ', '.join(self.models)) from None
         for key, cell in self.cells.items():
             if (cell["topology"], cell["mixer"]) == (topology, mixer):
                 return key
         have = [f"{c['topology']} × {c['mixer']}" for c in self.cells.values()]
-        raise NoData(f"No {self.track} model for {topology} × {mixer}. Available: {', '.join(have) or 'none'}")
+        raise NoData(f"No {self.track} model for {topology} × {mixer}", ', '.join(have) or 'none')
 
     def condition(self, model: str, role: str) -> str:
         """The run's condition name for a role ("attention", "recurrent", "full", …, or "base")."""
@@ -157,7 +160,7 @@ class Evidence:
         try:
             return self.roles[model][role]
         except KeyError:
-            raise NoData(f"No condition for role {role!r} in {model}. Available: {self.roles.get(model)}") from None
+            raise NoData(f"No condition for role {role!r} in {model}", str(self.roles.get(model))) from None
 
     def condition_label(self, model: str, role: str) -> str:
         """The condition name for display, namespaced by its condition set where the same name

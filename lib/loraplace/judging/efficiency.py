@@ -9,7 +9,8 @@ The counts are cached by config, code and transformers version (`models/accounti
 """
 from __future__ import annotations
 
-from loraplace.claims.registry import Part, Verdict, get_claim
+from loraplace.claims.registry import Part, get_claim
+from loraplace.judging.verdict import Verdict
 from loraplace.study import model_for_topology
 
 RATIO_RANGE = (5.0, 10.0)

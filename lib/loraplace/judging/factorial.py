@@ -20,7 +20,7 @@ which is why a contrast whose cells move together across seeds, such as the inte
 have a narrower interval than its parts).
 One fresh generator seeded with the suite's seed per contrast, as for every comparison.
 
-C7's parts are topology contrasts (claims.py says which, and the rule); the mixer contrasts and
+C7's parts are topology contrasts (`loraplace.claims.registry` says which; the rule is `loraplace.judging.rule`); the mixer contrasts and
 the interaction are estimated for the report's 2×2 section, not judged.
 """
 from __future__ import annotations
@@ -29,20 +29,14 @@ from dataclasses import dataclass, replace
 
 import numpy as np
 
+from loraplace.claims.registry import MIXER_ORDER, OUTCOME_LABELS, OUTCOMES, TOPOLOGY_ORDER
+from loraplace.evidence.records import BASE, Evidence, NoData
 from loraplace.judging import stats
 from loraplace.judging.pairing import pair
-from loraplace.evidence.records import BASE, Evidence, NoData
-from loraplace.study import DOMAINS, MIXER_NAMES, off_target
+from loraplace.judging.rule import ALPHA, POWER, decide, strata_dicts
+from loraplace.judging.verdict import Verdict
+from loraplace.study import MIXER_NAMES
 
-TOPOLOGY_ORDER = ("sequential", "parallel")
-MIXER_ORDER = ("gdn", "mamba2")
-# outcome -> (role compared with the base model, ((domain, benchmarks), ...))
-OUTCOMES = {
-    "gsm8k": ("recurrent", (("gsm8k_train", ("gsm8k",)),)),
-    "offtarget": ("full", tuple((d, off_target(d)) for d in DOMAINS)),
-}
-OUTCOME_LABELS = {"gsm8k": "recurrent-only − base on gsm8k after gsm8k_train",
-                  "offtarget": "full − base off-target, over the three domains"}
 
 
 @dataclass(frozen=True)
@@ -142,7 +136,7 @@ def _safe(fn):
     try:
         return _row(fn())
     except NoData as exc:  # only missing data; any other error is a bug and propagates
-        return _row(None, f"no data: {str(exc).split('. Available')[0]}")
+        return _row(None, f"no data: {exc.what}")
 
 
 def table(evidence: Evidence, scorer: str, *, resamples: int, seed: int) -> dict | None:
@@ -168,9 +162,7 @@ def table(evidence: Evidence, scorer: str, *, resamples: int, seed: int) -> dict
 
 def evaluate(claim, evidence: Evidence, scorer: str, *, resamples: int, seed: int) -> list:
     """Verdicts of C7's parts (each a topology contrast within one mixer, on one outcome); Holm
-    over the claim's testable parts; the usual verdict rule (`claims._decide`)."""
-    from loraplace.claims.registry import ALPHA, POWER, _decide, _strata_dicts
-    from loraplace.judging.verdict import Verdict
+    over the claim's testable parts; the public verdict rule (`loraplace.judging.rule.decide`)."""
 
     rows = []
     for part in claim.parts:
@@ -180,7 +172,7 @@ def evaluate(claim, evidence: Evidence, scorer: str, *, resamples: int, seed: in
             rows.append((part, est, seeds, "" if est is not None else
                          "not testable: every per-question contrast is the same number (zero variance)"))
         except NoData as exc:
-            rows.append((part, None, (), f"no data: {str(exc).split('. Available')[0]}"))
+            rows.append((part, None, (), f"no data: {exc.what}"))
     tested = [r for r in rows if r[1] is not None]
     holm = dict(zip((r[0].id for r in tested), stats.holm([r[1].p_value for r in tested]))) if tested else {}
     m = len(tested)
@@ -198,11 +190,11 @@ def evaluate(claim, evidence: Evidence, scorer: str, *, resamples: int, seed: in
             continue
         p_holm = float(holm[part.id])
         out.append(Verdict(
-            **common, verdict=_decide(part.direction, est.ci_low, est.ci_high, p_holm), n=est.n,
+            **common, verdict=decide(part.direction, est.ci_low, est.ci_high, p_holm), n=est.n,
             n_seeds=est.n_seeds, seeds=seeds, effect_pp=100 * est.effect, ci_low_pp=100 * est.ci_low,
             ci_high_pp=100 * est.ci_high, p_value=est.p_value, p_holm=p_holm,
             mde_pp=100 * stats.z_sum(ALPHA, POWER, m) * est.se, n_a=est.n_a, n_b=est.n_b,
-            seed_sd_pp=None if est.seed_sd is None else 100 * est.seed_sd, strata=_strata_dicts(est),
+            seed_sd_pp=None if est.seed_sd is None else 100 * est.seed_sd, strata=strata_dicts(est),
             interval="bootstrap percentile"))
     return out
 

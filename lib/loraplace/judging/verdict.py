@@ -1,4 +1,4 @@
-"""One verdict: a claim part judged under one evidence track and scorer (see `loraplace.claims.registry`
+"""One verdict: a claim part judged under one evidence track and scorer (see `loraplace.judging.rule`
 for the rule), with everything a reader needs to check it: n per side, seeds, effect, CI, Holm p,
 MDE, power planning, and the line pytest prints."""
 from __future__ import annotations
@@ -6,8 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from loraplace.judging import stats
-ALPHA = 0.05
-FLOOR = 0.05  # "floor": pass@1 below 5 %
+from loraplace.judging.rule import FLOOR
 
 
 @dataclass(frozen=True)

@@ -21,14 +21,12 @@ import sys
 import tempfile
 import time
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 from loraplace.sandbox import isolation as iso_mod
 from loraplace.sandbox import plaindata
 from loraplace.sandbox.outcome import Ended, classify_exception
 
-if TYPE_CHECKING:  # sandbox imports this module; the annotation only names its Program
-    from loraplace.sandbox.api import Program
+from loraplace.sandbox.program import Program
 
 WORKER = str(Path(__file__).with_name("worker.py"))
 

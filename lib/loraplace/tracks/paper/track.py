@@ -102,7 +102,7 @@ class _Models:
         return self.loaded[topology]
 
 
-def _device() -> str:
+def default_device() -> str:
     import torch
 
     return "cuda" if torch.cuda.is_available() else "cpu"
@@ -148,7 +148,7 @@ def prepare(profile_name: str, *, models=None, data_dir=None, cache=None, publis
                                       for b in BENCHMARKS) + train_sets["gsm8k_train"].fingerprint)
     lm_eval_version = _version("lm_eval")  # from the installed metadata: importing lm_eval costs ~1 s
     runs = paper_plan.plan(p, {t: (i.ref.key, i.roles) for t, i in infos.items()})
-    device = device or _device()
+    device = device or default_device()
     loader = _Models(infos, device)
     tasks_cache: dict = {}
 

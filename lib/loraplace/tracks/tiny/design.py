@@ -64,7 +64,7 @@ class Profile:
         return dict(self.items)
 
 
-def _items(gsm8k, humaneval, mc):
+def item_counts(gsm8k, humaneval, mc):
     return (("gsm8k", gsm8k), ("humaneval", humaneval), ("mmlu", mc), ("arc_challenge", mc), ("hellaswag", mc))
 
 
@@ -74,12 +74,12 @@ def _items(gsm8k, humaneval, mc):
 _PRETRAIN = dict(hidden_size=64, pretrain_steps=1200, pretrain_batch=13, pretrain_lr=4e-3, pretrain_seq_len=191,
                  seq_len=160, finetune_batch=8, finetune_lr=3e-3, rank=4, code_tokens=24)
 PROFILES = {p.name: p for p in (
-    Profile(name="smoke", **_PRETRAIN, finetune_steps=12, seeds=(0, 1), items=_items(40, 16, 40), max_new_tokens=20),
-    Profile(name="default", **_PRETRAIN, finetune_steps=40, seeds=(0, 1, 2), items=_items(500, 100, 600),
+    Profile(name="smoke", **_PRETRAIN, finetune_steps=12, seeds=(0, 1), items=item_counts(40, 16, 40), max_new_tokens=20),
+    Profile(name="default", **_PRETRAIN, finetune_steps=40, seeds=(0, 1, 2), items=item_counts(500, 100, 600),
             max_new_tokens=40, control_domains=("gsm8k_train",)),
     Profile(name="full", hidden_size=96, pretrain_steps=3000, pretrain_batch=13, pretrain_lr=3e-3, pretrain_seq_len=191,
             seq_len=160, finetune_steps=150, finetune_batch=8, finetune_lr=2e-3, rank=8, seeds=(0, 1, 2, 3, 4),
-            items=_items(1000, 200, 1000), max_new_tokens=128, code_tokens=32, control_domains=DOMAINS),
+            items=item_counts(1000, 200, 1000), max_new_tokens=128, code_tokens=32, control_domains=DOMAINS),
 )}
 
 

@@ -40,13 +40,13 @@ def _base(p, root: str, organism: str, timer=None, progress: bool = False):
 
 
 def _base_task(p, root: str, organism: str, progress: bool = False) -> dict[str, float]:
-    timer = tiny._Timer()
+    timer = tiny.Timer()
     _base(p, root, organism, timer, progress)
     return timer.spent
 
 
 def _run_task(p, root: str, organism: str, condition: str, domain: str, seed: int) -> dict[str, float]:
-    timer = tiny._Timer()
+    timer = tiny.Timer()
     tiny.ensure_run(Cache(root), p, _base(p, root, organism), condition, domain, seed, timer=timer)
     return timer.spent
 

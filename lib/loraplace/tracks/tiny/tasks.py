@@ -93,18 +93,18 @@ def pretrain(p: tiny.Profile, root: str, organism: str) -> dict:
 
 
 def base_eval(p: tiny.Profile, root: str, organism: str) -> dict:
-    timer = tiny._Timer()
+    timer = tiny.Timer()
     tiny.ensure_base(Cache(root), p, organism, timer=timer)
     return timer.spent
 
 
 def adapter(p: tiny.Profile, root: str, organism: str, condition: str, domain: str, seed: int) -> dict:
-    timer = tiny._Timer()
+    timer = tiny.Timer()
     tiny.ensure_adapter(Cache(root), p, _base(p, root, organism), condition, domain, seed, timer=timer)
     return timer.spent
 
 
 def evaluate(p: tiny.Profile, root: str, organism: str, condition: str, domain: str, seed: int) -> dict:
-    timer = tiny._Timer()
+    timer = tiny.Timer()
     tiny.ensure_run(Cache(root), p, _base(p, root, organism), condition, domain, seed, timer=timer)
     return timer.spent

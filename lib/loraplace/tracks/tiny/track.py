@@ -32,7 +32,7 @@ from loraplace.tracks.tiny import evaluate as tiny_eval
 from loraplace.evidence.records import BASE, Evidence, read_jsonl, sha256_file, write_jsonl
 from loraplace.models import organisms as org
 from loraplace.tracks.tiny.design import (  # noqa: F401  (the profiles and runs, re-exported)
-    PROFILES, ROLE_OF, Profile, _items, is_study_organism, items_of, profile, runs_of, specs)
+    PROFILES, ROLE_OF, Profile, item_counts, is_study_organism, items_of, profile, runs_of, specs)
 from loraplace.train import lora
 
 # Bump when the synthetic world / training / evaluation semantics change (part of every cache spec).
@@ -42,7 +42,7 @@ EVAL_VERSION = "tiny-eval-2"  # 2: single-threaded
 THREADS = 1  # torch threads while any entry is created (part of every spec; see `single_threaded`)
 
 
-class _Timer:
+class Timer:
     def __init__(self):
         self.spent: dict[str, float] = {}
 
@@ -114,11 +114,11 @@ class Base:
     records_path: Path
 
 
-def ensure_base(cache, p: Profile, organism: str, *, timer: _Timer | None = None, progress: bool = False,
+def ensure_base(cache, p: Profile, organism: str, *, timer: Timer | None = None, progress: bool = False,
                 allow_create: bool = True) -> Base:
     """Pretrain (or load) an organism's base checkpoint (by key, or a topology for the study's
     organism of it) and evaluate (or load) the base model."""
-    timer = timer or _Timer()
+    timer = timer or Timer()
     (spec,) = specs(p, (organism,)).values()
     topology = spec.topology
     t0 = time.perf_counter()
@@ -140,10 +140,10 @@ def adapter_spec(p: Profile, organism_key: str, base_sha: str, condition: str, d
 
 
 def ensure_adapter(cache, p: Profile, base: Base, condition: str, domain: str, seed: int, *,
-                   timer: _Timer | None = None, allow_create: bool = True) -> Path:
+                   timer: Timer | None = None, allow_create: bool = True) -> Path:
     """LoRA-fine-tune (or find) one adapter of `base` -> its entry directory (needs only the base
     checkpoint: `base.records` may be empty)."""
-    timer = timer or _Timer()
+    timer = timer or Timer()
     t0 = time.perf_counter()
     ft = adapter_spec(p, base.spec.key, base.sha256, condition, domain, seed)
 
@@ -160,9 +160,9 @@ def ensure_adapter(cache, p: Profile, base: Base, condition: str, domain: str, s
 
 
 def ensure_run(cache, p: Profile, base: Base, condition: str, domain: str, seed: int, *,
-               timer: _Timer | None = None, allow_create: bool = True) -> tuple[list, Path]:
+               timer: Timer | None = None, allow_create: bool = True) -> tuple[list, Path]:
     """LoRA-fine-tune (or load) one adapter of `base` and evaluate (or load) it -> (records, path)."""
-    timer = timer or _Timer()
+    timer = timer or Timer()
     adapter_dir = ensure_adapter(cache, p, base, condition, domain, seed, timer=timer, allow_create=allow_create)
     adapter_sha = sha256_file(adapter_dir / "adapter.safetensors")
     run = tiny_eval.Run(base.spec.key, base.topology, condition, domain, seed)
@@ -174,7 +174,7 @@ def assemble(p: Profile, cache, *, progress: bool, allow_create: bool, t_start: 
              filled: dict | None = None) -> Evidence:
     """The track's Evidence from the cache (creating what is missing in this process when
     `allow_create`, else raising `Missing`); `filled`: the phase seconds of a parallel fill."""
-    timer = _Timer()
+    timer = Timer()
     every = specs(p)
     records, inputs, bases = [], [], {}
     bar = None
