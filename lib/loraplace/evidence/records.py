@@ -176,3 +176,19 @@ class Evidence:
     def keys(self) -> list[tuple]:
         """(model, scorer, condition, domain, benchmark) of every run family."""
         return sorted(self._index)
+
+
+@dataclass(frozen=True)
+class Run:
+    """What every record of one evaluated model carries."""
+
+    model: str
+    topology: str
+    condition: str
+    domain: str
+    seed: int
+
+    def record(self, item, score: float, scorer: str, extra: dict) -> Record:
+        """The record of `item` (anything with `.benchmark` and `.key`, the question's item_key)."""
+        return Record(self.model, self.topology, self.condition, self.domain, self.seed, item.benchmark,
+                      item.key, float(score), scorer, extra)

@@ -7,7 +7,7 @@ its `paper-records` from the in-memory model, in one task: adapters before their
 
 Runs need no order between them; each asks for `gpus` GPUs (default 1) and runs in a worker
 process of its own, so a GPU's memory is returned between runs. The worker rebuilds the same
-`evidence.paper.prepare` session from plain arguments and calls its `build(run)`: the bytes are
+`tracks.paper.track.prepare` session from plain arguments and calls its `build(run)`: the bytes are
 those a pytest session would write. The device enters every adapter's key, so the driver
 probes with the workers' device ("cuda" when tasks get GPUs), not its own.
 """
@@ -18,7 +18,7 @@ from dataclasses import dataclass
 
 from loraplace.scale.graph import Task
 
-_SESSIONS: dict = {}  # per worker process: PaperArgs -> evidence.paper.Session
+_SESSIONS: dict = {}  # per worker process: PaperArgs -> tracks.paper.track.PaperSession
 
 
 @dataclass(frozen=True)
@@ -34,7 +34,7 @@ class PaperArgs:
 
 
 def prepare(args: PaperArgs):
-    """The `evidence.paper.Session` of `args` (memoized per process)."""
+    """The `PaperSession` of `args` (memoized per process)."""
     from loraplace.tracks.paper import track as paper
     from loraplace.train.cache import Cache
 

@@ -24,9 +24,7 @@ import copy
 import logging
 import os
 import time
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
 
 from loraplace.progress import events as _progress
 from loraplace.tracks.paper import plan as paper_plan
@@ -108,119 +106,116 @@ def default_device() -> str:
     return "cuda" if torch.cuda.is_available() else "cpu"
 
 
-@dataclass(frozen=True)
-class Session:
+class PaperSession:
     """A profile's resolved models, data and plan over one cache: what `build_paper` assembles and
-    `loraplace fill` (`loraplace.scale`) turns into one task per planned run."""
+    `loraplace fill` (`loraplace.scale`) turns into one task per planned run.
 
-    p: object  # paper_plan.PaperProfile
-    infos: dict  # topology -> ModelInfo
-    sets: dict  # benchmark -> Dataset evaluated
-    train_sets: dict  # domain -> Dataset trained on
-    lm_eval_version: str | None
-    device: str
-    runs: list  # paper_plan.PlannedRun, in plan order
-    status: Callable  # run -> {entry kind: present}
-    build: Callable  # (run, timeout) -> the run's records entry, trained / evaluated if missing
+    Resolving the profile's models and data, planning its runs and computing their cache specs
+    loads no model; a model is loaded when a run that needs it is built. `device`: where runs are
+    built (default: cuda if available, else cpu); it enters the adapter specs, so a driver without
+    a GPU probes the entries that GPU workers make by passing "cuda"."""
+
+    def __init__(self, profile_name: str, *, models=None, data_dir=None, cache=None, published_dir=None,
+                 progress: bool = True, device: str | None = None):
+        from loraplace.train.cache import Cache
+
+        self.cache = cache if cache is not None else Cache()
+        self.p = p = paper_plan.profile(profile_name)
+        refs = resolve_models(models)
+        self.infos = {topo: inspect_model(ref, p.rank) for topo, ref in refs.items()}  # topology -> ModelInfo
+        self.rows, self.sets = eval_rows(p, data_dir, published_dir)  # benchmark -> rows, Dataset evaluated
+        self.train_sets = {d: load_dataset_rows(d, data_dir) for d in ("gsm8k_train", "codealpaca", "ultrachat")}
+        self.eval_print = sha256_text("|".join(
+            f"{b}:{sha256_text(str([r['_index'] for r in self.rows[b]]))}:{self.sets[b].fingerprint}"
+            for b in BENCHMARKS) + self.train_sets["gsm8k_train"].fingerprint)
+        self.lm_eval_version = _version("lm_eval")  # from the installed metadata: importing lm_eval costs ~1 s
+        self.runs = paper_plan.plan(p, {t: (i.ref.key, i.roles) for t, i in self.infos.items()})  # plan order
+        self.device = device or default_device()
+        self.progress = progress
+        self.loader = _Models(self.infos, self.device)
+        self._tasks = None
+        self._texts: dict = {}
 
     def present(self, run) -> bool:
         """Whether the run's entries are all in the cache (nothing to train or evaluate)."""
         return all(self.status(run).values())
 
-
-def prepare(profile_name: str, *, models=None, data_dir=None, cache=None, published_dir=None,
-            progress: bool = True, device: str | None = None) -> Session:
-    """Resolve the profile's models and data, plan its runs and compute their cache specs (no
-    model is loaded until a run is built). `device`: where runs are built (default: cuda if
-    available, else cpu); it enters the adapter specs, so a driver without a GPU probes the
-    entries that GPU workers make by passing "cuda"."""
-    from loraplace.tracks.tiny.evaluate import Run, execute
-    from loraplace.train.cache import Cache
-    from loraplace.train.trainer import full_determinism
-
-    cache = cache if cache is not None else Cache()
-    p = paper_plan.profile(profile_name)
-    refs = resolve_models(models)
-    infos = {topo: inspect_model(ref, p.rank) for topo, ref in refs.items()}
-    rows, sets = eval_rows(p, data_dir, published_dir)
-    train_sets = {d: load_dataset_rows(d, data_dir) for d in ("gsm8k_train", "codealpaca", "ultrachat")}
-    eval_print = sha256_text("|".join(f"{b}:{sha256_text(str([r['_index'] for r in rows[b]]))}:{sets[b].fingerprint}"
-                                      for b in BENCHMARKS) + train_sets["gsm8k_train"].fingerprint)
-    lm_eval_version = _version("lm_eval")  # from the installed metadata: importing lm_eval costs ~1 s
-    runs = paper_plan.plan(p, {t: (i.ref.key, i.roles) for t, i in infos.items()})
-    device = device or default_device()
-    loader = _Models(infos, device)
-    tasks_cache: dict = {}
-
-    def tasks():
-        if "t" not in tasks_cache:
+    def tasks(self):
+        """The lm-eval task configs of the profile (built once)."""
+        if self._tasks is None:
             from loraplace.tracks.paper.lmeval import build_tasks
 
-            tasks_cache["t"] = build_tasks(rows, p, fewshot_rows=list(train_sets["gsm8k_train"].rows))
-        return tasks_cache["t"]
+            self._tasks = build_tasks(self.rows, self.p, fewshot_rows=list(self.train_sets["gsm8k_train"].rows))
+        return self._tasks
 
-    def adapter_spec(run, texts_print):
-        info = infos[run.topology]
+    def adapter_spec(self, run, texts_print: str) -> dict:
+        from loraplace.train.trainer import full_determinism
+
+        info, p = self.infos[run.topology], self.p
         cond = info.conditions[run.condition]
         return {"model": info.fingerprint, "condition": run.condition,
                 "modules": list(cond.modules), "domain": run.domain, "seed": run.seed,
                 "recipe": {k: v for k, v in p.to_dict().items() if k not in ("name", "seeds", "items", "splits")
                            and not k.startswith(("gsm8k_", "humaneval_", "eval_"))},
-                "train_data": texts_print, "version": TRAIN_VERSION, "device": device,
+                "train_data": texts_print, "version": TRAIN_VERSION, "device": self.device,
                 "full_determinism": full_determinism()}
 
-    def records_spec(run, adapter_sha):
-        return {"model": infos[run.topology].fingerprint, "run": run.to_dict(),
-                "adapter_sha256": adapter_sha, "eval": eval_print, "lm_eval": lm_eval_version,
-                "settings": {k: getattr(p, k) for k in ("gsm8k_fewshot", "gsm8k_gen_tokens", "humaneval_gen_tokens")},
+    def records_spec(self, run, adapter_sha: str | None) -> dict:
+        return {"model": self.infos[run.topology].fingerprint, "run": run.to_dict(),
+                "adapter_sha256": adapter_sha, "eval": self.eval_print, "lm_eval": self.lm_eval_version,
+                "settings": {k: getattr(self.p, k) for k in ("gsm8k_fewshot", "gsm8k_gen_tokens",
+                                                               "humaneval_gen_tokens")},
                 "version": EVAL_VERSION}
 
-    def evaluate(run, model, tokenizer, d: Path) -> None:
+    def evaluate(self, run, model, tokenizer, d: Path) -> None:
+        from loraplace.evidence.records import Run
+        from loraplace.scoring.execution import execute
         from loraplace.tracks.paper.lmeval import run_lm_eval, to_records
 
-        samples = run_lm_eval(model, tokenizer, tasks(), batch_size=p.eval_batch, device=device)
+        samples = run_lm_eval(model, tokenizer, self.tasks(), batch_size=self.p.eval_batch, device=self.device)
         recs = to_records(Run(run.model, run.topology, BASE if run.is_base else run.condition,
                               BASE if run.is_base else run.domain, run.seed), samples, execute)
         write_jsonl(recs, d / "records.jsonl")
 
-    texts_memo: dict = {}
-
-    def texts_of(run) -> list[str]:
+    def texts_of(self, run) -> list[str]:
         key = (run.domain, run.seed)  # the same draw for every model and condition
-        if key not in texts_memo:
-            texts_memo[key] = training_examples(train_sets[run.domain], p.train_examples, run.seed)
-        return texts_memo[key]
+        if key not in self._texts:
+            self._texts[key] = training_examples(self.train_sets[run.domain], self.p.train_examples, run.seed)
+        return self._texts[key]
 
-    def status(run) -> dict[str, bool]:
+    def status(self, run) -> dict[str, bool]:
         """{entry kind: whether it is in the cache} of the run's entries."""
+        cache = self.cache
         if run.is_base:
-            return {"paper-records": cache.has("paper-records", records_spec(run, None))}
-        spec = adapter_spec(run, sha256_text("\n\0".join(texts_of(run))))
+            return {"paper-records": cache.has("paper-records", self.records_spec(run, None))}
+        spec = self.adapter_spec(run, sha256_text("\n\0".join(self.texts_of(run))))
         if not cache.has("paper-adapter", spec):
             return {"paper-adapter": False, "paper-records": False}
         adapter_sha = sha256_file(cache.path("paper-adapter", spec) / "adapter_model.safetensors")
-        return {"paper-adapter": True, "paper-records": cache.has("paper-records", records_spec(run, adapter_sha))}
+        return {"paper-adapter": True, "paper-records": cache.has("paper-records", self.records_spec(run, adapter_sha))}
 
-    def build(run, timeout: float) -> Path:
+    def build(self, run, timeout: float) -> Path:
         """The records entry of one planned run, trained / evaluated if missing."""
+        cache, loader = self.cache, self.loader
         if run.is_base:
             def create_base(d):
                 model, tok = loader.get(run.topology)
-                evaluate(run, model, tok, d)
-            return cache.get_or_create("paper-records", records_spec(run, None), create_base, timeout=timeout)
-        texts = texts_of(run)
+                self.evaluate(run, model, tok, d)
+            return cache.get_or_create("paper-records", self.records_spec(run, None), create_base, timeout=timeout)
+        texts = self.texts_of(run)
+        condition = self.infos[run.topology].conditions[run.condition]
         held: dict = {}
 
         def create_adapter(d):
             from loraplace.train.trainer import save_adapter, train_lora
 
             model, tok = loader.get(run.topology)
-            peft_model, info = train_lora(copy.deepcopy(model), tok, infos[run.topology].conditions[run.condition],
-                                          texts, p, seed=run.seed, progress=progress)
-            save_adapter(peft_model, d, info, infos[run.topology].conditions[run.condition])
+            peft_model, info = train_lora(copy.deepcopy(model), tok, condition, texts, self.p, seed=run.seed,
+                                          progress=self.progress)
+            save_adapter(peft_model, d, info, condition)
             held["model"] = peft_model  # evaluate the in-memory model right after training
 
-        adapter_dir = cache.get_or_create("paper-adapter", adapter_spec(run, sha256_text("\n\0".join(texts))),
+        adapter_dir = cache.get_or_create("paper-adapter", self.adapter_spec(run, sha256_text("\n\0".join(texts))),
                                           create_adapter, timeout=timeout)
         adapter_sha = sha256_file(adapter_dir / "adapter_model.safetensors")
 
@@ -229,11 +224,16 @@ def prepare(profile_name: str, *, models=None, data_dir=None, cache=None, publis
 
             model, tok = loader.get(run.topology)
             peft_model = held.get("model") or load_adapter(copy.deepcopy(model), adapter_dir)
-            evaluate(run, peft_model, tok, d)
+            self.evaluate(run, peft_model, tok, d)
 
-        return cache.get_or_create("paper-records", records_spec(run, adapter_sha), create_records, timeout=timeout)
+        return cache.get_or_create("paper-records", self.records_spec(run, adapter_sha), create_records,
+                                   timeout=timeout)
 
-    return Session(p, infos, sets, train_sets, lm_eval_version, device, runs, status, build)
+
+def prepare(profile_name: str, **options) -> PaperSession:
+    """The `PaperSession` of a profile (`PaperSession`'s options: models, data_dir, cache,
+    published_dir, progress, device)."""
+    return PaperSession(profile_name, **options)
 
 
 def build_paper(profile_name: str, *, models=None, data_dir=None, cache=None, published_dir=None,

@@ -23,32 +23,17 @@ Every record's `extra` holds the prediction and `output_sha256`, the sha256 of t
 from __future__ import annotations
 
 import hashlib
-from dataclasses import dataclass
 
 import torch
 from torch import nn
 
-from loraplace.evidence.records import Record, sha256_text
+from loraplace.evidence.records import Record, Run, sha256_text
+from loraplace.scoring.execution import execute
 from loraplace.scoring.gsm8k import SCORERS, score_gsm8k
 from loraplace.train import synthetic
 from loraplace.train.tokenizer import BOS_ID, PAD_ID
 
 MC_NORMALISED = {"mmlu": False, "arc_challenge": False, "hellaswag": True}
-
-
-@dataclass(frozen=True)
-class Run:
-    """What every record of one evaluated model carries."""
-
-    model: str
-    topology: str
-    condition: str
-    domain: str
-    seed: int
-
-    def record(self, item: synthetic.Item, score: float, scorer: str, extra: dict) -> Record:
-        return Record(self.model, self.topology, self.condition, self.domain, self.seed, item.benchmark,
-                      item.key, float(score), scorer, extra)
 
 
 def _encode(tokenizer, text: str) -> list[int]:
@@ -101,25 +86,6 @@ def generate(model: nn.Module, tokenizer, prompts: list[str], max_new_tokens: in
                            pad_token_id=PAD_ID, eos_token_id=None, num_beams=1)
         outs += [tokenizer.decode(row[width:].tolist(), skip_special_tokens=True) for row in y]
     return outs
-
-
-_EXEC_MEMO: dict[str, dict] = {}
-
-
-def execute(programs: list[str], timeout: float = 3.0, workers: int = 2) -> list[dict]:
-    """Run programs in the sandbox, each distinct program once per process (memoised by sha256)."""
-    from loraplace.sandbox import api as sandbox
-    keys = [sha256_text(p) for p in programs]
-    todo = {k: p for k, p in zip(keys, programs) if k not in _EXEC_MEMO}
-    if todo:
-        from loraplace.scoring.execution import allowed_unsandboxed
-        from loraplace.sandbox.isolation import level
-
-        results = sandbox.run_many(list(todo.values()), workers=workers, timeout=timeout, progress=False,
-                                   allow_unsandboxed=allowed_unsandboxed(None))
-        for k, res in zip(todo, results):
-            _EXEC_MEMO[k] = {"passed": bool(res.passed), "status": res.status, "isolation": level(res.isolation)}
-    return [_EXEC_MEMO[k] for k in keys]
 
 
 def eval_mc(model, tokenizer, run: Run, items: list[synthetic.Item], batch: int) -> list[Record]:

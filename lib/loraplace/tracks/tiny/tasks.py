@@ -1,5 +1,5 @@
 """The tiny track as tasks: per organism pretrain -> base evaluation, and pretrain -> adapter ->
-evaluation for each of its runs (condition x domain x seed, `evidence.tiny.runs_of`), one cache
+evaluation for each of its runs (condition x domain x seed, `tracks.tiny.design.runs_of`), one cache
 entry each. Organisms are named by key, or by topology for the study's organism of it.
 
     tasks = plan(profile("smoke"), cache_root)          # every task (the engine skips present ones)
@@ -43,7 +43,7 @@ def plan(p: tiny.Profile, cache_root: str, organisms: tuple[str, ...] | None = N
 def probe(p: tiny.Profile, cache: Cache, organisms: tuple[str, ...] | None = None) -> dict[str, bool]:
     """Entry id -> whether a verified entry is in the cache. An entry whose key depends on a
     missing one (an adapter on its base checkpoint, records on their adapter) counts as missing."""
-    from loraplace.tracks.tiny.evaluate import Run
+    from loraplace.evidence.records import Run
 
     out: dict[str, bool] = {}
     for key, spec in tiny.specs(p, organisms).items():
