@@ -28,9 +28,8 @@ import tempfile
 import time
 from collections import Counter
 
-from loraplace.scoring import humaneval
-
 from loraplace.sandbox import api as sandbox
+from loraplace.scoring import humaneval
 from loraplace.tracks.published.fetch import resolve_published_dir
 
 DATA = str(resolve_published_dir() / "results" / "eval_details")

@@ -50,8 +50,8 @@ def _time(fn, reps: int) -> tuple[list[float], object]:
 def in_process(published_dir: str, resamples: int, reps: int) -> list[dict]:
     from loraplace.claims.registry import CLAIMS
     from loraplace.judging.evaluate import evaluate
-    from loraplace.tracks.published import loader as published
     from loraplace.scoring.gsm8k import SCORERS
+    from loraplace.tracks.published import loader as published
 
     def load():
         published._load.cache_clear()  # load_published is memoised per process

@@ -31,8 +31,8 @@ def step_cost(profile, reps: int = 30) -> list[tuple]:
     `lora.train_step` on `lora.trainable_copy` (exactly what fine-tuning runs), same batch, timed
     alternately (bare, step, bare, step, ...) so drift on a shared machine hits both alike; the
     ratio is the median of the per-pair ratios."""
-    from loraplace.tracks.tiny.track import ROLE_OF
     from loraplace.models import organisms as org
+    from loraplace.tracks.tiny.track import ROLE_OF
     from loraplace.train import lora
     from loraplace.train.tokenizer import build_tokenizer
 
@@ -73,9 +73,9 @@ def main() -> int:
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
     from loraplace.evidence.records import select
-    from loraplace.tracks.tiny.track import profile
     from loraplace.tracks.tiny.build import build_tiny, default_workers
     from loraplace.tracks.tiny.evaluate import accuracy
+    from loraplace.tracks.tiny.track import profile
     from loraplace.train import synthetic
     from loraplace.train.cache import Cache
 

@@ -15,10 +15,10 @@ from __future__ import annotations
 
 import math
 
+import bench_gpu as kb
 import pytest
 import torch
 
-import bench_gpu as kb
 from conftest import fused_or_skip, require_cuda
 
 pytestmark = pytest.mark.benchmark

@@ -13,8 +13,8 @@ either is refuted iff the other side wins significantly. Where the profile ran n
 (smoke; default after CodeAlpaca and UltraChat) the parts are unavailable."""
 import pytest
 
-from loraplace.pytest_plugin.fixtures import claim_parts
 from loraplace.claims.registry import get_claim
+from loraplace.pytest_plugin.fixtures import claim_parts
 
 CLAIM = get_claim("C1")
 

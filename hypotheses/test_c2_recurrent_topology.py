@@ -5,8 +5,8 @@ Measured as recurrent-only (Qwen `gdn_only`, Falcon `ssm_only`) minus the base m
 GSM8K after GSM8K training: negative in the sequential hybrid, positive in the parallel one."""
 import pytest
 
-from loraplace.pytest_plugin.fixtures import claim_parts
 from loraplace.claims.registry import get_claim
+from loraplace.pytest_plugin.fixtures import claim_parts
 
 CLAIM = get_claim("C2")
 

@@ -5,8 +5,8 @@ Measured as full adaptation minus the base model on the off-target benchmarks of
 fine-tuning domain (mean over benchmarks): positive in parallel, negative in sequential."""
 import pytest
 
-from loraplace.pytest_plugin.fixtures import claim_parts
 from loraplace.claims.registry import get_claim
+from loraplace.pytest_plugin.fixtures import claim_parts
 
 CLAIM = get_claim("C3")
 

@@ -6,8 +6,8 @@ off-target benchmarks (the base cancels in the paired difference); supported onl
 attention-only is better than each of them."""
 import pytest
 
-from loraplace.pytest_plugin.fixtures import claim_parts
 from loraplace.claims.registry import get_claim
+from loraplace.pytest_plugin.fixtures import claim_parts
 
 CLAIM = get_claim("C4")
 

@@ -7,9 +7,9 @@ condition definitions and under harmonized ones. No evidence track or scorer inv
 counts are cached in --cache-dir by config, code and transformers version."""
 import pytest
 
-from loraplace.pytest_plugin.fixtures import claim_parts
 from loraplace.claims.registry import get_claim
 from loraplace.judging.efficiency import verdict
+from loraplace.pytest_plugin.fixtures import claim_parts
 
 C5 = get_claim("C5")
 

@@ -6,8 +6,8 @@ condition's 95 % CI stays below the 5 % floor. The study's metric never executed
 the `corrected` scorer executes it (sandbox)."""
 import pytest
 
-from loraplace.pytest_plugin.fixtures import claim_parts
 from loraplace.claims.registry import get_claim
+from loraplace.pytest_plugin.fixtures import claim_parts
 
 CLAIM = get_claim("C6")
 

@@ -20,8 +20,8 @@ Pre-registered (committed before any result of the added cells existed):
 On the published and paper tracks (two models, one per topology) the parts are unavailable."""
 import pytest
 
-from loraplace.pytest_plugin.fixtures import claim_parts
 from loraplace.claims.registry import get_claim
+from loraplace.pytest_plugin.fixtures import claim_parts
 
 CLAIM = get_claim("C7")
 

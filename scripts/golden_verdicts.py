@@ -28,8 +28,8 @@ def _round(x, nd=2):
 def compute(published_dir=None, resamples: int = 10_000, seed: int = 3407) -> dict:
     from loraplace.claims.registry import get_claim
     from loraplace.judging.evaluate import evaluate
-    from loraplace.tracks.published.loader import load_published
     from loraplace.scoring.gsm8k import SCORERS
+    from loraplace.tracks.published.loader import load_published
 
     evidence = load_published(published_dir)
     rows = {}

@@ -7,6 +7,7 @@ import textwrap
 import pytest
 
 from loraplace.sandbox import api as sandbox
+
 ISO = sandbox.isolation()
 FULL = not ISO.missing
 needs_full = pytest.mark.skipif(not FULL, reason=f"isolation here: missing {ISO.missing}")

@@ -1,12 +1,12 @@
 """The claim registry and the verdict rule, on synthetic evidence whose truth we built in."""
 import numpy as np
-import scipy.stats
 import pytest
+import scipy.stats
 
 from loraplace.claims.registry import CLAIMS, get_claim
+from loraplace.evidence.records import Evidence, Record
 from loraplace.judging.evaluate import evaluate
 from loraplace.judging.rule import FLOOR, decide
-from loraplace.evidence.records import Evidence, Record
 from loraplace.study import MODELS
 
 N = 400

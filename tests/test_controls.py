@@ -3,11 +3,11 @@ rank 16), the random placement stays within it and depends on its draw, and the 
 them only where its design says so."""
 import pytest
 
-from loraplace.tracks.tiny import track as tiny
-
-from loraplace.tracks.tiny import design as tiny_design
-from loraplace.models import controls, organisms as org
+from loraplace.models import controls
+from loraplace.models import organisms as org
 from loraplace.models.taxonomy import ATTENTION, classify_model
+from loraplace.tracks.tiny import design as tiny_design
+from loraplace.tracks.tiny import track as tiny
 from loraplace.train import lora
 
 RANK = 16

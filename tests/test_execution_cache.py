@@ -15,6 +15,7 @@ import pytest
 
 from loraplace.scoring import execution as ec
 from loraplace.scoring import humaneval
+
 T = 1.0  # the infinite loop burns the whole limit once, on the cold call
 
 

@@ -4,10 +4,10 @@ two-model track leaves C7 unavailable."""
 import numpy as np
 import pytest
 
-from loraplace.judging import factorial
 from loraplace.claims.registry import get_claim
-from loraplace.judging.evaluate import evaluate
 from loraplace.evidence.records import Evidence, Record
+from loraplace.judging import factorial
+from loraplace.judging.evaluate import evaluate
 from loraplace.study import DOMAINS, off_target
 
 N = 300

@@ -19,8 +19,8 @@ from loraplace.tracks.published.fetch import (
     FetchError,
     default_published_dir,
     fetch_published,
-    manifest_entries,
     load_manifest,
+    manifest_entries,
     resolve_published_dir,
     verify_published,
 )

@@ -6,14 +6,14 @@ import dataclasses
 import json
 from pathlib import Path
 
-import fill_tasks
 import pytest
 
+import fill_tasks
 from loraplace import cli
-from loraplace.tracks.tiny import track as tiny
 from loraplace.scale import graph, local, ray_engine
 from loraplace.scale.fill import Work, check_engine, fill, plan_tiny
 from loraplace.scale.graph import Task
+from loraplace.tracks.tiny import track as tiny
 from loraplace.train.cache import Cache
 
 MICRO = dataclasses.replace(
@@ -139,8 +139,8 @@ def toy(tmp_path_factory):
 
 
 def test_paper_plan_submits_one_gpu_per_run_in_a_fresh_process(toy):
-    from loraplace.tracks.paper import plan as paper_plan
     from loraplace.scale.fill import plan_paper
+    from loraplace.tracks.paper import plan as paper_plan
 
     work = plan_paper("smoke", toy["cache"], models=toy["paper_models"], data_dir=toy["paper_data"])
     runs = paper_plan.plan(paper_plan.profile("smoke"))
@@ -156,8 +156,8 @@ def test_paper_plan_submits_one_gpu_per_run_in_a_fresh_process(toy):
 def test_paper_tasks_build_the_entries_a_session_reads(toy):
     """One fine-tuning run through the local engine (CPU): its adapter and records exist
     afterwards exactly where the pytest session's `build_paper` looks for them."""
-    from loraplace.tracks.paper import track as paper
     from loraplace.scale.fill import plan_paper
+    from loraplace.tracks.paper import track as paper
 
     work = plan_paper("smoke", toy["cache"], models=toy["paper_models"], data_dir=toy["paper_data"], device="cpu")
     assert work.tasks[1].id.startswith("run/")

@@ -7,14 +7,14 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-import fill_tasks
 import pytest
-from test_fill import MICRO, failing, work_of, writer
 
+import fill_tasks
 import loraplace
 from loraplace.scale import ray_engine
 from loraplace.scale.fill import fill, plan_tiny
 from loraplace.train.cache import Cache
+from test_fill import MICRO, failing, work_of, writer
 
 ray = pytest.importorskip("ray")
 

@@ -6,9 +6,8 @@ import math
 import pytest
 
 from loraplace.claims.registry import get_claim
-
-from loraplace.judging.evaluate import evaluate
 from loraplace.evidence.records import Evidence, NoData, Record
+from loraplace.judging.evaluate import evaluate
 from loraplace.study import MODELS
 
 pytest_plugins = ["pytester"]

@@ -7,12 +7,11 @@ from pathlib import Path
 import pytest
 import torch
 
-from loraplace.tracks.tiny import track as tiny
-
-from loraplace.tracks.tiny import evaluate as tiny_eval
 from loraplace.models import organisms as org
 from loraplace.models.taxonomy import classify_model
 from loraplace.study import MIXER_OF_KIND
+from loraplace.tracks.tiny import evaluate as tiny_eval
+from loraplace.tracks.tiny import track as tiny
 
 GOLDEN = Path(__file__).parent / "golden" / "tiny_cache_specs.json"
 

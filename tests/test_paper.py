@@ -22,6 +22,7 @@ from pathlib import Path
 import pytest
 
 from loraplace.tracks.paper import toy as paper_toy
+
 REPO = Path(__file__).resolve().parents[1]
 GUARD = '''
 import os, socket

@@ -11,12 +11,12 @@ from pathlib import Path
 
 import pytest
 
+from loraplace.study import DOMAINS, MODELS, ROLES
 from loraplace.tracks.paper import toy as paper_toy
-from loraplace.tracks.paper.track import eval_rows, gpu_for_worker
 from loraplace.tracks.paper.data import SOURCES, PaperDataError, load_dataset_rows, training_examples
 from loraplace.tracks.paper.models import PaperModelError, inspect_model, resolve_models
 from loraplace.tracks.paper.plan import PLAN_KEYS, plan, profile
-from loraplace.study import DOMAINS, MODELS, ROLES
+from loraplace.tracks.paper.track import eval_rows, gpu_for_worker
 
 REPO = Path(__file__).resolve().parents[1]
 

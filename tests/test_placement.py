@@ -12,9 +12,18 @@ from peft import LoraConfig, get_peft_model
 from loraplace.models import zoo
 from loraplace.models.accounting import count_trainable, lora_params, rank_cost
 from loraplace.models.placement import (
+    Condition,
+    adapted_modules,
+    apply_lora,
+    budget_matched,
+    budget_rank,
+    build_conditions,
+    check_targets,
+    custom_condition,
+    model_taxonomy,
     parameter_ratio,
-    Condition, adapted_modules, apply_lora, budget_matched, budget_rank, build_conditions, check_targets,
-    custom_condition, model_taxonomy, random_placement, verify_adapters,
+    random_placement,
+    verify_adapters,
 )
 from loraplace.models.taxonomy import classify_model
 from loraplace.tracks.published.fetch import resolve_published_dir
@@ -155,8 +164,8 @@ def test_ineligible_targets_are_clear_errors():
 
 
 def test_condition_matching_nothing_is_an_error():
-    from transformers import AutoModelForCausalLM, LlamaConfig
     import torch
+    from transformers import AutoModelForCausalLM, LlamaConfig
 
     with torch.device("meta"):
         llama = AutoModelForCausalLM.from_config(LlamaConfig(num_hidden_layers=1))

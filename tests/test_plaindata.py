@@ -10,6 +10,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from loraplace.sandbox import plaindata as pd
+
 ROUND_TRIP = [None, True, False, 0, -7, 2**200, -(2**70), 1.5, -0.0, math.inf, "", "héllo",
               "\ud800", b"\x00\xff", 3 + 4j, [1, [2, (3,)]], (1, "a", None), {1: "a", (2, 3): [4]},
               {"k": {"n": {1, 2}}}, frozenset({1, (2,)}), set(), (), []]

@@ -249,8 +249,8 @@ def test_a_terminal_gets_a_live_line(fake):
 
 
 def test_tiny_plan_line_says_what_is_missing_and_roughly_how_long(tmp_path, monkeypatch):
-    from loraplace.tracks.tiny import track as tiny
     from loraplace.tracks.tiny import build as tiny_build
+    from loraplace.tracks.tiny import track as tiny
     from loraplace.train.cache import Cache
 
     monkeypatch.setattr(tiny_build.os, "getloadavg", lambda: (0.0, 0.0, 0.0))

@@ -5,8 +5,8 @@ import csv
 
 import pytest
 
-from loraplace.judging.pairing import compare
 from loraplace.judging.deltas import delta_table
+from loraplace.judging.pairing import compare
 
 
 def _rows(published_dir, relpath):

@@ -2,9 +2,9 @@
 import pytest
 
 from loraplace import roles, study
+from loraplace.models import placement
 from loraplace.tracks.paper import models as paper_models
 from loraplace.tracks.tiny import track as tiny
-from loraplace.models import placement
 
 
 def test_every_vocabulary_is_the_one_in_roles():

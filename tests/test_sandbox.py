@@ -13,6 +13,7 @@ import pytest
 from loraplace.sandbox import api as sandbox
 from sandbox_cases import CHECK, ISO, OK, PROMPT, WRONG, attack, needs_full, prog, run
 
+
 def test_normal_cases_pass_fail_and_syntax_error():
     ok, wrong, syntax = sandbox.run_many([prog(OK), prog(WRONG), prog("    return (\n")],
                                          workers=2, progress=False)

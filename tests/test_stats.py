@@ -4,11 +4,19 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import scipy.stats
-from hypothesis import given, settings, strategies as st
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from loraplace.judging import stats
-from loraplace.judging.stats import (Estimate, bootstrap_distribution, crossed_bootstrap, holm, mde,
-                             paired_bootstrap, resample_indices)
+from loraplace.judging.stats import (
+    Estimate,
+    bootstrap_distribution,
+    crossed_bootstrap,
+    holm,
+    mde,
+    paired_bootstrap,
+    resample_indices,
+)
 
 FAST = settings(max_examples=30, deadline=None)
 

@@ -6,10 +6,11 @@ import json
 import numpy as np
 import pytest
 import scipy.stats
-from hypothesis import given, settings, strategies as st
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
-from loraplace.judging import stats
 from loraplace.cli import main
+from loraplace.judging import stats
 from loraplace.judging.stats import items_needed, mde, percentile_p, proportion_ci
 
 FAST = settings(max_examples=60, deadline=None)

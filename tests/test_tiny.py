@@ -4,10 +4,10 @@ from __future__ import annotations
 import pytest
 import torch
 
-from loraplace.tracks.tiny import evaluate as tiny_eval
-from loraplace.tracks.tiny.track import PROFILES, ROLE_OF, cached_base
 from loraplace.models import organisms as org
 from loraplace.models.taxonomy import classify_model
+from loraplace.tracks.tiny import evaluate as tiny_eval
+from loraplace.tracks.tiny.track import PROFILES, ROLE_OF, cached_base
 from loraplace.train import lora, synthetic
 from loraplace.train.tokenizer import build_tokenizer, special_ids
 

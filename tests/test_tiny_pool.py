@@ -7,13 +7,10 @@ import dataclasses
 import pytest
 import torch
 
-from loraplace.tracks.tiny import track as tiny
-
 from loraplace.tracks.tiny import build as tiny_build
-
 from loraplace.tracks.tiny import evaluate as tiny_eval
-
 from loraplace.tracks.tiny import pool as tiny_pool
+from loraplace.tracks.tiny import track as tiny
 from loraplace.train.cache import Cache
 
 # A profile small enough to build twice in a test (the organisms are not competent: mechanics only).

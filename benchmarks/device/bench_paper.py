@@ -49,8 +49,8 @@ def conditions(model):
 
 
 def train_row(topology, size, device, cond_name, steps, impl="fused") -> dict:
-    from loraplace.tracks.paper.plan import profile
     from loraplace.models import dispatch
+    from loraplace.tracks.paper.plan import profile
     from loraplace.train.tokenizer import build_tokenizer
     from loraplace.train.trainer import train_lora
 

@@ -44,7 +44,9 @@ class Comparison:
     benchmarks: tuple[str, ...]
 
     def label(self, evidence: Evidence | None = None, model: str | None = None) -> str:
-        name = (lambda r: evidence.condition_label(model, r) if evidence and r not in (BASE, ZERO) else r)
+        def name(r: str) -> str:
+            return evidence.condition_label(model, r) if evidence and r not in (BASE, ZERO) else r
+
         what = f"{name(self.a)} − {name(self.b)}" if self.b != ZERO else f"pass@1 of {name(self.a)}"
         return f"{what} on {'+'.join(self.benchmarks)} after {self.domain}"
 

@@ -3,9 +3,9 @@ from __future__ import annotations
 
 import json
 
+from loraplace.evidence.registry import TRACKS, load_track
 from loraplace.judging.pairing import compare
 from loraplace.scoring.gsm8k import SCORERS
-from loraplace.evidence.registry import TRACKS, load_track
 
 
 def register(sub) -> None:

@@ -6,9 +6,10 @@ import json
 import os
 import sys
 
+from loraplace.sandbox import api as sandbox
 from loraplace.scoring import humaneval
 
-from loraplace.sandbox import api as sandbox
+
 def register(subparsers) -> None:
     p = subparsers.add_parser("humaneval-score", help=__doc__.split(": ", 1)[1],
                               description=__doc__)

@@ -15,6 +15,8 @@ from __future__ import annotations
 import json
 
 from loraplace.judging import stats
+
+
 def register(sub) -> None:
     p = sub.add_parser("power", help="paired items needed for an effect (or the MDE of --items N)",
                        description=__doc__)

@@ -38,7 +38,6 @@ from loraplace.judging.verdict import Verdict
 from loraplace.study import MIXER_NAMES
 
 
-
 @dataclass(frozen=True)
 class Contrast:
     name: str  # e.g. "topology | gdn"

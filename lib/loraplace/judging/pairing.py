@@ -18,8 +18,8 @@ from dataclasses import dataclass, replace
 
 import numpy as np
 
-from loraplace.judging import stats
 from loraplace.evidence.records import BASE, Evidence
+from loraplace.judging import stats
 
 ZERO = "zero"  # compare a run against the constant 0 (e.g. "pass@1 is at the floor")
 

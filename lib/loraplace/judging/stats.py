@@ -25,6 +25,7 @@ from statistics import NormalDist
 from typing import Iterator, Sequence
 
 import numpy as np
+
 from loraplace.judging.index_memo import MEMO
 
 __all__ = ["Estimate", "Stratum", "paired_bootstrap", "crossed_bootstrap", "stratified_bootstrap",

@@ -7,10 +7,10 @@ import functools
 import pytest
 
 from loraplace.claims.registry import Claim, Part
-from loraplace.judging.evaluate import evaluate
-from loraplace.judging.verdict import Verdict
 from loraplace.evidence.records import Evidence
 from loraplace.evidence.registry import load_track
+from loraplace.judging.evaluate import evaluate
+from loraplace.judging.verdict import Verdict
 from loraplace.pytest_plugin.plugin import PROPERTY, selected_scorers, selected_tracks, track_options
 
 

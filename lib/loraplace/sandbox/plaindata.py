@@ -24,7 +24,8 @@ This file imports nothing but the stdlib, and at import time only `_json`, the C
 from __future__ import annotations
 
 try:
-    from _json import encode_basestring_ascii as _c_ascii, make_encoder as _c_make_encoder
+    from _json import encode_basestring_ascii as _c_ascii
+    from _json import make_encoder as _c_make_encoder
 except ImportError:  # pragma: no cover -- CPython has it; elsewhere json.dumps does the same
     _c_make_encoder = None
 

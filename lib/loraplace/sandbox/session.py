@@ -25,7 +25,6 @@ from pathlib import Path
 from loraplace.sandbox import isolation as iso_mod
 from loraplace.sandbox import plaindata
 from loraplace.sandbox.outcome import Ended, classify_exception
-
 from loraplace.sandbox.program import Program
 
 WORKER = str(Path(__file__).with_name("worker.py"))

@@ -50,6 +50,7 @@ from filelock import FileLock
 
 from loraplace.evidence.records import sha256_text
 from loraplace.scoring import humaneval
+
 # Bump whenever the sandbox or scorer semantics change (statuses, limits, truncation, harness).
 SANDBOX_VERSION = "sandbox-2025-2-judged"
 RESULT_KEYS = ("task_id", "score", "status", "reason", "stderr_tail", "duration_s",

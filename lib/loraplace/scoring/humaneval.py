@@ -21,6 +21,7 @@ from functools import lru_cache
 from pathlib import Path
 
 from loraplace.sandbox import api as sandbox
+
 STOP_SEQUENCES = ("\nclass", "\ndef", "\n#", "\nif", "\nprint")
 SCORERS = ("as-published", "corrected", "executed-raw")
 

@@ -21,7 +21,6 @@ from pathlib import Path
 import torch
 from torch import nn
 
-
 log = logging.getLogger(__name__)
 
 

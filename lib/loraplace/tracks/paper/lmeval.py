@@ -122,8 +122,8 @@ def gsm8k_gold(answer: str) -> str:
 def to_records(run, samples: dict[str, list[dict]], execute) -> list[Record]:
     """Records of one evaluated model. `run` carries model, topology, condition, domain, seed
     (`loraplace.evidence.records.Run`); `execute(programs) -> [{"passed", "status"}]` runs HumanEval programs."""
-    from loraplace.scoring.humaneval import truncate
     from loraplace.sandbox.api import build_program
+    from loraplace.scoring.humaneval import truncate
 
     records = []
 

@@ -26,12 +26,12 @@ import os
 import time
 from pathlib import Path
 
+from loraplace.evidence.records import BASE, Evidence, read_jsonl, sha256_file, sha256_text, write_jsonl
 from loraplace.progress import events as _progress
+from loraplace.study import BENCHMARKS
 from loraplace.tracks.paper import plan as paper_plan
 from loraplace.tracks.paper.data import Dataset, PaperDataError, load_dataset_rows, training_examples
 from loraplace.tracks.paper.models import ModelInfo, inspect_model, load_model, resolve_models
-from loraplace.evidence.records import BASE, Evidence, read_jsonl, sha256_file, sha256_text, write_jsonl
-from loraplace.study import BENCHMARKS
 
 log = logging.getLogger(__name__)
 TRAIN_VERSION = "paper-train-1"
@@ -315,3 +315,13 @@ def _n_workers() -> int:
         return max(1, int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1")))
     except ValueError:
         return 1
+
+
+def load(profile: str, cache_dir: str | None = None, paper_models: tuple[str, ...] = (),
+         paper_data: str | None = None, published_dir: str | None = None) -> Evidence:
+    """The track's loader (`loraplace.evidence.registry`): every planned run built into (or read
+    from) the cache."""
+    from loraplace.train.cache import Cache
+
+    return build_paper(profile, models=tuple(paper_models), data_dir=paper_data, cache=Cache(cache_dir),
+                       published_dir=published_dir)

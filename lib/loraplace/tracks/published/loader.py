@@ -14,11 +14,11 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
-from loraplace.tracks.published.fetch import ENV_DIR as ENV
-from loraplace.tracks.published.fetch import resolve_published_dir as default_dir
 from loraplace.evidence.records import BASE, Evidence, Record, sha256_file, sha256_text
 from loraplace.scoring.gsm8k import SCORERS, check_scorer, score_gsm8k
 from loraplace.study import BENCHMARKS, MODELS, MULTIPLE_CHOICE, study_model
+from loraplace.tracks.published.fetch import ENV_DIR as ENV
+from loraplace.tracks.published.fetch import resolve_published_dir as default_dir
 
 DATA_SOURCE = "github.com/hecboar/lora-placement-hybrid"
 DATA_COMMIT = "4972e7b"
@@ -256,3 +256,8 @@ def _load(root_str: str, scorers: tuple[str, ...], execute_humaneval: bool) -> E
         cells={m.key: {"topology": m.topology, "mixer": m.recurrent_mixer} for m in MODELS.values()},
         condition_sets={m.key: "as-published" for m in MODELS.values()},
     )
+
+
+def load(published_dir: str | None = None) -> Evidence:
+    """The track's loader (`loraplace.evidence.registry`): every released output, re-scored."""
+    return load_published(published_dir)

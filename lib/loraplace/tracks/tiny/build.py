@@ -12,9 +12,9 @@ import tempfile
 import time
 from pathlib import Path
 
+from loraplace.evidence.records import Evidence
 from loraplace.progress import events as _progress
 from loraplace.tracks.tiny import pool as tiny_pool
-from loraplace.evidence.records import Evidence
 from loraplace.tracks.tiny.track import Missing, Profile, assemble, base_spec, profile, runs_of, specs
 
 MAX_DEFAULT_WORKERS = 8  # each worker holds ~0.4 GB (torch + an organism); beyond 8 pretraining bounds the wall time
@@ -92,3 +92,10 @@ def build_tiny(profile_name: str | Profile, *, cache=None, progress: bool = True
             filled = tiny_pool.fill(p, cache.root, workers, progress=progress)
     return assemble(p, cache, progress=progress and filled is None, allow_create=True, t_start=t_start,
                      workers=workers, filled=filled)
+
+
+def load(profile: str, cache_dir: str | None = None) -> Evidence:
+    """The track's loader (`loraplace.evidence.registry`): the profile built into (or read from) the cache."""
+    from loraplace.train.cache import Cache
+
+    return build_tiny(profile, cache=Cache(cache_dir))

@@ -113,8 +113,8 @@ def eval_gsm8k(model, tokenizer, run: Run, items: list[synthetic.Item], max_new_
 
 def eval_humaneval(model, tokenizer, run: Run, items: list[synthetic.Item], max_new_tokens: int,
                    batch: int) -> list[Record]:
-    from loraplace.scoring.humaneval import truncate
     from loraplace.sandbox.api import build_program
+    from loraplace.scoring.humaneval import truncate
 
     outs = generate(model, tokenizer, [i.prompt for i in items], max_new_tokens, batch)
     rules = {"corrected": truncate, "as-published": lambda c: c}

@@ -14,9 +14,9 @@ from __future__ import annotations
 
 import time
 
-from loraplace.tracks.tiny import track as tiny
 from loraplace.evidence.records import BASE, sha256_file
 from loraplace.scale.graph import Task
+from loraplace.tracks.tiny import track as tiny
 from loraplace.train.cache import Cache
 
 _BASES: dict = {}  # per worker process: (profile, cache root, organism key) -> tiny.Base (checkpoint only)

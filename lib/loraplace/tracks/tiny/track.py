@@ -27,12 +27,21 @@ from pathlib import Path
 
 import torch
 
-from loraplace.progress import events as _progress
-from loraplace.tracks.tiny import evaluate as tiny_eval
 from loraplace.evidence.records import BASE, Evidence, read_jsonl, sha256_file, write_jsonl
 from loraplace.models import organisms as org
+from loraplace.progress import events as _progress
+from loraplace.tracks.tiny import evaluate as tiny_eval
 from loraplace.tracks.tiny.design import (  # noqa: F401  (the profiles and runs, re-exported)
-    PROFILES, ROLE_OF, Profile, item_counts, is_study_organism, items_of, profile, runs_of, specs)
+    PROFILES,
+    ROLE_OF,
+    Profile,
+    is_study_organism,
+    item_counts,
+    items_of,
+    profile,
+    runs_of,
+    specs,
+)
 from loraplace.train import lora
 
 # Bump when the synthetic world / training / evaluation semantics change (part of every cache spec).
