@@ -14,8 +14,7 @@ with ``d`` the per-item differences a - b (items sorted by id, float64),
 The (B, n) index matrix is never materialised: :func:`resample_indices` draws it in row chunks,
 bit-identical to that single call, memoised by generator state (``loraplace.judging.index_memo``).
 
-The p-value is the dual of that percentile interval (:func:`percentile_p`): for one test,
-"the (1 - alpha) interval excludes 0" and "p < alpha" are the same statement.
+The p-value is dual to that interval (:func:`percentile_p`): "it excludes 0" iff "p < alpha".
 """
 from __future__ import annotations
 
