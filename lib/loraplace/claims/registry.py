@@ -17,17 +17,14 @@ from dataclasses import dataclass
 from loraplace.evidence.records import BASE, Evidence
 from loraplace.judging.pairing import ZERO
 from loraplace.study import DOMAINS, MIXER_NAMES, ROLES, TARGETS, off_target
+from loraplace.vocab import MIXERS, TOPOLOGIES
 
 DIRECTIONS = ("positive", "negative", "floor", "range")  # range: an exact count inside the claimed range (C5)
 TOPOLOGY_SHORT = {"sequential": "seq", "parallel": "par"}
-TOPOLOGIES = tuple(TOPOLOGY_SHORT)
 STUDY_MIXER = {"sequential": "gdn", "parallel": "mamba2"}  # the study's models: Qwen3.5, Falcon-H1
 CROSS_MIXER = {"sequential": "mamba2", "parallel": "gdn"}  # the factorial's added cells
 FAMILIES = ("study", "factorial", "controls")
-# C7's factorial (estimated by `loraplace.judging.factorial`): the cells' order, and each outcome
-# -> (role compared with the base model, ((domain, benchmarks), ...))
-TOPOLOGY_ORDER = ("sequential", "parallel")
-MIXER_ORDER = ("gdn", "mamba2")
+# C7's factorial (estimated by `loraplace.judging.factorial`): each outcome -> (role compared with the base model, ((domain, benchmarks), ...))
 OUTCOMES = {
     "gsm8k": ("recurrent", (("gsm8k_train", ("gsm8k",)),)),
     "offtarget": ("full", tuple((d, off_target(d)) for d in DOMAINS)),
@@ -169,7 +166,7 @@ def _c6() -> Claim:
 def _c5() -> Claim:  # exact counts on the real-size architectures: `loraplace.judging.efficiency.verdict`
     parts = tuple(Part(f"C5-{t[:3]}-{cs}", t, f"{t}: full ÷ attention-only trainable parameters ({cs} conditions)",
                        "range", (), condition_set=cs)
-                  for t in ("sequential", "parallel") for cs in ("as-published", "harmonized"))
+                  for t in TOPOLOGIES for cs in ("as-published", "harmonized"))
     return Claim("C5", "Attention-only needs 5–10× fewer trainable parameters than full adaptation",
                  "the attention pathway -- despite being the minority component -- consistently outperforms "
                  "full-model adaptation with 5-10x fewer trainable parameters", "abstract", parts,
@@ -189,7 +186,7 @@ def _c7() -> Claim:
                        f"{MIXER_NAMES[mixer]}: parallel − sequential, of {OUTCOME_LABELS[outcome]}", "positive",
                        tuple(Comparison(role, BASE, dom, benches) for dom, benches in spec),
                        mixer=mixer, family="factorial", outcome=outcome)
-                  for outcome, (role, spec) in OUTCOMES.items() for mixer in MIXER_ORDER)
+                  for outcome, (role, spec) in OUTCOMES.items() for mixer in MIXERS)
     return Claim("C7", "Topology, not the recurrent mixer, sets the adaptation response",
                  "hybrid topology fundamentally determines adaptation response", "abstract", parts,
                  judged_on="factorial")

@@ -12,7 +12,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Iterable, Iterator
 
-TOPOLOGIES = ("sequential", "parallel")
+from loraplace.vocab import TOPOLOGIES
 
 
 class NoData(KeyError):

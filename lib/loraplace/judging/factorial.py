@@ -29,13 +29,14 @@ from dataclasses import dataclass, replace
 
 import numpy as np
 
-from loraplace.claims.registry import MIXER_ORDER, OUTCOME_LABELS, OUTCOMES, TOPOLOGY_ORDER
+from loraplace.claims.registry import OUTCOME_LABELS, OUTCOMES
 from loraplace.evidence.records import BASE, Evidence, NoData
 from loraplace.judging import stats
 from loraplace.judging.pairing import pair
 from loraplace.judging.rule import ALPHA, POWER, decide, strata_dicts
 from loraplace.judging.verdict import Verdict
 from loraplace.study import MIXER_NAMES
+from loraplace.vocab import MIXERS, TOPOLOGIES
 
 
 @dataclass(frozen=True)
@@ -59,7 +60,7 @@ def _mixer(topology: str) -> Contrast:
 INTERACTION = Contrast("interaction", "topology contrast under Gated DeltaNet − under Mamba-2",
                        (("parallel", "gdn", 1.0), ("sequential", "gdn", -1.0),
                         ("parallel", "mamba2", -1.0), ("sequential", "mamba2", 1.0)))
-CONTRASTS = (*(topology_contrast(m) for m in MIXER_ORDER), *(_mixer(t) for t in TOPOLOGY_ORDER), INTERACTION)
+CONTRASTS = (*(topology_contrast(m) for m in MIXERS), *(_mixer(t) for t in TOPOLOGIES), INTERACTION)
 
 
 def _cell_strata(evidence: Evidence, scorer: str, topology: str, mixer: str, outcome: str) -> list:
@@ -142,14 +143,14 @@ def table(evidence: Evidence, scorer: str, *, resamples: int, seed: int) -> dict
     """The report's 2×2 section for one track and scorer: per outcome, the four cells' effects
     and every contrast (effect, 95 % CI, p, n); None unless the track has all four cells."""
     have = {(c["topology"], c["mixer"]) for c in evidence.cells.values()}
-    if not {(t, m) for t in TOPOLOGY_ORDER for m in MIXER_ORDER} <= have:
+    if not {(t, m) for t in TOPOLOGIES for m in MIXERS} <= have:
         return None
     out = {"evidence": evidence.track, "scorer": scorer, "outcomes": []}
     for outcome in OUTCOMES:
         cells = [{"topology": t, "mixer": m, "mixer_name": MIXER_NAMES[m], "model": evidence.model(t, m),
                   **_safe(lambda t=t, m=m: estimate_cell(evidence, scorer, t, m, outcome, resamples=resamples,
                                                           seed=seed))}
-                 for t in TOPOLOGY_ORDER for m in MIXER_ORDER]
+                 for t in TOPOLOGIES for m in MIXERS]
         contrasts = [{"name": c.name, "label": c.label,
                       **_safe(lambda c=c: estimate_contrast(evidence, scorer, c, outcome, resamples=resamples,
                                                             seed=seed)[0])}
@@ -177,7 +178,7 @@ def evaluate(claim, evidence: Evidence, scorer: str, *, resamples: int, seed: in
     m = len(tested)
     out = []
     for part, est, seeds, reason in rows:
-        models = "+".join(evidence.model(t, part.mixer) for t in TOPOLOGY_ORDER) if seeds else "-"
+        models = "+".join(evidence.model(t, part.mixer) for t in TOPOLOGIES) if seeds else "-"
         common = dict(claim_id=claim.id, claim_title=claim.title, sentence=claim.sentence, part_id=part.id,
                       part=part.label, topology=part.topology, model=models, evidence=evidence.track, scorer=scorer,
                       comparison=f"{contrast_label(part)}", benchmark="+".join(_benchmarks(part.outcome)),
@@ -217,4 +218,4 @@ def coverage(evidence: Evidence) -> list[dict]:
              "cell": f"{cell['topology']} × {MIXER_NAMES.get(cell['mixer'], cell['mixer'])}",
              "runs": sorted(f"{c} after {d}" for c, d in runs.get(key, ())), "n_runs": len(runs.get(key, ()))}
             for key, cell in sorted(evidence.cells.items(), key=lambda kv: (
-                TOPOLOGY_ORDER.index(kv[1]["topology"]), MIXER_ORDER.index(kv[1]["mixer"])))]
+                TOPOLOGIES.index(kv[1]["topology"]), MIXERS.index(kv[1]["mixer"])))]

@@ -19,7 +19,6 @@ from loraplace.judging import stats
 ALPHA = 0.05
 FLOOR = 0.05  # "floor": pass@1 below 5 %
 POWER = 0.8
-VERDICTS = ("supported", "refuted", "inconclusive", "untestable", "unavailable")
 # (evidence track, scorer, benchmark) whose outcome the scorer sets without looking at the output
 # (the tiny track's as-published HumanEval scorer does execute the raw completion: testable)
 FIXED_BY_SCORER = {("published", "as-published", "humaneval"): "the as-published scorer records pass@1 = 0 "

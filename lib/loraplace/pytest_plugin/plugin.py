@@ -19,6 +19,7 @@ import pytest
 import loraplace
 from loraplace.evidence import registry
 from loraplace.scoring.gsm8k import SCORERS
+from loraplace.vocab import CLAIM_MARKERS, VERDICTS
 
 PROPERTY = "loraplace_verdict"
 START_KEY = pytest.StashKey[float]()
@@ -103,10 +104,7 @@ def pytest_sessionstart(session: pytest.Session) -> None:
 
 def pytest_configure(config: pytest.Config) -> None:
     apply_ini_defaults(config)
-    for name, text in (("sequential", "claim part about the sequential hybrid"),
-                       ("parallel", "claim part about the parallel hybrid"),
-                       ("gdn", "claim part about a hybrid whose recurrent mixer is Gated DeltaNet (factorial cell)"),
-                       ("mamba2", "claim part about a hybrid whose recurrent mixer is Mamba-2 (factorial cell)")):
+    for name, text in CLAIM_MARKERS.items():
         config.addinivalue_line("markers", f"{name}: {text}")
     check_profile(config)
     assign_worker_gpu(config)
@@ -219,7 +217,7 @@ class ReportWriter:
         if self.html_path is None:
             return
         counts = {v: sum(1 for d in self.verdicts if d["verdict"] == v)
-                  for v in ("supported", "refuted", "inconclusive", "untestable", "unavailable")}
+                  for v in VERDICTS}
         terminalreporter.write_sep("-", "loraplace claims")
         terminalreporter.write_line(", ".join(f"{n} {v}" for v, n in counts.items()))
         terminalreporter.write_line(f"report: {self.html_path} (+ claims.json)")

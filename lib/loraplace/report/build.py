@@ -5,9 +5,10 @@ from collections import defaultdict
 
 from loraplace.evidence.records import Evidence
 from loraplace.evidence.registry import TRACKS, load_track
+from loraplace.vocab import VERDICTS
 
 TITLE = "loraplace — which claims of “Where Should LoRA Go?” hold"
-_ORDER = {"supported": 0, "refuted": 1, "inconclusive": 2, "untestable": 3, "unavailable": 4}
+_ORDER = {v: i for i, v in enumerate(VERDICTS)}
 
 
 def accuracy_matrix(evidence: Evidence) -> list[dict]:

@@ -18,10 +18,10 @@ import jinja2
 from markupsafe import Markup
 
 from loraplace.report.forest import forest_svg
+from loraplace.vocab import DECIDED
 
 TEMPLATE_DIR = Path(__file__).parent / "templates"
 TEMPLATE = "claims.html.j2"
-VERDICTS = ("supported", "refuted", "inconclusive")
 DASH = "—"
 MINUS = "−"
 
@@ -277,8 +277,8 @@ def build_view(data: dict) -> dict:
         "evidence": evidence,
         "has_tiny": "tiny" in evidence or any(v.get("evidence") == "tiny" for v in verdicts),
         "n_verdicts": len(verdicts),
-        "counts": {k: counts.get(k, 0) for k in VERDICTS},
-        "extra_counts": sorted((k, c) for k, c in counts.items() if k not in VERDICTS),
+        "counts": {k: counts.get(k, 0) for k in DECIDED},
+        "extra_counts": sorted((k, c) for k, c in counts.items() if k not in DECIDED),
         "groups": groups,
         "matrix": _matrix(ordered),
         "power": _power_rows(ordered),

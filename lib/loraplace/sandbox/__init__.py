@@ -1,1 +1,1 @@
-"""The security boundary: model-written programs run where they cannot reach the verdict."""
+"""The security boundary: model-written programs run where they cannot reach their outcome."""

@@ -5,13 +5,13 @@
 One item:
 
     scorer thread ── Popen ──► [unshare --net --pid --ipc --mount --uts --fork --kill-child]
-      │  judge.verdict:          └─ supervisor (worker.py; trusted, pid 1, in a cgroup)
+      │  outcome.outcome:        └─ supervisor (worker.py; trusted, pid 1, in a cgroup)
       │  check(candidate-proxy)        mounts (read-only /, private tmpfs), then forks
       │   ── call: plain data ─────►   worker: rlimits, fresh uid, no_new_privs, seccomp,
       │   ◄── value: plain data ────     exec(prompt + completion); serve calls
-      └─ verdict decided here; the sandbox (and its cgroup) is then killed and removed
+      └─ outcome decided here; the sandbox (and its cgroup) is then killed and removed
 
-The verdict is decided in this process (see loraplace.sandbox.outcome): only plain data (builtin
+The outcome is decided in this process (see loraplace.sandbox.outcome): only plain data (builtin
 values, decoded strictly by loraplace.sandbox.plaindata) comes back from the completion's
 process, so nothing it prints, writes, patches or traces turns a failure into a pass.
 Isolation (loraplace.sandbox.isolation) is per sandbox; anything less than full is refused
@@ -37,7 +37,7 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 
 from loraplace.sandbox import isolation as iso_mod
-from loraplace.sandbox.outcome import Ended, verdict
+from loraplace.sandbox.outcome import Ended, outcome
 from loraplace.sandbox.program import Program, build_program  # noqa: F401  (the api's input type)
 from loraplace.sandbox.session import Session
 
@@ -90,7 +90,7 @@ def run_program(program: Program, *, timeout: float = 3.0, memory_bytes: int = 1
     session = None
     try:
         session = Session(program, iso, timeout=timeout, limits=limits, tail_bytes=tail_bytes)
-        status, reason = verdict(program, session)
+        status, reason = outcome(program, session)
     except Ended as e:
         status, reason = e.status, e.reason
     except Exception as e:  # noqa: BLE001 -- a host-side failure is this item's result

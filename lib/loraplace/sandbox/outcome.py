@@ -1,6 +1,7 @@
-"""The verdict on one program, decided where the completion cannot reach.
+"""The outcome of one program (its status: passed, failed, …), decided where the completion
+cannot reach. ("Verdict" is a claim's outcome, `loraplace.judging`; a program has an outcome.)
 
-    verdict(program, session) -> (status, reason)
+    outcome(program, session) -> (status, reason)
 
 The official `check(candidate)` runs *here*, in the scorer's own process, which never imports,
 execs or unpickles anything the completion wrote. `candidate` is a proxy: each call sends its
@@ -10,12 +11,12 @@ builtin values. So:
 
   - the test code, its expected values and this process never enter the sandbox: a completion
     cannot trace, patch or skip `check`, read its constants, or replace `assert`;
-  - what comes back is a value, never a verdict: an object with an always-true `__eq__` cannot
+  - what comes back is a value, never an outcome: an object with an always-true `__eq__` cannot
     cross (only builtin types exist on this side), and a forged message is at most a forged
     *value*, which the official assertions then judge like any other;
   - no nonce is needed: there is no "I passed" message to forge. A completion that writes the
     right values for the test's calls (it could know them: HumanEval is public) behaves exactly
-    as a lookup-table solution would under the official harness; that is a value, not a verdict.
+    as a lookup-table solution would under the official harness; that is a value, not an outcome.
 
 The prompt (trusted, from the problem set) is exec'd here too, so tests that call the prompt's
 helpers (`poly`, `encode_cyclic`) find them; the entry point's own name is bound to the proxy,
@@ -87,7 +88,7 @@ def _compile_prompt(prompt: str):
         return compile(prompt + "    pass\n", "<prompt>", "exec")
 
 
-def verdict(program, session) -> tuple[str, str]:
+def outcome(program, session) -> tuple[str, str]:
     """Run `program.test`'s check against the sandboxed candidate; `session` talks to the sandbox
     (`.ready()`, `.call(args, kwargs) -> ("value", v) | ("raised", info)`, raising Ended)."""
     try:

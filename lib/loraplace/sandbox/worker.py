@@ -18,7 +18,7 @@ worker (untrusted from the moment it runs the completion)
   point, write back its return value as plain data, or the exception it raised.
 
 Nothing this process writes is trusted by the host beyond its being plain data: the host decodes
-every message strictly (loraplace.sandbox.plaindata) and decides the verdict itself.
+every message strictly (loraplace.sandbox.plaindata) and decides the outcome itself.
 Messages are 4-byte big-endian lengths + a body: JSON from the sandbox (plaindata.dumps), and
 from the host (trusted) a call's arguments as marshalled builtin values.
 """

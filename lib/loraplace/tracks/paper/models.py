@@ -18,8 +18,9 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
-from loraplace.evidence.records import TOPOLOGIES, sha256_file, sha256_text
+from loraplace.evidence.records import sha256_file, sha256_text
 from loraplace.roles import STUDY_ROLE
+from loraplace.vocab import TOPOLOGIES
 
 HUB_IDS = {"sequential": "Qwen/Qwen3.5-0.8B-Base", "parallel": "tiiuae/Falcon-H1-0.5B-Base"}
 _STUDY_KEY = {"Qwen/Qwen3.5-0.8B-Base": "qwen3_5_0_8b_base", "tiiuae/Falcon-H1-0.5B-Base": "falcon_h1_0_5b_base"}
