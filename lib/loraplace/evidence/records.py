@@ -12,6 +12,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Iterable, Iterator
 
+from loraplace import jsonl
 from loraplace.vocab import TOPOLOGIES
 
 
@@ -82,13 +83,12 @@ def write_jsonl(records: Iterable[Record], path: Path) -> str:
 
 
 def read_jsonl(path: Path) -> Iterator[Record]:
-    path = Path(path)
-    with path.open(encoding="utf-8") as fh:
-        for lineno, line in enumerate(fh, 1):
-            try:
-                yield Record(**json.loads(line))
-            except (json.JSONDecodeError, TypeError, ValueError) as exc:
-                raise ValueError(f"{path}:{lineno}: not a loraplace record: {exc}") from exc
+    """The records of a file `write_jsonl` wrote; `JsonlError` names the line that is not one."""
+    for lineno, row in jsonl.rows(path):
+        try:
+            yield Record(**row)
+        except (TypeError, ValueError) as exc:
+            raise jsonl.JsonlError(path, lineno, f"not a loraplace record: {exc}") from exc
 
 
 def select(records: Iterable[Record], **where) -> list[Record]:

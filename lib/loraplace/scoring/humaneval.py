@@ -14,12 +14,12 @@ isolation on this machine scoring refuses (sandbox.IsolationRefused) unless
 from __future__ import annotations
 
 import gzip
-import json
 import os
 from collections import Counter
 from functools import lru_cache
 from pathlib import Path
 
+from loraplace import jsonl
 from loraplace.sandbox import api as sandbox
 
 STOP_SEQUENCES = ("\nclass", "\ndef", "\n#", "\nif", "\nprint")
@@ -36,7 +36,7 @@ def problems_path() -> Path:
 def load_problems() -> dict[str, dict]:
     """task_id -> {task_id, prompt, canonical_solution, test, entry_point} (164 problems)."""
     with gzip.open(problems_path(), "rt", encoding="utf-8") as f:
-        rows = [json.loads(line) for line in f if line.strip()]
+        rows = [row for _, row in jsonl.rows_of_lines(problems_path(), f)]
     return {r["task_id"]: r for r in rows}
 
 
@@ -54,21 +54,14 @@ def build_program(task_id: str, completion: str) -> sandbox.Program:
 def read_completions(path: str | os.PathLike) -> list[dict]:
     """Parse a released `*__humaneval.jsonl`; errors name the file and the line."""
     problems, rows = load_problems(), []
-    with open(path, encoding="utf-8") as f:
-        for lineno, line in enumerate(f, 1):
-            if not line.strip():
-                continue
-            try:
-                row = json.loads(line)
-            except json.JSONDecodeError as exc:
-                raise ValueError(f"{path}:{lineno}: malformed JSON line ({exc.msg})") from None
-            if not isinstance(row, dict) or not isinstance(row.get("completion"), str) \
-                    or not isinstance(row.get("task_id"), str):
-                raise ValueError(f"{path}:{lineno}: need string fields 'task_id' and 'completion'")
-            if row["task_id"] not in problems:
-                raise ValueError(f"{path}:{lineno}: unknown task_id {row['task_id']!r} "
-                                 f"(known: HumanEval/0 .. HumanEval/{len(problems) - 1})")
-            rows.append(row)
+    for lineno, row in jsonl.rows(path):
+        if not isinstance(row, dict) or not isinstance(row.get("completion"), str) \
+                or not isinstance(row.get("task_id"), str):
+            raise jsonl.JsonlError(path, lineno, "need string fields 'task_id' and 'completion'")
+        if row["task_id"] not in problems:
+            raise jsonl.JsonlError(path, lineno, f"unknown task_id {row['task_id']!r} "
+                                                 f"(known: HumanEval/0 .. HumanEval/{len(problems) - 1})")
+        rows.append(row)
     return rows
 
 

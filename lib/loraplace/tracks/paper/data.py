@@ -27,12 +27,20 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
+from loraplace import jsonl
 from loraplace.evidence.records import sha256_text
 from loraplace.study import BENCHMARKS, DOMAINS
 
 
 class PaperDataError(ValueError):
     """A dataset is missing or malformed (the message names it and how to provide it)."""
+
+
+class _MalformedLine(PaperDataError, jsonl.JsonlError):
+    """A local dataset's line that is not JSON."""
+
+    def __init__(self, path, line, problem):
+        jsonl.JsonlError.__init__(self, path, line, problem)
 
 
 @dataclass(frozen=True)
@@ -97,16 +105,7 @@ def _check_row(name: str, row, where: str) -> dict:
 
 
 def _read_local(name: str, path: Path) -> list[dict]:
-    rows = []
-    with path.open(encoding="utf-8") as fh:
-        for lineno, line in enumerate(fh, 1):
-            if not line.strip():
-                continue
-            try:
-                row = json.loads(line)
-            except json.JSONDecodeError as exc:
-                raise PaperDataError(f"{path}:{lineno}: malformed JSON ({exc.msg})") from None
-            rows.append(_check_row(name, row, f"{path}:{lineno}"))
+    rows = [_check_row(name, row, f"{path}:{lineno}") for lineno, row in jsonl.rows(path, error=_MalformedLine)]
     if not rows:
         raise PaperDataError(f"{path}: empty file")
     return rows

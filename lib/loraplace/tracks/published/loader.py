@@ -14,6 +14,7 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
+from loraplace import jsonl
 from loraplace.evidence.records import BASE, Evidence, Record, sha256_file, sha256_text
 from loraplace.scoring.gsm8k import SCORERS, check_scorer, score_gsm8k
 from loraplace.study import BENCHMARKS, MODELS, MULTIPLE_CHOICE, study_model
@@ -37,6 +38,13 @@ for _b in MULTIPLE_CHOICE:
 
 class PublishedDataError(ValueError):
     """The released data is missing, malformed or inconsistent (the message names file and line)."""
+
+
+class _MalformedLine(PublishedDataError, jsonl.JsonlError):
+    """A released file's line that is not JSON."""
+
+    def __init__(self, path, line, problem):
+        jsonl.JsonlError.__init__(self, path, line, problem)
 
 
 @dataclass(frozen=True)
@@ -104,13 +112,7 @@ def _read_lines(path: Path, benchmark: str) -> tuple[list[dict], str]:
     """The file's rows (each checked for the benchmark's fields) and the file's sha256."""
     raw = path.read_bytes()
     rows = []
-    for lineno, line in enumerate(raw.decode("utf-8").splitlines(), 1):
-        if not line.strip():
-            continue
-        try:
-            row = json.loads(line)
-        except json.JSONDecodeError as exc:
-            raise PublishedDataError(f"{path}:{lineno}: malformed JSON: {exc.msg}") from None
+    for lineno, row in jsonl.rows_of_lines(path, raw.decode("utf-8").splitlines(), error=_MalformedLine):
         if not isinstance(row, dict) or "example_id" not in row:
             raise PublishedDataError(f"{path}:{lineno}: missing field 'example_id'")
         for name in _REQUIRED[benchmark]:
