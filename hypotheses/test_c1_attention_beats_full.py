@@ -20,5 +20,5 @@ CLAIM = get_claim("C1")
 
 
 @pytest.mark.parametrize("part", claim_parts(CLAIM))
-def test_attention_only_outperforms_full_adaptation(part, judge):
-    judge(CLAIM, part)
+def test_attention_only_outperforms_full_adaptation(part, loraplace_judge):
+    loraplace_judge(CLAIM, part)

@@ -12,5 +12,5 @@ CLAIM = get_claim("C2")
 
 
 @pytest.mark.parametrize("part", claim_parts(CLAIM))
-def test_recurrent_adaptation_destructive_in_sequential_constructive_in_parallel(part, judge):
-    judge(CLAIM, part)
+def test_recurrent_adaptation_destructive_in_sequential_constructive_in_parallel(part, loraplace_judge):
+    loraplace_judge(CLAIM, part)

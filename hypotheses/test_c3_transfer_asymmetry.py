@@ -12,5 +12,5 @@ CLAIM = get_claim("C3")
 
 
 @pytest.mark.parametrize("part", claim_parts(CLAIM))
-def test_parallel_transfers_sequential_forgets(part, judge):
-    judge(CLAIM, part)
+def test_parallel_transfers_sequential_forgets(part, loraplace_judge):
+    loraplace_judge(CLAIM, part)

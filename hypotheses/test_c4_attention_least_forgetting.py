@@ -13,5 +13,5 @@ CLAIM = get_claim("C4")
 
 
 @pytest.mark.parametrize("part", claim_parts(CLAIM))
-def test_attention_only_degrades_least_off_target(part, judge):
-    judge(CLAIM, part)
+def test_attention_only_degrades_least_off_target(part, loraplace_judge):
+    loraplace_judge(CLAIM, part)

@@ -13,5 +13,5 @@ CLAIM = get_claim("C6")
 
 
 @pytest.mark.parametrize("part", claim_parts(CLAIM))
-def test_humaneval_pass_at_1_is_at_the_floor(part, judge):
-    judge(CLAIM, part)
+def test_humaneval_pass_at_1_is_at_the_floor(part, loraplace_judge):
+    loraplace_judge(CLAIM, part)

@@ -27,5 +27,5 @@ CLAIM = get_claim("C7")
 
 
 @pytest.mark.parametrize("part", claim_parts(CLAIM))
-def test_topology_sets_the_response_under_both_mixers(part, judge):
-    judge(CLAIM, part)
+def test_topology_sets_the_response_under_both_mixers(part, loraplace_judge):
+    loraplace_judge(CLAIM, part)

@@ -1,4 +1,4 @@
-"""Fixtures for hypothesis tests: evidence per track, and `judge`, which turns a claim part
+"""Fixtures for hypothesis tests: evidence per track, and `loraplace_judge`, which turns a claim part
 into a pytest outcome (pass iff supported; the failure message is the verdict line)."""
 from __future__ import annotations
 
@@ -22,10 +22,10 @@ def claim_parts(claim: Claim) -> list:
 
 
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
-    if "evidence_track" in metafunc.fixturenames:
-        metafunc.parametrize("evidence_track", selected_tracks(metafunc.config), scope="session")
-    if "scorer" in metafunc.fixturenames:
-        metafunc.parametrize("scorer", selected_scorers(metafunc.config), scope="session")
+    if "loraplace_track" in metafunc.fixturenames:
+        metafunc.parametrize("loraplace_track", selected_tracks(metafunc.config), scope="session")
+    if "loraplace_scorer" in metafunc.fixturenames:
+        metafunc.parametrize("loraplace_scorer", selected_scorers(metafunc.config), scope="session")
 
 
 @functools.lru_cache(maxsize=None)
@@ -34,9 +34,9 @@ def _verdicts(claim: Claim, evidence: Evidence, scorer: str, resamples: int, see
 
 
 @pytest.fixture(scope="session")
-def evidence(request: pytest.FixtureRequest, evidence_track: str) -> Evidence:
+def loraplace_evidence(request: pytest.FixtureRequest, loraplace_track: str) -> Evidence:
     published_dir = request.config.getoption("--published-dir")
-    if evidence_track == "published":
+    if loraplace_track == "published":
         from loraplace.tracks.published.fetch import resolve_published_dir
 
         root = resolve_published_dir(published_dir)
@@ -44,14 +44,14 @@ def evidence(request: pytest.FixtureRequest, evidence_track: str) -> Evidence:
             pytest.skip(f"the study's released data is not at {root}: run `loraplace fetch published` "
                         "or pass --published-dir / set LORAPLACE_PUBLISHED_DIR")
     try:
-        return load_track(evidence_track, **track_options(request.config))
+        return load_track(loraplace_track, **track_options(request.config))
     except (OSError, ValueError) as exc:
-        pytest.exit(f"cannot load --evidence {evidence_track}: {exc}", returncode=4)
+        pytest.exit(f"cannot load --evidence {loraplace_track}: {exc}", returncode=4)
 
 
 @pytest.fixture
-def record_verdict(request: pytest.FixtureRequest):
-    """record_verdict(verdict): attach it for the report, then pass iff supported (or --verdicts record);
+def loraplace_record_verdict(request: pytest.FixtureRequest):
+    """loraplace_record_verdict(verdict): attach it for the report, then pass iff supported (or --verdicts record);
     an unavailable or untestable part is skipped with its verdict line."""
     def _record(verdict: Verdict) -> None:
         request.node.user_properties.append((PROPERTY, verdict.to_dict()))
@@ -64,12 +64,13 @@ def record_verdict(request: pytest.FixtureRequest):
 
 
 @pytest.fixture
-def judge(request: pytest.FixtureRequest, evidence: Evidence, scorer: str, record_verdict):
-    """judge(claim, part): compute (once per session per process) the part's verdict and record it."""
+def loraplace_judge(request: pytest.FixtureRequest, loraplace_evidence: Evidence, loraplace_scorer: str,
+                   loraplace_record_verdict):
+    """loraplace_judge(claim, part): compute (once per session per process) the part's verdict and record it."""
     config = request.config
 
     def _judge(claim: Claim, part: Part) -> None:
-        record_verdict(_verdicts(claim, evidence, scorer, config.getoption("--bootstrap-resamples"),
+        loraplace_record_verdict(_verdicts(claim, loraplace_evidence, loraplace_scorer, config.getoption("--bootstrap-resamples"),
                                  config.getoption("--seed"))[part.id])
 
     return _judge
