@@ -11,8 +11,7 @@ MAX_MODULE_LINES = 400
 MAX_FUNCTION_LINES = 60
 # Functions still over the budget (code lines, docstring excluded), each to be split; the list may
 # only shrink: a new long function, or a listed one that grew, fails.
-OVER_BUDGET = {"loraplace.models.taxonomy.classify_model": 74, "loraplace.report.forest.forest_svg": 76,
-               "loraplace.sandbox.worker.main": 62}
+OVER_BUDGET = {"loraplace.sandbox.worker.main": 62}  # the sandbox's trusted supervisor: split with a red-team re-run
 
 
 def _modules() -> dict[str, Path]:

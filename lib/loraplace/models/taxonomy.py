@@ -181,6 +181,44 @@ def _layer_idx(name: str) -> int | None:
     return None if m is None else int(m.group(1))
 
 
+def _kind_of(mod: nn.Module) -> str:
+    """What a parameter-holding module is: linear, conv, embedding, norm, or bare params."""
+    if isinstance(mod, nn.Linear):
+        return "linear"
+    if isinstance(mod, (nn.Conv1d, nn.Conv2d)):
+        return "conv"
+    if isinstance(mod, nn.Embedding):
+        return "embedding"
+    if _NORM_RULE.search(type(mod).__name__):
+        return "norm"
+    return "params"
+
+
+def _owner_of(name: str, modules_by_name: dict, model: nn.Module,
+              prefix: str) -> tuple[str | None, tuple[str, str | None] | None, nn.Module | None]:
+    """(class name, component rule hit, module) of the nearest classified ancestor of `name`."""
+    parts = name.split(".")
+    for cut in range(len(parts) - 1, -1, -1):
+        anc_name = ".".join(parts[:cut])
+        anc = modules_by_name.get(anc_name)
+        if anc is None or anc is model:
+            continue
+        hit = classify_class(type(anc).__name__, anc, prefix)
+        if hit is not None:
+            return type(anc).__name__, hit, anc
+    return None, None, None
+
+
+def _eligibility(name: str, kind: str, owner: nn.Module | None, owner_cls: str | None) -> tuple[bool, str | None]:
+    """Whether LoRA may target the module, and why not."""
+    if kind == "conv":
+        return False, "convolution: not a LoRA target in this study (peft refuses conv1d on Mamba models)"
+    if kind == "linear" and owner is not None and name.rsplit(".", 1)[-1] in bypassed_children(type(owner)):
+        return False, (f"{owner_cls} hands `{name.rsplit('.', 1)[-1]}.weight` to a fused kernel, bypassing the "
+                       "module's forward (an adapter there is silently ignored; peft refuses it on Mamba models)")
+    return kind == "linear", None
+
+
 def classify_model(model: nn.Module, strict: bool = False) -> Taxonomy:
     """Classify every parameter-holding module; warn (or raise if strict) on unclassifiable ones."""
     prefix = _model_prefix(model)
@@ -189,19 +227,6 @@ def classify_model(model: nn.Module, strict: bool = False) -> Taxonomy:
     seen_params: set[int] = set()
     infos: list[ModuleInfo] = []
     unclassified: list[str] = []
-
-    def owner_of(name: str) -> tuple[str | None, tuple[str, str | None] | None, nn.Module | None]:
-        parts = name.split(".")
-        for cut in range(len(parts) - 1, -1, -1):
-            anc_name = ".".join(parts[:cut])
-            anc = modules_by_name.get(anc_name)
-            if anc is None or anc is model:
-                continue
-            hit = classify_class(type(anc).__name__, anc, prefix)
-            if hit is not None:
-                return type(anc).__name__, hit, anc
-        return None, None, None
-
     for name, mod in model.named_modules():
         direct = list(mod.named_parameters(recurse=False))
         if not direct:
@@ -209,17 +234,9 @@ def classify_model(model: nn.Module, strict: bool = False) -> Taxonomy:
         n_params = sum(int(p.numel()) for _, p in direct if id(p) not in seen_params)  # tied tensors once
         seen_params.update(id(p) for _, p in direct)
         own = classify_class(type(mod).__name__, mod, prefix)
-        if isinstance(mod, nn.Linear):
-            kind = "linear"
-        elif isinstance(mod, (nn.Conv1d, nn.Conv2d)):
-            kind = "conv"
-        elif isinstance(mod, nn.Embedding):
-            kind = "embedding"
-        elif _NORM_RULE.search(type(mod).__name__):
-            kind = "norm"
-        else:
-            kind = "params"
-        owner_cls, hit, owner = (type(mod).__name__, own, mod) if (own and kind == "params") else owner_of(name)
+        kind = _kind_of(mod)
+        owner_cls, hit, owner = (type(mod).__name__, own, mod) if (own and kind == "params") else \
+            _owner_of(name, modules_by_name, model, prefix)
         if mod is head or kind == "embedding":
             component, mixer, owner_cls = EMBEDDING_HEAD, None, None
         elif hit is not None:
@@ -228,13 +245,7 @@ def classify_model(model: nn.Module, strict: bool = False) -> Taxonomy:
             component, mixer = OTHER, None
             if kind != "norm":
                 unclassified.append(f"{name or '<root>'} ({type(mod).__name__})")
-        eligible, reason = kind == "linear", None
-        if kind == "conv":
-            reason = "convolution: not a LoRA target in this study (peft refuses conv1d on Mamba models)"
-        elif kind == "linear" and owner is not None and name.rsplit(".", 1)[-1] in bypassed_children(type(owner)):
-            eligible = False
-            reason = (f"{owner_cls} hands `{name.rsplit('.', 1)[-1]}.weight` to a fused kernel, bypassing the "
-                      "module's forward (an adapter there is silently ignored; peft refuses it on Mamba models)")
+        eligible, reason = _eligibility(name, kind, owner, owner_cls)
         infos.append(ModuleInfo(
             name=name if kind != "params" else f"{name}.<{','.join(n for n, _ in direct)}>",
             kind=kind, module_class=type(mod).__name__, owner_class=owner_cls, component=component,

@@ -74,6 +74,76 @@ def _axis_range(verdicts: list[dict]) -> tuple[float, float]:
     return min(ticks[0], lo), max(ticks[-1], hi)
 
 
+def _stripes(verdicts: list[dict]) -> list[str]:
+    """Row stripes, and separators between claims."""
+    out, prev_claim = [], None
+    for i, v in enumerate(verdicts):
+        y = TOP + i * ROW_H
+        if i % 2 == 1:
+            out.append(f'<rect x="0" y="{y}" width="{WIDTH}" height="{ROW_H}" fill="#f6f8fa"/>')
+        claim = v.get("claim_id")
+        if i > 0 and claim != prev_claim:
+            out.append(f'<line x1="0" x2="{WIDTH}" y1="{y}" y2="{y}" stroke="#d0d7de"/>')
+        prev_claim = claim
+    return out
+
+
+def _axis(lo: float, hi: float, n: int, sx, height: int, x0: float) -> list[str]:
+    """Grid, ticks, the zero line and the axis title."""
+    out = []
+    y_top, y_bot = TOP, TOP + n * ROW_H
+    for t in nice_ticks(lo, hi):
+        if t < lo - 1e-9 or t > hi + 1e-9:
+            continue
+        x = sx(t)
+        out.append(f'<line class="grid" x1="{x:.1f}" x2="{x:.1f}" y1="{y_top}" y2="{y_bot}" '
+                   f'stroke="#eaeef2"/>')
+        label = _fmt(t).replace(".0", "") if float(t).is_integer() else _fmt(t)
+        out.append(f'<text x="{x:.1f}" y="{TOP - 8}" text-anchor="middle" fill="#57606a">'
+                   f'{escape(label)}</text>')
+    zx = sx(0.0)
+    out.append(f'<line class="zero" x1="{zx:.1f}" x2="{zx:.1f}" y1="{y_top - 4}" y2="{y_bot}" '
+               f'stroke="#24292f" stroke-width="1.2" stroke-dasharray="4 3"/>')
+    out.append(f'<text x="{x0 + PLOT_W / 2:.1f}" y="{height - 8}" text-anchor="middle" '
+               f'fill="#24292f">effect (percentage points), whisker = CI</text>')
+    return out
+
+
+def _row(i: int, v: dict, sx, x0: float) -> list[str]:
+    """One verdict's label, whisker, marker and numbers."""
+    out = []
+    yc = TOP + i * ROW_H + ROW_H / 2
+    verdict = str(v.get("verdict") or "unknown").lower()
+    colour = COLOURS.get(verdict, UNKNOWN_COLOUR)
+    full = row_label(v)
+    short = full if len(full) <= MAX_LABEL else full[: MAX_LABEL - 1] + "…"
+    tip = f"{full}\n{v.get('part') or ''}\n{v.get('verdict_line') or verdict}"
+    out.append(f'<g class="row verdict-{escape(verdict)}"><title>{escape(tip)}</title>')
+    out.append(f'<text x="{PAD}" y="{yc + 4:.1f}" fill="#24292f">{escape(short)}</text>')
+    eff = _num(v.get("effect_pp"))
+    lo_ci, hi_ci = _num(v.get("ci_low_pp")), _num(v.get("ci_high_pp"))
+    if lo_ci is not None and hi_ci is not None:
+        a, b = sx(min(lo_ci, hi_ci)), sx(max(lo_ci, hi_ci))
+        out.append(f'<line class="whisker" x1="{a:.1f}" x2="{b:.1f}" y1="{yc:.1f}" '
+                   f'y2="{yc:.1f}" stroke="{colour}" stroke-width="2"/>')
+        for x in (a, b):
+            out.append(f'<line x1="{x:.1f}" x2="{x:.1f}" y1="{yc - 4:.1f}" '
+                       f'y2="{yc + 4:.1f}" stroke="{colour}" stroke-width="2"/>')
+    if eff is not None:
+        tiny = v.get("evidence") == "tiny"  # hollow: tiny organisms, not the real models
+        style = (f'fill="#fff" stroke="{colour}" stroke-width="2"' if tiny
+                 else f'fill="{colour}" stroke="#fff" stroke-width="1"')
+        out.append(f'<circle class="marker verdict-{escape(verdict)}" cx="{sx(eff):.1f}" '
+                   f'cy="{yc:.1f}" r="4.5" {style}/>')
+        txt = f"{_fmt(eff)} [{_fmt(lo_ci)}, {_fmt(hi_ci)}]"
+    else:
+        txt = "no estimate"
+    out.append(f'<text x="{x0 + PLOT_W + 14}" y="{yc + 4:.1f}" fill="{colour}" '
+               f'font-variant-numeric="tabular-nums">{escape(txt)}</text>')
+    out.append("</g>")
+    return out
+
+
 def forest_svg(verdicts: list[dict]) -> str:
     """Render the forest plot; returns an `<svg>` element string (empty-state text if no rows)."""
     n = len(verdicts)
@@ -91,63 +161,9 @@ def forest_svg(verdicts: list[dict]) -> str:
         f'viewBox="0 0 {WIDTH} {height}" width="{WIDTH}" height="{height}" '
         f'font-family="system-ui, -apple-system, Segoe UI, Roboto, sans-serif" font-size="12">',
         "<title>Forest plot: effect (pp) with confidence interval per verdict</title>",
+        *_stripes(verdicts), *_axis(lo, hi, n, sx, height, x0),
     ]
-    # row stripes, separators between claims
-    prev_claim = None
     for i, v in enumerate(verdicts):
-        y = TOP + i * ROW_H
-        if i % 2 == 1:
-            out.append(f'<rect x="0" y="{y}" width="{WIDTH}" height="{ROW_H}" fill="#f6f8fa"/>')
-        claim = v.get("claim_id")
-        if i > 0 and claim != prev_claim:
-            out.append(f'<line x1="0" x2="{WIDTH}" y1="{y}" y2="{y}" stroke="#d0d7de"/>')
-        prev_claim = claim
-    # grid + ticks
-    y_top, y_bot = TOP, TOP + n * ROW_H
-    for t in nice_ticks(lo, hi):
-        if t < lo - 1e-9 or t > hi + 1e-9:
-            continue
-        x = sx(t)
-        out.append(f'<line class="grid" x1="{x:.1f}" x2="{x:.1f}" y1="{y_top}" y2="{y_bot}" '
-                   f'stroke="#eaeef2"/>')
-        label = _fmt(t).replace(".0", "") if float(t).is_integer() else _fmt(t)
-        out.append(f'<text x="{x:.1f}" y="{TOP - 8}" text-anchor="middle" fill="#57606a">'
-                   f'{escape(label)}</text>')
-    zx = sx(0.0)
-    out.append(f'<line class="zero" x1="{zx:.1f}" x2="{zx:.1f}" y1="{y_top - 4}" y2="{y_bot}" '
-               f'stroke="#24292f" stroke-width="1.2" stroke-dasharray="4 3"/>')
-    out.append(f'<text x="{x0 + PLOT_W / 2:.1f}" y="{height - 8}" text-anchor="middle" '
-               f'fill="#24292f">effect (percentage points), whisker = CI</text>')
-    # rows
-    for i, v in enumerate(verdicts):
-        yc = TOP + i * ROW_H + ROW_H / 2
-        verdict = str(v.get("verdict") or "unknown").lower()
-        colour = COLOURS.get(verdict, UNKNOWN_COLOUR)
-        full = row_label(v)
-        short = full if len(full) <= MAX_LABEL else full[: MAX_LABEL - 1] + "…"
-        tip = f"{full}\n{v.get('part') or ''}\n{v.get('verdict_line') or verdict}"
-        out.append(f'<g class="row verdict-{escape(verdict)}"><title>{escape(tip)}</title>')
-        out.append(f'<text x="{PAD}" y="{yc + 4:.1f}" fill="#24292f">{escape(short)}</text>')
-        eff = _num(v.get("effect_pp"))
-        lo_ci, hi_ci = _num(v.get("ci_low_pp")), _num(v.get("ci_high_pp"))
-        if lo_ci is not None and hi_ci is not None:
-            a, b = sx(min(lo_ci, hi_ci)), sx(max(lo_ci, hi_ci))
-            out.append(f'<line class="whisker" x1="{a:.1f}" x2="{b:.1f}" y1="{yc:.1f}" '
-                       f'y2="{yc:.1f}" stroke="{colour}" stroke-width="2"/>')
-            for x in (a, b):
-                out.append(f'<line x1="{x:.1f}" x2="{x:.1f}" y1="{yc - 4:.1f}" '
-                           f'y2="{yc + 4:.1f}" stroke="{colour}" stroke-width="2"/>')
-        if eff is not None:
-            tiny = v.get("evidence") == "tiny"  # hollow: tiny organisms, not the real models
-            style = (f'fill="#fff" stroke="{colour}" stroke-width="2"' if tiny
-                     else f'fill="{colour}" stroke="#fff" stroke-width="1"')
-            out.append(f'<circle class="marker verdict-{escape(verdict)}" cx="{sx(eff):.1f}" '
-                       f'cy="{yc:.1f}" r="4.5" {style}/>')
-            txt = f"{_fmt(eff)} [{_fmt(lo_ci)}, {_fmt(hi_ci)}]"
-        else:
-            txt = "no estimate"
-        out.append(f'<text x="{x0 + PLOT_W + 14}" y="{yc + 4:.1f}" fill="{colour}" '
-                   f'font-variant-numeric="tabular-nums">{escape(txt)}</text>')
-        out.append("</g>")
+        out += _row(i, v, sx, x0)
     out.append("</svg>")
     return "\n".join(out)
