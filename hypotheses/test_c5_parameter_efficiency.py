@@ -15,7 +15,7 @@ C5 = get_claim("C5")
 
 
 @pytest.mark.parametrize("part", claim_parts(C5))
-def test_attention_only_has_5_to_10x_fewer_trainable_parameters(part, loraplace_record_verdict, request):
+def test_attention_only_has_5_to_10x_fewer_trainable_parameters(part, loraplace_record_verdict, loraplace_settings):
     from loraplace.train.cache import Cache
 
-    loraplace_record_verdict(verdict(part, cache=Cache(request.config.getoption("--cache-dir"))))
+    loraplace_record_verdict(verdict(part, cache=Cache(loraplace_settings.cache_dir)))

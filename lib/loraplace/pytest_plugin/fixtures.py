@@ -11,7 +11,8 @@ from loraplace.evidence.records import Evidence
 from loraplace.evidence.registry import load_track
 from loraplace.judging.evaluate import evaluate
 from loraplace.judging.verdict import Verdict
-from loraplace.pytest_plugin.plugin import PROPERTY, selected_scorers, selected_tracks, track_options
+from loraplace.pytest_plugin.plugin import PROPERTY, selected_scorers, selected_tracks, settings, track_options
+from loraplace.settings import Settings
 
 
 def claim_parts(claim: Claim) -> list:
@@ -34,8 +35,14 @@ def _verdicts(claim: Claim, evidence: Evidence, scorer: str, resamples: int, see
 
 
 @pytest.fixture(scope="session")
+def loraplace_settings(request: pytest.FixtureRequest) -> Settings:
+    """The session's settings (command line, else ini file, else environment, else default)."""
+    return settings(request.config)
+
+
+@pytest.fixture(scope="session")
 def loraplace_evidence(request: pytest.FixtureRequest, loraplace_track: str) -> Evidence:
-    published_dir = request.config.getoption("--published-dir")
+    published_dir = settings(request.config).published_dir
     if loraplace_track == "published":
         from loraplace.tracks.published.fetch import resolve_published_dir
 
@@ -57,7 +64,7 @@ def loraplace_record_verdict(request: pytest.FixtureRequest):
         request.node.user_properties.append((PROPERTY, verdict.to_dict()))
         if verdict.verdict in ("unavailable", "untestable"):  # no data / the data cannot decide
             pytest.skip(verdict.verdict_line)
-        if request.config.getoption("--verdicts") == "assert" and verdict.verdict != "supported":
+        if settings(request.config).verdicts == "assert" and verdict.verdict != "supported":
             pytest.fail(verdict.verdict_line, pytrace=False)
 
     return _record
@@ -67,10 +74,10 @@ def loraplace_record_verdict(request: pytest.FixtureRequest):
 def loraplace_judge(request: pytest.FixtureRequest, loraplace_evidence: Evidence, loraplace_scorer: str,
                    loraplace_record_verdict):
     """loraplace_judge(claim, part): compute (once per session per process) the part's verdict and record it."""
-    config = request.config
+    opts = settings(request.config)
 
     def _judge(claim: Claim, part: Part) -> None:
-        loraplace_record_verdict(_verdicts(claim, loraplace_evidence, loraplace_scorer, config.getoption("--bootstrap-resamples"),
-                                 config.getoption("--seed"))[part.id])
+        loraplace_record_verdict(_verdicts(claim, loraplace_evidence, loraplace_scorer, opts.bootstrap_resamples,
+                                 opts.seed)[part.id])
 
     return _judge

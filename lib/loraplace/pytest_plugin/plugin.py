@@ -19,6 +19,7 @@ import pytest
 import loraplace
 from loraplace.evidence import registry
 from loraplace.scoring.gsm8k import SCORERS
+from loraplace.settings import Settings, SettingsError
 from loraplace.vocab import CLAIM_MARKERS, VERDICTS
 
 PROPERTY = "loraplace_verdict"
@@ -63,12 +64,12 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     group.addoption("--no-progress", action="store_true", default=False,
                     help="no build progress on the terminal (by default a cold build shows what it builds, "
                          "one live line per phase with an ETA, or a plain line every 30 s off a terminal)")
-    for dest, ini, kind, text in INI_OPTIONS:
+    for _, ini, kind, text in INI_OPTIONS:
         parser.addini(ini, text, type=kind)
 
 
 # Defaults a project can set in its pytest.ini / pyproject.toml ([tool.pytest.ini_options]); the
-# command line wins. (option dest, ini name, ini type, help)
+# command line wins. (Settings field, ini name, ini type, help)
 INI_OPTIONS = (
     ("evidence", "loraplace_evidence", "args", "evidence track(s) when --evidence is not given (default: tiny)"),
     ("profile", "loraplace_profile", "string", "profile when --profile is not given (default: default)"),
@@ -77,33 +78,46 @@ INI_OPTIONS = (
     ("report_dir", "loraplace_report_dir", "string", "report directory when --report-dir is not given"),
     ("verdicts", "loraplace_verdicts", "string", "assert or record when --verdicts is not given (default: assert)"),
 )
-FALLBACKS = {"profile": "default", "verdicts": "assert"}
+SETTINGS = pytest.StashKey[Settings]()
 
 
-def apply_ini_defaults(config: pytest.Config) -> None:
-    """Options left off the command line take the ini value, else the built-in default."""
-    for dest, ini, _, _ in INI_OPTIONS:
-        if getattr(config.option, dest, None) in (None, []):
-            value = config.getini(ini)
-            setattr(config.option, dest, (list(value) if dest == "evidence" else value) or FALLBACKS.get(dest))
-    for dest, allowed in (("profile", registry.profile_names()), ("verdicts", ("assert", "record"))):
-        if getattr(config.option, dest) not in allowed:
-            raise pytest.UsageError(f"{dest} = {getattr(config.option, dest)!r} (from the ini file) is not one of "
-                                    f"{', '.join(allowed)}")
-    bad = [t for t in config.option.evidence or () if t not in registry.TRACKS]
+def build_settings(config: pytest.Config) -> Settings:
+    """The session's settings: command line, else ini file, else environment, else default; checked
+    against the track registry."""
+    opt = config.option
+    options = {"evidence": opt.evidence, "profile": opt.profile, "scorer": opt.scorer,
+               "published_dir": opt.published_dir, "cache_dir": opt.cache_dir,
+               "paper_models": opt.paper_model, "paper_data": opt.paper_data, "report_dir": opt.report_dir,
+               "verdicts": opt.verdicts, "bootstrap_resamples": opt.bootstrap_resamples, "seed": opt.seed,
+               "allow_slow_path": _given(opt.allow_slow_path), "allow_unsandboxed": _given(opt.allow_unsandboxed),
+               "progress": False if opt.no_progress else None}
+    ini = {dest: config.getini(name) for dest, name, _, _ in INI_OPTIONS}
+    try:
+        built = Settings.from_sources(options, ini, os.environ)
+    except SettingsError as exc:
+        raise pytest.UsageError(f"{exc} (from the ini file)") from None
+    if built.profile not in registry.profile_names():
+        raise pytest.UsageError(f"profile = {built.profile!r} (from the ini file) is not one of "
+                                f"{', '.join(registry.profile_names())}")
+    bad = [t for t in built.evidence if t not in registry.TRACKS]
     if bad:
         raise pytest.UsageError(f"--evidence / loraplace_evidence: unknown track(s) {', '.join(bad)}. "
                                 f"Available: {', '.join(registry.track_names())}")
+    return built
 
 
-def pytest_sessionstart(session: pytest.Session) -> None:
-    """--allow-unsandboxed reaches the execution cache (published loader) via the environment."""
-    if session.config.getoption("--allow-unsandboxed"):
-        os.environ["LORAPLACE_ALLOW_UNSANDBOXED"] = "1"
+def _given(flag: bool) -> bool | None:
+    """A store_true option left off is "not given" (the ini file or environment may still set it)."""
+    return True if flag else None
+
+
+def settings(config: pytest.Config) -> Settings:
+    """The settings `pytest_configure` built for this session."""
+    return config.stash[SETTINGS]
 
 
 def pytest_configure(config: pytest.Config) -> None:
-    apply_ini_defaults(config)
+    config.stash[SETTINGS] = build_settings(config)
     for name, text in CLAIM_MARKERS.items():
         config.addinivalue_line("markers", f"{name}: {text}")
     check_profile(config)
@@ -113,12 +127,12 @@ def pytest_configure(config: pytest.Config) -> None:
     config.pluginmanager.register(ReportWriter(config), "loraplace-report")
     from loraplace.pytest_plugin.progress import ProgressPlugin
 
-    config.pluginmanager.register(ProgressPlugin(config), "loraplace-progress")
+    config.pluginmanager.register(ProgressPlugin(config, enabled=settings(config).progress), "loraplace-progress")
 
 
 def check_profile(config: pytest.Config) -> None:
     """Each re-run track takes its own profiles; a paper model option must parse."""
-    profile = config.getoption("--profile")
+    profile = settings(config).profile
     for track in map(registry.get_track, selected_tracks(config)):
         if track.profiles and profile not in track.accepted_profiles:
             raise pytest.UsageError(f"--profile {profile} does not apply to --evidence {track.name}. "
@@ -127,7 +141,7 @@ def check_profile(config: pytest.Config) -> None:
         from loraplace.tracks.paper.models import PaperModelError, resolve_models
 
         try:
-            resolve_models(config.getoption("--paper-model"))
+            resolve_models(list(settings(config).paper_models) or None)
         except PaperModelError as exc:
             raise pytest.UsageError(str(exc)) from None
 
@@ -169,26 +183,22 @@ def kernel_check(config: pytest.Config) -> list[str]:
         return []
     try:
         return check_fast_path(kernel_dispatch(), on_gpu=True,
-                               allow_slow_path=bool(config.getoption("--allow-slow-path")))
+                               allow_slow_path=settings(config).allow_slow_path)
     except SlowPathError as exc:
         raise pytest.UsageError(f"{exc}\nOn the command line: --allow-slow-path.") from None
 
 
 def selected_tracks(config: pytest.Config) -> list[str]:
-    return list(dict.fromkeys(config.getoption("--evidence") or ["tiny"]))
+    return list(settings(config).evidence)
 
 
 def track_options(config: pytest.Config) -> dict:
-    """Keyword arguments of `load_track` from the command line."""
-    return {"published_dir": config.getoption("--published-dir"), "profile": config.getoption("--profile"),
-            "cache_dir": config.getoption("--cache-dir"),
-            "paper_models": tuple(config.getoption("--paper-model") or ()),
-            "paper_data": config.getoption("--paper-data")}
+    """Keyword arguments of `load_track` from the session's settings."""
+    return settings(config).track_options()
 
 
 def selected_scorers(config: pytest.Config) -> list[str]:
-    choice = config.getoption("--scorer")
-    return list(SCORERS) if choice == "all" else [choice]
+    return settings(config).scorers(tuple(SCORERS))
 
 
 class ReportWriter:
@@ -224,7 +234,7 @@ class ReportWriter:
 
 
 def _report_dir(config: pytest.Config) -> Path:
-    opt = config.getoption("--report-dir")
+    opt = settings(config).report_dir
     if opt:
         return Path(opt)
     # the project's reports/ (next to pyproject.toml); rootdir can be a stray path argument
@@ -261,9 +271,9 @@ def _provenance(config: pytest.Config) -> dict:
         "scorers": selected_scorers(config),
         "packages": packages,
         "git_sha": _git_sha(Path(loraplace.__file__).parent),
-        "resamples": config.getoption("--bootstrap-resamples"),
-        "profile": config.getoption("--profile"),
-        "seed": config.getoption("--seed"),
+        "resamples": settings(config).bootstrap_resamples,
+        "profile": settings(config).profile,
+        "seed": settings(config).seed,
         "wall_time_s": round(time.monotonic() - config.stash[START_KEY], 2),
         "command": " ".join(["pytest", *config.invocation_params.args]),
         "markexpr": config.getoption("-m") or "",

@@ -35,8 +35,9 @@ WORKERINPUT_KEY = "loraplace_progress_dir"
 
 
 class ProgressPlugin:
-    def __init__(self, config: pytest.Config) -> None:
+    def __init__(self, config: pytest.Config, enabled: bool = True) -> None:
         self.config = config
+        self.enabled = enabled  # off: --no-progress (Settings.progress)
         self.dir: str | None = None
         self.renderer: Renderer | None = None
         self.tail: Tail | None = None
@@ -52,7 +53,7 @@ class ProgressPlugin:
             progress.install(progress.FileSink(Path(where) / f"{os.getpid()}.jsonl") if where else progress.NullSink())
             return
         tr = self.config.pluginmanager.get_plugin("terminalreporter")
-        if self.config.getoption("--no-progress") or tr is None:
+        if not self.enabled or tr is None:
             os.environ[progress.ENV] = ""  # spawned builders report nothing either
             progress.install(progress.NullSink())
             return

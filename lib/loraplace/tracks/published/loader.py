@@ -179,30 +179,33 @@ def _gold(run: RunFile, row: dict):
 
 
 def load_published(root: Path | str | None = None, scorers: tuple[str, ...] = SCORERS, *,
-                   execute_humaneval: bool = True) -> Evidence:
+                   execute_humaneval: bool = True, allow_unsandboxed: bool = False) -> Evidence:
     """Every released per-item output as records, under each named scorer.
 
     HumanEval completions are executed in the sandbox for the `corrected` scorer (results are
     cached by content, so only the first load pays, ~42 s on 2 busy cores); with
-    ``execute_humaneval=False`` HumanEval has `as-published` records only.
+    ``execute_humaneval=False`` HumanEval has `as-published` records only. Without full sandbox
+    isolation execution is refused unless ``allow_unsandboxed`` (`--allow-unsandboxed`).
     """
     root = Path(root) if root is not None else default_dir()
-    return _load(str(root.resolve()), tuple(check_scorer(s) for s in scorers), execute_humaneval)
+    return _load(str(root.resolve()), tuple(check_scorer(s) for s in scorers), execute_humaneval,
+                 bool(allow_unsandboxed))
 
 
-def _execute_humaneval(runs: list[tuple[RunFile, list[dict]]]) -> None:
+def _execute_humaneval(runs: list[tuple[RunFile, list[dict]]], allow_unsandboxed: bool) -> None:
     """Attach each completion's sandboxed `corrected` result to its row (as `_executed`)."""
     from loraplace.scoring.execution import execute_cached
 
     rows = [row for run, rs in runs if run.benchmark == "humaneval" for row in rs]
     if rows:
-        results = execute_cached([(str(r["task_id"]), r["completion"]) for r in rows], "corrected")
+        results = execute_cached([(str(r["task_id"]), r["completion"]) for r in rows], "corrected",
+                                 allow_unsandboxed=allow_unsandboxed)
         for row, result in zip(rows, results):
             row["_executed"] = result
 
 
 @functools.lru_cache(maxsize=4)
-def _load(root_str: str, scorers: tuple[str, ...], execute_humaneval: bool) -> Evidence:
+def _load(root_str: str, scorers: tuple[str, ...], execute_humaneval: bool, allow_unsandboxed: bool) -> Evidence:
     root = Path(root_str)
     details = root / "results" / "eval_details"
     if not details.is_dir():
@@ -221,7 +224,7 @@ def _load(root_str: str, scorers: tuple[str, ...], execute_humaneval: bool) -> E
         inputs.append({"path": str(path.relative_to(root)), "sha256": digest})
         runs.append((run, rows))
     if execute_humaneval and any(s != "as-published" for s in scorers):
-        _execute_humaneval(runs)
+        _execute_humaneval(runs, allow_unsandboxed)
     for run, rows in runs:
         path = run.path
         positions = indices.get((run.benchmark, len(rows)))
@@ -260,6 +263,6 @@ def _load(root_str: str, scorers: tuple[str, ...], execute_humaneval: bool) -> E
     )
 
 
-def load(published_dir: str | None = None) -> Evidence:
+def load(published_dir: str | None = None, allow_unsandboxed: bool = False) -> Evidence:
     """The track's loader (`loraplace.evidence.registry`): every released output, re-scored."""
-    return load_published(published_dir)
+    return load_published(published_dir, allow_unsandboxed=allow_unsandboxed)
