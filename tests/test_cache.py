@@ -120,3 +120,46 @@ def test_cache_cli(tmp_path, capsys):
     assert "missing file config.json" in capsys.readouterr().out
     assert main(["cache", "prune", "--cache-dir", str(tmp_path)]) == 0
     assert not path.exists()
+
+
+def test_cache_ls_says_what_each_entry_is(tmp_path, capsys):
+    """Model, condition, domain and seed come from the entry's spec (a run's records nest them in `run`)."""
+    cache = Cache(tmp_path)
+    cache.get_or_create("tiny-adapter", {"organism": "tiny_bamba", "condition": "attention_only",
+                                         "domain": "gsm8k_train", "seed": 2}, _write)
+    cache.get_or_create("tiny-records", {"run": {"model": "tiny_qwen3_5", "condition": "full", "domain": "base",
+                                                 "seed": 0}}, _write)
+    assert main(["cache", "ls", "--cache-dir", str(tmp_path)]) == 0
+    out = capsys.readouterr().out
+    assert "tiny_bamba attention_only gsm8k_train seed 2" in out
+    assert "tiny_qwen3_5 full base seed 0" in out
+    assert main(["cache", "ls", "--cache-dir", str(tmp_path), "--json"]) == 0
+    rows = {r["kind"]: r for r in json.loads(capsys.readouterr().out)}
+    assert (rows["tiny-adapter"]["model"], rows["tiny-adapter"]["seed"]) == ("tiny_bamba", 2)
+
+
+def test_cache_ls_refuses_a_kind_it_does_not_have_and_lists_those_it_has(tmp_path, capsys):
+    Cache(tmp_path).get_or_create("tiny-adapter", SPEC, _write)
+    assert main(["cache", "ls", "--cache-dir", str(tmp_path), "--kind", "adapter"]) == 2
+    err = capsys.readouterr().err
+    assert "Unknown kind 'adapter'" in err and "Available: tiny-adapter" in err
+
+
+def test_cache_ls_into_a_closed_pipe_exits_quietly(tmp_path):
+    """`loraplace cache ls | head -1`: the reader leaves early; no traceback, exit 0 (the listing is
+    larger than a pipe's buffer, so the writer does meet the closed pipe)."""
+    cache = Cache(tmp_path)
+    for seed in range(300):
+        cache.get_or_create("tiny-adapter", {**SPEC, "seed": seed}, _write)
+    cmd = f"{sys.executable} -m loraplace.cli cache ls --json --cache-dir {tmp_path} | head -1"
+    proc = subprocess.run(["bash", "-o", "pipefail", "-c", cmd], capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    assert "Traceback" not in proc.stderr and "BrokenPipe" not in proc.stderr
+
+
+def test_version():
+    from importlib import metadata
+
+    proc = subprocess.run([sys.executable, "-m", "loraplace.cli", "--version"], capture_output=True, text=True,
+                          timeout=60)
+    assert proc.returncode == 0 and proc.stdout.strip() == f"loraplace {metadata.version('loraplace')}"
