@@ -99,3 +99,31 @@ def test_non_hybrids_list_conditions_that_do_not_apply(capsys, tmp_path, model_t
     assert sorted(inv["conditions"]["full"]["modules"]) == eligible
     assert cli.main(["inventory", "--config", str(path)]) == 0
     assert "do not apply" in capsys.readouterr().out
+
+
+def test_a_model_directory_and_the_default_condition_set_follow_the_run(capsys, tmp_path):
+    """A model directory is read through its config.json; without --conditions a study architecture
+    gets the study's set and any other hybrid the harmonized one (the paper track's rule)."""
+    from loraplace.models.zoo import config_dict
+
+    falcon = tmp_path / "falcon"
+    falcon.mkdir()
+    (falcon / "config.json").write_text(json.dumps(config_dict("falcon_h1_0_5b_base")))
+    inv = run_json(capsys, "--config", str(falcon))
+    assert inv["condition_set"] == "as-published"
+    assert inv["conditions"] == run_json(capsys, "--config", "falcon_h1_0_5b_base", "--conditions",
+                                         "as-published")["conditions"]
+    bamba = tmp_path / "bamba"
+    bamba.mkdir()
+    CONFIG_MAPPING["bamba"](num_hidden_layers=4, attn_layer_indices=[2], hidden_size=256,
+                            intermediate_size=512, vocab_size=1000).to_json_file(bamba / "config.json")
+    assert run_json(capsys, "--config", str(bamba))["condition_set"] == "harmonized"
+
+
+def test_a_directory_without_config_or_an_unreachable_hub_id_is_one_clear_line(capsys, tmp_path, monkeypatch):
+    assert cli.main(["inventory", "--config", str(tmp_path)]) == 2
+    assert "without a config.json" in capsys.readouterr().err
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    assert cli.main(["inventory", "--config", "nobody/no-such-model"]) == 2
+    err = capsys.readouterr().err
+    assert "nobody/no-such-model" in err and "Traceback" not in err and len(err.strip().splitlines()) == 1

@@ -1,32 +1,63 @@
 """`loraplace inventory`: topology, per-component parameters and per-condition LoRA targets of a
-model, built on the meta device from a shipped model key or any transformers config JSON. A
+model, built on the meta device from a shipped model key, a transformers config JSON, a model
+directory (its config.json) or a hub id (its config.json, from the local hub cache or the hub). A
 condition that targets a component the model lacks (recurrent-only on a Llama, attention-only on
 a pure Mamba-2) is listed as not applicable, with the reason."""
 from __future__ import annotations
 
 import argparse
 import json
+from pathlib import Path
 
 from loraplace.models.accounting import base_params
-from loraplace.models.placement import CONDITION_SETS, DEFAULT_RANK, condition_rules, make_condition, model_taxonomy
+from loraplace.models.placement import (
+    CONDITION_SETS,
+    DEFAULT_RANK,
+    condition_rules,
+    default_condition_set,
+    make_condition,
+    model_taxonomy,
+)
 from loraplace.models.taxonomy import COMPONENTS, Taxonomy
 
 
 def register(subparsers) -> None:
     p = subparsers.add_parser("inventory", help="component inventory and LoRA target lists of a model",
                               description=__doc__)
-    p.add_argument("--config", required=True, metavar="PATH_OR_MODEL_KEY",
-                   help="a shipped model key (qwen3_5_0_8b_base, falcon_h1_0_5b_base) or a config JSON path")
+    p.add_argument("--config", required=True, metavar="KEY_PATH_DIR_OR_HUB_ID",
+                   help="a shipped model key (qwen3_5_0_8b_base, falcon_h1_0_5b_base), a config JSON path, a "
+                        "model directory or a hub id")
     p.add_argument("--rank", type=int, default=DEFAULT_RANK, help="LoRA rank (default %(default)s)")
-    p.add_argument("--conditions", choices=CONDITION_SETS, default="harmonized",
-                   help="condition set (default %(default)s; as-published exists for the study's two models)")
+    p.add_argument("--conditions", choices=CONDITION_SETS, default=None,
+                   help="condition set (default: as the paper track chooses it: the study's own set for its two "
+                        "architectures, harmonized for any other)")
     p.add_argument("--json", action="store_true", help="print one JSON object")
     p.set_defaults(func=run)
 
 
-def inventory(config: str, rank: int = DEFAULT_RANK, condition_set: str = "harmonized") -> dict:
-    """The inventory as a JSON-ready dict."""
-    tx = model_taxonomy(config)
+def config_source(arg: str) -> str:
+    """A model key or config JSON path as given; a model directory's config.json; a hub id's config.json."""
+    path = Path(arg).expanduser()
+    if path.is_dir():
+        if not (path / "config.json").is_file():
+            raise FileNotFoundError(f"{path} is a directory without a config.json: not a model directory")
+        return str(path / "config.json")
+    if path.suffix == ".json" or path.exists() or "/" not in arg:
+        return arg  # a config file, or a shipped key (an unknown key names the available ones)
+    from huggingface_hub import hf_hub_download
+
+    repo, _, revision = arg.partition("@")
+    try:
+        return hf_hub_download(repo, "config.json", revision=revision or None)
+    except Exception as exc:  # offline, unknown repo, gated: one clear line
+        raise FileNotFoundError(f"{arg}: no such local path, and its config.json could not be had from the hub "
+                                f"({type(exc).__name__}); pass a model directory or a config JSON") from None
+
+
+def inventory(config: str, rank: int = DEFAULT_RANK, condition_set: str | None = None) -> dict:
+    """The inventory as a JSON-ready dict (condition_set None: the paper track's default for the model)."""
+    tx = model_taxonomy(config_source(config))
+    condition_set = condition_set or default_condition_set(tx.model_type)
     conditions, not_applicable, partial = {}, {}, {}
     for rule in condition_rules(condition_set, tx.model_type):
         missing = sorted(c for c in rule.components if not tx.linears(c))

@@ -117,6 +117,12 @@ def condition_rules(condition_set: str, model_type: str) -> tuple[ConditionRule,
     raise KeyError(f"Unknown condition set {condition_set!r}. Available: {', '.join(CONDITION_SETS)}")
 
 
+def default_condition_set(model_type: str) -> str:
+    """The condition set a model gets unless one is named: the study's own for its two architectures
+    (their module names, so a re-run pairs with the published track), harmonized for any other."""
+    return "as-published" if model_type in AS_PUBLISHED else "harmonized"
+
+
 @functools.lru_cache(maxsize=16)
 def model_taxonomy(key_or_path: str | Path) -> Taxonomy:
     """Taxonomy of the real-size model (meta device) of a model key or config path; cached."""
