@@ -105,3 +105,52 @@ def test_importing_and_cpu_dispatch_import_no_kernel_package():
             "d.kernel_dispatch(); d.dispatch_summary(); "
             "import torch; assert torch.cuda.is_available() or not bad(), bad()" % (KERNEL_PACKAGES,))
     subprocess.run([sys.executable, "-c", code], check=True, timeout=120)
+
+
+# Every hybrid the taxonomy's held-out tests classify (tests/test_taxonomy.py CASES), beyond the study's three.
+HELD_OUT_HYBRIDS = ("qwen3_next", "nemotron_h", "jamba", "granitemoehybrid", "lfm2", "zamba2", "olmo_hybrid",
+                    "minimax", "recurrent_gemma")
+
+
+def _decorated(model_type: str) -> set[tuple[str, str, str]]:
+    """(function, kernel, package) per decorated function, read with a regex: independent of the ast walk."""
+    import importlib.util
+    import re
+
+    origin = importlib.util.find_spec(f"transformers.models.{model_type}.modeling_{model_type}").origin
+    text = open(origin, encoding="utf-8").read()
+    pattern = r'@use_kernel_func_from_hub_with_fallback\(\s*"([^"]+)",\s*"([^"]+)"\s*\)\s*\ndef (\w+)'
+    return {(fn, kernel, pkg) for kernel, pkg, fn in re.findall(pattern, text)}
+
+
+@pytest.mark.parametrize("model_type", HELD_OUT_HYBRIDS)
+def test_every_held_out_hybrid_is_guarded_or_said_to_be_unchecked(model_type):
+    sites = dispatch.discover_sites(model_type)
+    assert {(s.attribute, s.kernel, s.package) for s in sites} == _decorated(model_type)
+    bindings = kernel_dispatch(types={model_type})
+    if sites:
+        assert {b.kernel for b in bindings} == {s.kernel for s in sites}
+        assert all(b.architecture == model_type and b.reason for b in bindings)
+    else:  # nothing transformers lets us read: said, per model type
+        assert [(b.architecture, b.implementation) for b in bindings] == [(model_type, "unchecked")]
+
+
+def test_a_jamba_is_checked_for_its_mamba_kernels():
+    kernels = {b.kernel: b for b in kernel_dispatch(types={"jamba"})}
+    assert {"mamba_inner_fn", "selective_scan_fn", "selective_state_update", "causal_conv1d_fn"} <= set(kernels)
+    assert kernels["selective_state_update"].phase == "decode" and kernels["selective_scan_fn"].phase == "train"
+
+
+def test_unchecked_kernels_are_a_warning_on_a_gpu_run_never_silent():
+    bindings = kernel_dispatch(types={"llama"})  # no recurrent kernel to find
+    assert [b.implementation for b in bindings] == ["unchecked"]
+    lines = check_fast_path(bindings, on_gpu=True, allow_slow_path=False)
+    assert lines and lines[0].startswith("kernels not checked: llama")
+
+
+def test_discovering_sites_imports_no_modeling_module():
+    code = ("import sys; from loraplace.models.dispatch import kernel_dispatch; "
+            "kernel_dispatch(types={'jamba', 'zamba2', 'qwen3_next'}); "
+            "print(sorted(m for m in sys.modules if m.startswith('transformers.models.') and '.modeling_' in m))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300, check=True)
+    assert out.stdout.strip() == "[]"

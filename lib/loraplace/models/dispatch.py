@@ -12,10 +12,18 @@ Rules kept by this module:
 * on a box without CUDA it never imports a modeling module that is not imported yet (that would
   import fla / mamba_ssm / causal_conv1d when installed) -- it reads package presence from
   `importlib.util.find_spec`, which imports nothing.
+
+The study's three architectures have their sites listed (`SITES`); any other model type's sites
+are found in its modeling module's *source* (every function transformers decorates with
+`use_kernel_func_from_hub_with_fallback(kernel, package)`, read with `ast`, nothing imported), so
+the guard covers Jamba, Zamba2, Nemotron-H, Granite-hybrid, LFM2, Qwen3-Next and whatever else
+transformers ships; a model type whose module has no such function is reported `unchecked`.
 """
 from __future__ import annotations
 
+import ast
 import contextlib
+import functools
 import importlib
 import importlib.metadata
 import importlib.util
@@ -26,7 +34,10 @@ QWEN = "transformers.models.qwen3_5.modeling_qwen3_5"
 FALCON = "transformers.models.falcon_h1.modeling_falcon_h1"
 BAMBA = "transformers.models.bamba.modeling_bamba"  # the factorial's sequential Mamba-2 organism
 DISTRIBUTION = {"fla": "flash-linear-attention", "mamba_ssm": "mamba-ssm", "causal_conv1d": "causal-conv1d"}
-IMPLEMENTATIONS = ("fused", "torch-fallback", "unavailable")
+IMPLEMENTATIONS = ("fused", "torch-fallback", "unavailable", "unchecked")
+DECORATOR = "use_kernel_func_from_hub_with_fallback"
+DECODE_KERNELS = ("causal_conv1d_update", "selective_state_update", "fused_recurrent_gated_delta_rule")
+COMPONENT_OF_PACKAGE = {"fla": "linear_attention", "mamba_ssm": "mamba", "causal_conv1d": "conv1d"}
 
 
 @dataclass(frozen=True)
@@ -154,18 +165,62 @@ def _bind(site: KernelSite, cuda: bool) -> KernelBinding:
     return out("torch-fallback", _qualname(impl), reason)
 
 
-def _architectures(model) -> set[str]:
-    if model is None:
-        return {s.architecture for s in SITES}
+@functools.lru_cache(maxsize=None)
+def discover_sites(model_type: str) -> tuple[KernelSite, ...]:
+    """The kernel sites of a model type's modeling module, read from its source (imports nothing):
+    one per function decorated `use_kernel_func_from_hub_with_fallback("kernel", "package")`."""
+    module = f"transformers.models.{model_type}.modeling_{model_type}"
+    try:
+        spec = importlib.util.find_spec(module)
+    except ModuleNotFoundError:
+        spec = None
+    if spec is None or not spec.origin:
+        return ()
+    tree = ast.parse(open(spec.origin, encoding="utf-8").read())
+    sites = []
+    for node in ast.walk(tree):
+        if not isinstance(node, ast.FunctionDef):
+            continue
+        for deco in node.decorator_list:
+            name = getattr(getattr(deco, "func", None), "id", None)
+            args = [a.value for a in getattr(deco, "args", ()) if isinstance(a, ast.Constant)]
+            if name == DECORATOR and len(args) == 2:
+                kernel, package = args
+                sites.append(KernelSite(model_type, COMPONENT_OF_PACKAGE.get(package, package), module, node.name,
+                                        kernel, package, "decode" if kernel in DECODE_KERNELS else "train"))
+    return tuple(sites)
+
+
+def model_types(model) -> set[str]:
+    """The model type of a model's config (and of its text config, for a multimodal wrapper)."""
     config = getattr(model, "config", None)
     kinds = {getattr(config, "model_type", None), getattr(getattr(config, "text_config", None), "model_type", None)}
-    return {_MODEL_TYPES[k] for k in kinds if k in _MODEL_TYPES}
+    return {k for k in kinds if k}
 
 
-def kernel_dispatch(model_or_none=None) -> list[KernelBinding]:
-    """One binding per kernel site of both architectures (or of the given model's architecture)."""
-    cuda, archs = _cuda(), _architectures(model_or_none)
-    return [_bind(s, cuda) for s in SITES if s.architecture in archs]
+def _sites(types: set[str] | None) -> tuple[list[KernelSite], list[str]]:
+    """The sites to check for these model types (None: the study's three architectures), and the
+    model types with no site found."""
+    if types is None:
+        return list(SITES), []
+    archs = {_MODEL_TYPES[t] for t in types if t in _MODEL_TYPES}
+    sites = [s for s in SITES if s.architecture in archs]
+    unknown = sorted(t for t in types if t not in _MODEL_TYPES)
+    sites += [s for t in unknown for s in discover_sites(t)]
+    return sites, [t for t in unknown if not discover_sites(t)]
+
+
+def kernel_dispatch(model_or_none=None, types: set[str] | None = None) -> list[KernelBinding]:
+    """One binding per kernel site of the study's architectures, or of the given model's (or model
+    types') architecture; a model type whose kernels cannot be found is one `unchecked` binding."""
+    if model_or_none is not None:
+        types = (types or set()) | model_types(model_or_none)
+    cuda = _cuda()
+    sites, unchecked = _sites(types)
+    return [_bind(s, cuda) for s in sites] + [
+        KernelBinding(t, "recurrent", "-", "unchecked", f"transformers.models.{t}",
+                      f"no fallback-wrapped kernel function found in transformers' {t} modeling code: "
+                      "which kernels it runs could not be checked") for t in unchecked]
 
 
 def check_fast_path(bindings, *, allow_slow_path: bool, on_gpu: bool,
@@ -174,7 +229,9 @@ def check_fast_path(bindings, *, allow_slow_path: bool, on_gpu: bool,
     them as warnings). Off the GPU, slow paths are expected and nothing is reported."""
     if not on_gpu:
         return []
-    slow = [b for b in bindings if b.phase in phases and b.implementation != "fused"]
+    unchecked = [f"kernels not checked: {b.architecture} ({b.reason})" for b in bindings
+                 if b.implementation == "unchecked"]
+    slow = [b for b in bindings if b.phase in phases and b.implementation not in ("fused", "unchecked")]
     lines = [f"{b.architecture}.{b.component}: {b.kernel} -> {b.implementation} ({b.bound}; {b.reason})"
              for b in slow]
     if lines and not allow_slow_path:
@@ -182,7 +239,7 @@ def check_fast_path(bindings, *, allow_slow_path: bool, on_gpu: bool,
         raise SlowPathError("GPU run without fused kernels (the torch reference path is much slower and "
                             "changes timings):\n  " + "\n  ".join(lines)
                             + f"\nInstall {', '.join(pkgs)} or pass allow_slow_path=True.")
-    return [f"slow path: {line}" for line in lines]
+    return [f"slow path: {line}" for line in lines] + unchecked
 
 
 def lora_bypass_warnings(model) -> list[str]:

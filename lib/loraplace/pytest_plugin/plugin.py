@@ -182,10 +182,27 @@ def kernel_check(config: pytest.Config) -> list[str]:
     if not torch.cuda.is_available():
         return []
     try:
-        return check_fast_path(kernel_dispatch(), on_gpu=True,
+        return check_fast_path(kernel_dispatch(types=_model_types(config)), on_gpu=True,
                                allow_slow_path=settings(config).allow_slow_path)
     except SlowPathError as exc:
         raise pytest.UsageError(f"{exc}\nOn the command line: --allow-slow-path.") from None
+
+
+def _model_types(config: pytest.Config) -> set[str] | None:
+    """The model types whose kernels this session runs: the tiny organisms' (the study's three
+    architectures, None) plus, with --evidence paper, each named model's (read from its config)."""
+    if "paper" not in selected_tracks(config):
+        return None
+    from loraplace.models.dispatch import SITES
+    from loraplace.tracks.paper.models import PaperModelError, load_config, resolve_models
+
+    types = {s.architecture for s in SITES}
+    for ref in resolve_models(list(settings(config).paper_models) or None).values():
+        try:
+            types.add(load_config(ref).model_type)
+        except PaperModelError:  # an unreadable model is the paper track's error to report, with context
+            continue
+    return types
 
 
 def selected_tracks(config: pytest.Config) -> list[str]:
