@@ -189,6 +189,19 @@ def test_record_mode_passes_every_judged_part(run):
     assert not r.failures()
 
 
+def test_record_mode_prints_one_line_per_judged_part(run):
+    """The terminal shows each verdict (part, track, scorer, verdict, effect, Holm p), not only counts;
+    a p below the bootstrap's resolution reads "< 1/B", never 0."""
+    r = run("--verdicts", "record")
+    lines = r.result.outlines
+    for v in r.report["verdicts"]:
+        cells = [v["part_id"], v["evidence"], v["scorer"], v["verdict"].upper()]
+        assert any(line.split()[:4] == cells for line in lines), cells
+        if v["p_holm"] is not None and v["p_holm"] < 1 / int(RESAMPLES):
+            row = next(line for line in lines if line.split()[:4] == cells)
+            assert f"< {1 / int(RESAMPLES):.0e}" in row
+
+
 @pytest.mark.parametrize("args, message", [
     (("--evidence", "tiny", "--profile", "study"), "*--profile study does not apply to --evidence tiny*"),
     (("--evidence", "paper", "--paper-model=serial=/m"), "*unknown topology 'serial'*"),

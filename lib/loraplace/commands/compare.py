@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import json
 
-from loraplace.evidence.registry import TRACKS, load_track
+from loraplace.evidence.registry import TRACKS, get_track, load_track, profile_names
 from loraplace.judging.pairing import compare
 from loraplace.scoring.gsm8k import SCORERS
 
@@ -20,6 +20,14 @@ def register(sub) -> None:
     p.add_argument("--benchmark", required=True, action="append",
                    help="benchmark (repeat for a stratified comparison over several)")
     p.add_argument("--published-dir", default=None, help="the study's data (default: $LORAPLACE_PUBLISHED_DIR)")
+    p.add_argument("--profile", default="default", choices=profile_names(),
+                   help="re-run tracks: the profile whose cached runs to compare (default %(default)s)")
+    p.add_argument("--cache-dir", default=None,
+                   help="re-run tracks: cache of trained variants (default: $LORAPLACE_CACHE_DIR/variants or "
+                        "~/.cache/loraplace/variants)")
+    p.add_argument("--paper-model", action="append", default=None, metavar="TOPOLOGY=ID_OR_DIR",
+                   help="paper track: the model playing a topology, as for pytest (repeatable)")
+    p.add_argument("--paper-data", default=None, metavar="DIR", help="paper track: local datasets, as for pytest")
     p.add_argument("--resamples", type=int, default=10_000)
     p.add_argument("--seed", type=int, default=3407)
     p.add_argument("--json", action="store_true", help="print one JSON object")
@@ -27,7 +35,13 @@ def register(sub) -> None:
 
 
 def run(args) -> int:
-    evidence = load_track(args.evidence, published_dir=args.published_dir)
+    track = get_track(args.evidence)
+    profile = args.profile
+    if track.profiles and profile not in track.accepted_profiles:
+        raise ValueError(f"Unknown profile {profile!r} for --evidence {track.name}. "
+                         f"Available: {', '.join(track.accepted_profiles)}")
+    evidence = load_track(args.evidence, published_dir=args.published_dir, profile=profile, cache_dir=args.cache_dir,
+                          paper_models=tuple(args.paper_model or ()), paper_data=args.paper_data)
     est = compare(evidence, model=args.model, scorer=args.scorer, a=args.a, b=args.b, domain=args.domain,
                   benchmarks=tuple(args.benchmark), resamples=args.resamples, seed=args.seed)
     out = {"n": est.n, "n_seeds": est.n_seeds, "mean_diff_pp": 100 * est.effect, "ci_low_pp": 100 * est.ci_low,

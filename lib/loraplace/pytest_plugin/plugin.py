@@ -46,7 +46,8 @@ def pytest_addoption(parser: pytest.Parser) -> None:
                     help="sizes of the re-run tracks: tiny smoke (CI, minutes) | default | full; paper smoke "
                          "(CPU-able) | study (the study exactly; `default` means study there) | full (default: default)")
     group.addoption("--cache-dir", default=None,
-                    help="cache of trained variants, tiny and paper (default: $LORAPLACE_CACHE_DIR or ~/.cache/loraplace)")
+                    help="cache of trained variants, tiny and paper (default: $LORAPLACE_CACHE_DIR/variants, else "
+                         "$XDG_CACHE_HOME/loraplace/variants, else ~/.cache/loraplace/variants)")
     group.addoption("--paper-model", action="append", default=None, metavar="TOPOLOGY=ID_OR_DIR",
                     help="paper track: the model playing a topology, a hub id (ID@REVISION pins it) or a local "
                          "directory (repeatable; default: sequential=Qwen/Qwen3.5-0.8B-Base, "
@@ -246,8 +247,33 @@ class ReportWriter:
         counts = {v: sum(1 for d in self.verdicts if d["verdict"] == v)
                   for v in VERDICTS}
         terminalreporter.write_sep("-", "loraplace claims")
+        if settings(self.config).verdicts == "record" or self.config.get_verbosity() > 0:
+            for line in verdict_table(self.verdicts, settings(self.config).bootstrap_resamples):
+                terminalreporter.write_line(line)
         terminalreporter.write_line(", ".join(f"{n} {v}" for v, n in counts.items()))
         terminalreporter.write_line(f"report: {self.html_path} (+ claims.json)")
+
+
+def format_p(p: float | None, resamples: int) -> str:
+    """A p-value as printed: below the bootstrap's resolution it is "p < 1/B", never "p=0"."""
+    if p is None:
+        return "-"
+    return f"< {1 / resamples:.0e}" if p < 1 / resamples else f"{p:.3g}"
+
+
+def verdict_table(verdicts: list[dict], resamples: int) -> list[str]:
+    """One line per judged claim part: part, track, scorer, verdict, effect [CI] (pp), Holm p, n."""
+    def pp(x) -> str:
+        return "" if x is None else f"{x:+.1f}"
+
+    rows = [(v["part_id"], v["evidence"], v["scorer"], v["verdict"].upper(),
+             f"{pp(v.get('effect_pp'))} [{pp(v.get('ci_low_pp'))}, {pp(v.get('ci_high_pp'))}]"
+             if v.get("effect_pp") is not None else "-",
+             format_p(v.get("p_holm"), resamples), str(v.get("n") or "-"))
+            for v in sorted(verdicts, key=lambda d: (d["part_id"], d["evidence"], d["scorer"]))]
+    head = ("part", "track", "scorer", "verdict", "effect pp [95% CI]", "Holm p", "n")
+    widths = [max(len(r[i]) for r in (head, *rows)) for i in range(len(head))]
+    return ["  ".join(c.ljust(w) for c, w in zip(r, widths)).rstrip() for r in (head, *rows)]
 
 
 def _report_dir(config: pytest.Config) -> Path:
