@@ -40,3 +40,26 @@ def test_names_the_study_uses_for_other_modules_are_namespaced_in_labels():
                   condition_sets={"m": "harmonized"})
     assert Comparison("attention", "full", "ultrachat", ("mmlu",)).label(ev, "m").startswith(
         "attention_only[harmonized] − full on mmlu")
+
+
+@pytest.mark.parametrize("role, words", [
+    ("attention@budget", "attention-only LoRA at the matched parameter budget"),
+    ("random@budget", "randomly chosen modules"),
+    ("recurrent", "recurrent-only LoRA condition"),
+    ("base", "un-fine-tuned base model"),
+])
+def test_a_role_is_said_in_plain_words(role, words):
+    from loraplace.roles import describe_role
+
+    assert words in describe_role(role)
+
+
+def test_a_missing_role_says_what_is_missing_and_what_the_model_has():
+    from loraplace.evidence.records import Evidence, NoData
+
+    ev = Evidence("tiny", [], roles={"tiny_bamba": {"attention": "attention_only"}})
+    with pytest.raises(NoData) as err:
+        ev.condition("tiny_bamba", "attention@budget")
+    text = str(err.value)
+    assert "tiny_bamba has no run of the attention-only LoRA at the matched parameter budget" in text
+    assert "attention (attention_only)" in text and "role 'attention@budget'" in text

@@ -40,3 +40,22 @@ _PLACEMENT = {Role.ATTENTION: "attention_only", Role.RECURRENT: "recurrent_only"
 ROLES = tuple(r.value for r in Role)
 PLACEMENT_ROLES = tuple(r.placement for r in Role)
 STUDY_ROLE = {r.placement: r.value for r in Role}  # placement role / harmonized condition -> role
+
+
+_WORDS = {Role.ATTENTION: "attention-only", Role.RECURRENT: "recurrent-only", Role.MLP: "MLP-only",
+          Role.ATTENTION_MLP: "attention + MLP", Role.RECURRENT_MLP: "recurrent + MLP", Role.FULL: "all-components"}
+
+
+def describe_role(role: str) -> str:
+    """A role in plain words, for messages: "attention@budget" -> "the attention-only LoRA at the
+    matched parameter budget (a control)"."""
+    if role == "base":
+        return "the un-fine-tuned base model"
+    name, _, control = role.partition("@")
+    if name == "random" and control:
+        return "LoRA on randomly chosen modules at the matched parameter budget (a control)"
+    try:
+        words = f"{_WORDS[Role.of(name)]} LoRA"
+    except ValueError:
+        return repr(role)
+    return f"the {words} at the matched parameter budget (a control)" if control else f"the {words} condition"

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Iterable, Iterator
 
 from loraplace import jsonl
+from loraplace.roles import describe_role
 from loraplace.vocab import TOPOLOGIES
 
 
@@ -160,7 +161,9 @@ class Evidence:
         try:
             return self.roles[model][role]
         except KeyError:
-            raise NoData(f"No condition for role {role!r} in {model}", str(self.roles.get(model))) from None
+            have = ", ".join(f"{r} ({c})" for r, c in self.roles.get(model, {}).items()) or "none"
+            raise NoData(f"{model} has no run of {describe_role(role)} (role {role!r}) in the {self.track} track",
+                         have, of="its runs by role") from None
 
     def condition_label(self, model: str, role: str) -> str:
         """The condition name for display, namespaced by its condition set where the same name
