@@ -1,0 +1,107 @@
+"""`recommend`'s orchestration: candidates -> rounds of runs -> racing decisions -> the answer.
+
+    result = recommend(backend, seeds=3, racing=True)
+
+`backend` trains and evaluates (`tiny_backend.TinyBackend`, or anything with the same methods:
+`taxonomy`, `rank`, `seeds`, `targets`, `retention`, `base_scores()`, `run(condition, seed)`,
+`describe()`). With `racing=False` every candidate gets every seed (the full sweep) and the same
+decision rule is applied once at the end, so the two answers are comparable; the cost is counted
+in training runs (each one fine-tuning plus its evaluation) against that full sweep's.
+"""
+from __future__ import annotations
+
+import time
+from dataclasses import asdict
+
+import numpy as np
+
+from loraplace.progress import events as progress
+from loraplace.recommend.candidates import Candidate, candidates
+from loraplace.recommend.racing import RaceState, Standing, finish, judge_round
+
+
+def plan(backend, seeds: int, racing: bool = True) -> dict:
+    """What would run: the candidates, the racing schedule, the full sweep's size."""
+    cands, notes = candidates(backend.taxonomy, backend.rank)
+    return {"model": backend.describe(), "candidates": [asdict(c) | {"label": c.label} for c in cands],
+            "notes": notes, "seeds": seeds, "full_sweep_runs": len(cands) * seeds,
+            "schedule": ([f"round {r + 1}: seed {r} for every candidate still racing, then drop those the leader "
+                          f"beats (Holm, level alpha/{seeds})" for r in range(seeds)] if racing
+                         else [f"every candidate × seeds 0..{seeds - 1} (no racing)"])}
+
+
+def recommend(backend, *, seeds: int | None = None, racing: bool = True, alpha: float = 0.05,
+              tolerance_pp: float = 2.0, resamples: int = 2000, seed: int = 3407,
+              max_runs: int | None = None, show_progress: bool = True) -> dict:
+    """Race (or sweep) the model's placements; the ranked table and the recommendation as a dict."""
+    t0 = time.perf_counter()
+    seed_list = tuple(backend.seeds)[:seeds] if seeds else tuple(backend.seeds)
+    cands, notes = candidates(backend.taxonomy, backend.rank)
+    by_name: dict[str, Candidate] = {c.name: c for c in cands}
+    base = backend.base_scores()
+    rng = np.random.default_rng(seed)
+    state = RaceState(rounds=len(seed_list) if racing else 1, alpha=alpha, tolerance_pp=tolerance_pp,
+                      standings={c.name: Standing(c.name) for c in cands})
+    runs: dict[str, list] = {c.name: [] for c in cands}
+    spent, stopped = 0, ""
+    bar = progress.phase("recommend: training runs", len(cands) * len(seed_list), unit="run") if show_progress \
+        else None
+    for r, s in enumerate(seed_list, start=1):
+        for name in state.alive:
+            if max_runs is not None and spent >= max_runs:
+                stopped = f"the budget of {max_runs} runs is spent"
+                break
+            runs[name].append(backend.run(name, s))
+            spent += 1
+            if bar:
+                bar.advance(current=f"{name} seed {s}")
+        if stopped:
+            break
+        if racing:
+            judge_round(state, runs, base, backend.targets, backend.retention, resamples=resamples, rng=rng,
+                        round_no=r)
+            if len(state.alive) <= 1:
+                break
+    if bar:
+        bar.close()
+    if not racing:
+        judge_round(state, runs, base, backend.targets, backend.retention, resamples=resamples, rng=rng, round_no=1)
+    answer = finish(state, {n: c.trainable for n, c in by_name.items()})
+    full = len(cands) * len(seed_list)
+    return {
+        "model": backend.describe(), "notes": notes, "racing": racing, "alpha": alpha, "tolerance_pp": tolerance_pp,
+        "seeds": list(seed_list), "resamples": resamples, "answer": answer, "stopped": stopped,
+        "runs": spent, "full_sweep_runs": full, "fraction_of_full_sweep": spent / full if full else 0.0,
+        "seconds": round(time.perf_counter() - t0, 1), "history": state.history,
+        "table": _table(state, by_name),
+        "sentence": sentence(answer, state, by_name, spent, full, alpha, tolerance_pp),
+    }
+
+
+def _table(state: RaceState, by_name: dict[str, Candidate]) -> list[dict]:
+    order = {"winner": 0, "leader": 0, "tied": 1, "racing": 1, "dropped": 2, "forgets": 3}
+    rows = []
+    for name, s in state.standings.items():
+        c = by_name[name]
+        rows.append({"candidate": name, "placement": c.label, "trainable": c.trainable, "rank": c.rank,
+                     "seeds": s.seeds, "status": s.status, "why": s.why, "dropped_in_round": s.dropped_in_round,
+                     "target": asdict(s.target) if s.target else None,
+                     "retention": asdict(s.retention) if s.retention else None})
+    return sorted(rows, key=lambda r: (order.get(r["status"], 4), -(r["target"] or {}).get("effect_pp", -1e9)))
+
+
+def sentence(answer: dict, state: RaceState, by_name: dict, runs: int, full: int, alpha: float, tol: float) -> str:
+    cost = f"{runs} of the full sweep's {full} training runs ({runs / full:.0%})" if full else "no runs"
+    if answer["outcome"] == "winner":
+        w = state.standings[answer["winner"]]
+        return (f"Put LoRA on {by_name[w.name].label}: it gains {w.target.effect_pp:+.1f} pp "
+                f"[{w.target.ci_low_pp:+.1f}, {w.target.ci_high_pp:+.1f}] on target over the base model with "
+                f"{by_name[w.name].trainable:,} trainable parameters, and beats every other admissible placement "
+                f"(familywise error ≤ {alpha:g}, retention tolerance {tol:g} pp); it cost {cost}.")
+    if answer["outcome"] == "indistinguishable":
+        c = by_name[answer["cheapest"]]
+        names = ", ".join(by_name[n].label for n in answer["leaders"])
+        return (f"No placement is best with confidence: {names} are indistinguishable on target at this many "
+                f"seeds and items; the cheapest of them is {c.label} ({c.trainable:,} trainable parameters). "
+                f"It cost {cost}.")
+    return answer["sentence"] + f" It cost {cost}."
