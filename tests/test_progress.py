@@ -5,6 +5,7 @@ and that --no-progress shows nothing."""
 from __future__ import annotations
 
 import io
+import math
 import os
 import pty
 import subprocess
@@ -325,3 +326,24 @@ def test_a_real_cold_build_under_xdist_reports_from_its_spawned_workers(pytester
     assert "loraplace tiny[micro]: building into" in out and "4 of 4 bases to pretrain" in out
     assert "tiny[micro] pretraining + base eval  4/4 base in " in out
     assert "tiny[micro] fine-tuning + eval  " in out and "run in " in out
+
+
+def test_the_eta_is_damped_against_a_sudden_change_of_rate(monkeypatch):
+    """One slow unit (a base among runs, a load spike) moves the shown ETA gradually, and it keeps
+    counting down between events."""
+    from loraplace.progress import render
+
+    now = [1000.0]
+    monkeypatch.setattr(render.time, "monotonic", lambda: now[0])
+    st = render._State({"phase": "p", "done": 0, "total": 100})
+    now[0] += 100.0
+    st.done = 10
+    assert st.eta() == pytest.approx(900.0)  # 10 s a unit, 90 left
+    now[0] += 10.0  # nothing finished for 10 s: the raw estimate jumps
+    raw = st.raw_eta()
+    shown = st.eta()
+    assert raw == pytest.approx(990.0)
+    expected = 890.0 + (990.0 - 890.0) * (1 - math.exp(-10.0 / max(render.ETA_TAU_S, 890.0 / 4)))
+    assert shown == pytest.approx(expected) and shown < raw
+    now[0] += 1.0  # a second later, no new information: it counts down toward the raw estimate only slowly
+    assert abs(st.eta() - shown) < 5.0

@@ -8,13 +8,18 @@ and a status line only every `QUIET_EVERY_S` (still a sign of life in a long CI 
 
 Lines:
     tiny[smoke] fine-tuning + evaluation  10/72 run  [tiny_falcon_h1 full/code s1]  1m02s, ETA 6m12s
-The ETA is the elapsed time per finished unit times the units left (none before the first).
+The ETA is the elapsed time per finished unit times the units left (none before the first),
+damped: the shown value counts down with the clock and moves toward each new estimate with a
+time constant of a quarter of the ETA (at least `ETA_TAU_S`), so units of uneven length or a load
+spike do not make a long build's ETA swing; estimates from the first `ETA_SETTLE_S` of a phase
+are shown as they are and not kept.
 A major phase's final line stays ("... 72/72 run in 7m14s"); a minor one (an entry inside a
 phase) is only part of the live line while it runs. Phases from xdist workers carry their id.
 """
 from __future__ import annotations
 
 import json
+import math
 import threading
 import time
 from pathlib import Path
@@ -23,6 +28,8 @@ PLAIN_EVERY_S = 30.0
 QUIET_EVERY_S = 120.0
 LIVE_EVERY_S = 0.25
 TICK_S = 1.0
+ETA_TAU_S = 60.0  # the shown ETA closes 1/e of its gap to the raw estimate per max(this, ETA / 4) seconds
+ETA_SETTLE_S = 5.0  # a rate measured over less than this is not kept as the damped ETA's start
 
 
 def clock(seconds: float) -> str:
@@ -37,6 +44,7 @@ class _State:
         self.name, self.minor, self.source = ev["phase"], bool(ev.get("minor")), ev.get("source", "")
         self.show_eta = ev.get("eta", True)  # False: its units run in parallel, a rate says nothing
         self.started = time.monotonic()
+        self._shown: tuple[float, float] | None = None  # (ETA shown, when)
         self.update(ev)
 
     def update(self, ev: dict) -> None:
@@ -46,10 +54,27 @@ class _State:
     def label(self) -> str:
         return f"[{self.source}] {self.name}" if self.source else self.name
 
-    def eta(self) -> float | None:
+    def raw_eta(self) -> float | None:
+        """Elapsed time per finished unit times the units left."""
         if not self.show_eta or not self.total or self.done <= 0 or self.done >= self.total:
             return None
         return (time.monotonic() - self.started) / self.done * (self.total - self.done)
+
+    def eta(self) -> float | None:
+        """The damped ETA: the last shown value counted down, moved toward the raw estimate."""
+        raw, now = self.raw_eta(), time.monotonic()
+        if raw is None or now - self.started < ETA_SETTLE_S:
+            self._shown = None
+            return raw
+        if self._shown is None:
+            shown = raw
+        else:
+            before, then = self._shown
+            ticked = max(0.0, before - (now - then))
+            tau = max(ETA_TAU_S, ticked / 4)
+            shown = ticked + (raw - ticked) * (1.0 - math.exp(-(now - then) / tau))
+        self._shown = (shown, now)
+        return shown
 
     def line(self, compact: bool = False) -> str:
         """`compact`: without the entry and the elapsed time (several phases share a short line)."""
