@@ -44,7 +44,7 @@ def test_recommend_runs_the_tiny_tracks_own_entries_and_writes_its_page(exported
 
     root, _ = exported
     backend = TinyBackend(root / "organism", "gsm8k_train", cache_dir=root / "cache", profile=MICRO)
-    result = recommend(backend, racing=False, resamples=200, show_progress=False)
+    result = recommend(backend, racing=False, resamples=200, show_progress=False, workers=2)
     names = {row["candidate"] for row in result["table"]}
     assert {"attention_only", "recurrent_only", "full", "budget_full"} <= names
     assert result["runs"] == result["full_sweep_runs"] == len(names) * 2
@@ -83,3 +83,14 @@ def test_a_real_checkpoint_is_refused_with_the_reason(tmp_path, capsys):
     (tmp_path / "config.json").write_text("{}")
     assert cli.main(["recommend", "--model", str(tmp_path), "--train", "gsm8k_train"]) == 2
     assert "paper track's backend" in capsys.readouterr().err
+
+
+def test_a_round_runs_as_ray_tasks(exported):
+    """--engine ray: the round's runs are the tiny track's tasks on a (local) Ray instance."""
+    pytest.importorskip("ray")
+    root, _ = exported
+    backend = TinyBackend(root / "organism", "codealpaca", cache_dir=root / "cache", profile=MICRO)
+    result = recommend(backend, seeds=1, resamples=100, show_progress=False, engine="ray")
+    assert result["runs"] == len(result["table"])  # one round: one run per candidate
+    base = tiny.ensure_base(Cache(root / "cache"), MICRO, "tiny_qwen3_5", allow_create=False)
+    tiny.ensure_run(Cache(root / "cache"), MICRO, base, "mlp_only", "codealpaca", 0, allow_create=False)

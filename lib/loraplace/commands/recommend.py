@@ -8,7 +8,8 @@ ranked table and one sentence, writes recommend.json / recommend.html; `--plan` 
 candidates and the schedule only; `--no-racing` runs the full sweep for comparison.
 
 Backends: an organism exported by `loraplace export-organism` (CPU; the tiny track's runs and
-cache, with a synthetic study domain as --train). Real checkpoints (the paper track's trainer and
+cache, with a synthetic study domain as --train; a round's runs train side by side in worker
+processes, or as Ray tasks with --engine ray). Real checkpoints (the paper track's trainer and
 harness) are not a recommend backend yet: such a directory is refused with that message.
 """
 from __future__ import annotations
@@ -33,8 +34,11 @@ def register(sub) -> None:
     p.add_argument("--resamples", type=int, default=2000, help="bootstrap resamples (default %(default)s)")
     p.add_argument("--no-racing", action="store_true", help="every placement × every seed (the full sweep)")
     p.add_argument("--plan", action="store_true", help="print the candidates and schedule; run nothing")
-    p.add_argument("--engine", choices=("local",), default="local",
-                   help="local (one process; the tiny track's cache locks make parallel invocations safe)")
+    p.add_argument("--engine", choices=("local", "ray"), default="local",
+                   help="where a round's runs train side by side: local worker processes (one per CPU, at most 8; "
+                        "LORAPLACE_WORKERS=N) or Ray (--address, else a local instance)")
+    p.add_argument("--workers", type=int, default=None, help="local engine: worker processes")
+    p.add_argument("--address", default=None, help="ray engine: the cluster's address")
     p.add_argument("--cache-dir", default=None, help="cache of trained variants (shared with pytest's tiny track)")
     p.add_argument("--report-dir", default="reports", help="where recommend.json/.html go (default %(default)s)")
     p.add_argument("--json", action="store_true", help="print the result as one JSON object")
@@ -76,7 +80,8 @@ def run(args) -> int:
             print(json.dumps(out, indent=1) if args.json else _plan_text(out))
             return 0
         result = recommend(backend, seeds=args.seeds, racing=not args.no_racing, alpha=args.alpha,
-                           tolerance_pp=args.tolerance_pp, resamples=args.resamples, max_runs=args.max_runs)
+                           tolerance_pp=args.tolerance_pp, resamples=args.resamples, max_runs=args.max_runs,
+                           engine=args.engine, workers=args.workers, address=args.address)
     except UnclassifiableModel as exc:
         raise ValueError(str(exc)) from None
     _, html = page.write(result, Path(args.report_dir))

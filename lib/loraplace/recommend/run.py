@@ -32,7 +32,8 @@ def plan(backend, seeds: int, racing: bool = True) -> dict:
 
 def recommend(backend, *, seeds: int | None = None, racing: bool = True, alpha: float = 0.05,
               tolerance_pp: float = 2.0, resamples: int = 2000, seed: int = 3407,
-              max_runs: int | None = None, show_progress: bool = True) -> dict:
+              max_runs: int | None = None, show_progress: bool = True, engine: str = "local",
+              workers: int | None = None, address: str | None = None) -> dict:
     """Race (or sweep) the model's placements; the ranked table and the recommendation as a dict."""
     t0 = time.perf_counter()
     seed_list = tuple(backend.seeds)[:seeds] if seeds else tuple(backend.seeds)
@@ -47,6 +48,9 @@ def recommend(backend, *, seeds: int | None = None, racing: bool = True, alpha: 
     bar = progress.phase("recommend: training runs", len(cands) * len(seed_list), unit="run") if show_progress \
         else None
     for r, s in enumerate(seed_list, start=1):
+        todo = state.alive if max_runs is None else state.alive[:max(0, max_runs - spent)]
+        if hasattr(backend, "prefetch") and todo:  # the round's runs side by side (worker processes, Ray)
+            backend.prefetch([(name, s) for name in todo], engine=engine, workers=workers, address=address)
         for name in state.alive:
             if max_runs is not None and spent >= max_runs:
                 stopped = f"the budget of {max_runs} runs is spent"

@@ -83,6 +83,32 @@ class TinyBackend:
     def base_scores(self) -> dict[str, np.ndarray]:
         return scores_of(self.base.records, (*self.targets, *self.retention))
 
+    def prefetch(self, pairs: list[tuple[str, int]], *, engine: str = "local", workers: int | None = None,
+                 address: str | None = None) -> None:
+        """Train and evaluate one round's (condition, seed) runs side by side: the tiny track's own
+        tasks (`tracks.tiny.tasks`) on the local process pool or Ray; `run` then reads the cache."""
+        from loraplace.scale import local, ray_engine
+        from loraplace.scale.graph import Task
+        from loraplace.tracks.tiny.build import default_workers
+
+        root, key, d = str(self.cache.root), self.name, self.domain
+        tasks = []
+        for cond, seed in pairs:
+            run = f"{key}/{cond}/{d}/{seed}"
+            args = (self.p, root, key, cond, d, seed)
+            tasks += [Task(f"adapter/{run}", "loraplace.tracks.tiny.tasks:adapter", args, (f"tiny-adapter/{run}",)),
+                      Task(f"eval/{run}", "loraplace.tracks.tiny.tasks:evaluate", args, (f"tiny-records/{run}",),
+                           deps=(f"adapter/{run}",))]
+        t0 = time.perf_counter()
+        if engine == "ray":
+            outcomes = ray_engine.run(tasks, address=address)
+        else:
+            outcomes = local.run(tasks, workers=workers or default_workers())
+        self.seconds += time.perf_counter() - t0
+        failed = [f"{o.id}: {o.error}" for o in outcomes.values() if not o.ok]
+        if failed:
+            raise RuntimeError("training runs failed: " + "; ".join(failed[:3]))
+
     def run(self, condition: str, seed: int) -> dict[str, np.ndarray]:
         """One candidate's training seed: fine-tuned and evaluated (or read from the cache)."""
         t0 = time.perf_counter()
