@@ -6,7 +6,7 @@ import importlib
 import sys
 
 # Each module exposes `register(subparsers)`, which adds its parser and sets `func(args) -> int`.
-COMMANDS = ("compare", "fetch", "inventory", "humaneval_score", "cache", "plan", "fill", "power")
+COMMANDS = ("compare", "fetch", "inventory", "humaneval_score", "cache", "plan", "fill", "power", "render", "diff")
 
 
 def build_parser() -> argparse.ArgumentParser:

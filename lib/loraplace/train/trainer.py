@@ -80,14 +80,34 @@ def sft_config(recipe, out: str, *, seed: int, eos_token: str | None, on_gpu: bo
         dataset_text_field="text", packing=False, eos_token=eos_token, dataset_num_proc=None)
 
 
+def make_trainer(peft_model, tokenizer, texts: list, recipe, out: str, *, seed: int, optim: str = "adamw_torch",
+                 bf16: bool = False, progress: bool = False):
+    """The `SFTTrainer` of a run (its dataset prepared: EOS appended, tokenized, truncated)."""
+    from transformers.trainer_callback import PrinterCallback
+    from trl import SFTTrainer
+
+    if tokenizer.pad_token is None:  # SFTTrainer pads with pad, else EOS; padding is masked by position
+        tokenizer.pad_token = tokenizer.eos_token
+    logging.getLogger("trl").setLevel(logging.WARNING)
+    if not progress:
+        import datasets
+
+        datasets.disable_progress_bars()  # SFTTrainer's dataset preparation bars, one set per run
+    on_gpu = next(peft_model.parameters()).is_cuda
+    args = sft_config(recipe, out, seed=seed, eos_token=tokenizer.eos_token, on_gpu=on_gpu, optim=optim,
+                      bf16=bf16, progress=progress)
+    trainer = SFTTrainer(model=peft_model, args=args, train_dataset=_dataset(texts), processing_class=tokenizer)
+    if not progress:  # without the bar, Trainer prints every logged loss instead
+        trainer.remove_callback(PrinterCallback)
+    return trainer
+
+
 def train_lora(model: nn.Module, tokenizer, condition, texts: list, recipe, *, seed: int,
                progress: bool = False) -> tuple[nn.Module, dict]:
     """Wrap `model` with LoRA on `condition` (a `placement.Condition`), train on `texts` with the
     recipe (`paper_plan.PaperProfile`) through TRL's `SFTTrainer` -> (peft model in eval mode,
     info: losses, optimizer, dtype, steps)."""
     from transformers import set_seed
-    from transformers.trainer_callback import PrinterCallback
-    from trl import SFTTrainer
 
     from loraplace.models.placement import apply_lora
 
@@ -98,19 +118,9 @@ def train_lora(model: nn.Module, tokenizer, condition, texts: list, recipe, *, s
     optim = choose_optimizer(recipe.optimizer)
     if recipe.gradient_checkpointing:
         peft_model.enable_input_require_grads()  # checkpointed blocks need a grad-carrying input
-    if tokenizer.pad_token is None:  # SFTTrainer pads with pad, else EOS; padding is masked by position
-        tokenizer.pad_token = tokenizer.eos_token
-    logging.getLogger("trl").setLevel(logging.WARNING)
-    if not progress:
-        import datasets
-
-        datasets.disable_progress_bars()  # SFTTrainer's dataset preparation bars, one set per run
     with tempfile.TemporaryDirectory(prefix="loraplace-trainer-") as out:
-        args = sft_config(recipe, out, seed=seed, eos_token=tokenizer.eos_token, on_gpu=on_gpu, optim=optim,
-                          bf16=bf16, progress=progress)
-        trainer = SFTTrainer(model=peft_model, args=args, train_dataset=_dataset(texts), processing_class=tokenizer)
-        if not progress:  # without the bar, Trainer prints every logged loss instead
-            trainer.remove_callback(PrinterCallback)
+        trainer = make_trainer(peft_model, tokenizer, texts, recipe, out, seed=seed, optim=optim, bf16=bf16,
+                               progress=progress)
         result = trainer.train()
         losses = [row["loss"] for row in trainer.state.log_history if "loss" in row]
         runtime_s = result.metrics.get("train_runtime")
