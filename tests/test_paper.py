@@ -1,7 +1,7 @@
 """The paper track end to end, offline, on CPU: tiny HF-format checkpoints of both real
 architectures (`save_pretrained`, a `tokenizers`-made tokenizer) and small local JSONL files in
 the hub datasets' schemas, through `pytest hypotheses/ --evidence paper --profile smoke`:
-peft + TRL SFTTrainer fine-tuning, lm-eval evaluation, records, verdicts for both topologies,
+peft + Trainer fine-tuning with SFTTrainer's semantics, lm-eval evaluation, records, verdicts for both topologies,
 the report, under the `study` protocol (the sequential toy's tokenizer has a chat template, the
 parallel one's has none); then the `harness` protocol, which reuses every adapter and only
 evaluates; then a second study run that trains nothing, and a corrupted adapter that is
@@ -119,7 +119,7 @@ def test_paper_track_end_to_end_offline_cold_warm_and_repaired(toy):
     assert sum(k.startswith("paper-records/") for k in entries) == n_runs + 2
     assert _protocols(toy["cache"]) == {"study"}
     infos = [json.loads(p.read_text()) for p in toy["cache"].glob("paper-adapter/*/train_info.json")]
-    assert {i["trainer"] for i in infos} == {"trl.SFTTrainer"} and {i["examples"] for i in infos} == {7}  # 8 - 1
+    assert {i["examples"] for i in infos} == {7}  # 8 drawn, max(1, 8 // 10) = 1 held out
     assert not toy["net_log"].exists(), toy["net_log"].read_text()
 
     # the harness protocol: the same adapters, evaluated with lm-eval's standard prompts

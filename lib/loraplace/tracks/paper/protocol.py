@@ -6,7 +6,7 @@
 A protocol is data: the strings and the rules of the study's notebook
 (`notebook/paper3_lora_placement.ipynb` of hecboar/lora-placement-hybrid, cells 4, 11 and 14),
 read there and written down here; `prompts.py` applies them. Both protocols train the same way
-(`TRAINING`: the study's data rules and chat-formatted texts, TRL's SFTTrainer), so an adapter
+(`TRAINING`: the study's data rules and chat-formatted texts, SFTTrainer's semantics), so an adapter
 is shared by both and only the evaluation differs:
 
   study    the notebook's manual evaluation: k-shot multiple choice scored on the letter
@@ -47,7 +47,8 @@ class TrainingRules:
     # without a chat template: "ROLE:\ncontent.strip()" blocks joined by blank lines, EOS appended
     fallback_block: str = "{role}:\n{content}"
     fallback_joiner: str = "\n\n"
-    trainer: str = "trl.SFTTrainer"  # text field "text", no packing, EOS appended if missing, loss on all tokens
+    # SFTTrainer's semantics: EOS appended if missing, no packing, loss on every token, padding masked by position
+    trainer: str = "transformers.Trainer + trl SFT collator"
     version: str = "study-train-1"
 
     def validation_size(self, n: int) -> int:

@@ -35,7 +35,7 @@ from loraplace.tracks.paper.models import ModelInfo, inspect_model, load_model, 
 from loraplace.tracks.paper.protocol import protocol as get_protocol
 
 log = logging.getLogger(__name__)
-TRAIN_VERSION = "paper-train-2"  # 2: the study's chat-formatted texts and data rules, TRL's SFTTrainer
+TRAIN_VERSION = "paper-train-2"  # 2: the study's chat-formatted texts and data rules, EOS trained
 EVAL_VERSION = "paper-eval-2"  # 2: the protocol in the key
 
 
