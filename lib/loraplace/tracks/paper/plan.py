@@ -108,7 +108,7 @@ class PlannedRun:
             from loraplace.tracks.paper.protocol import TRAINING
 
             p = self.p
-            held_out = TRAINING.validation_size(p.train_examples)
+            held_out = p.train_examples - trained_examples(p)
             out.update(rank=p.rank, lora_alpha=p.lora_alpha, lora_dropout=p.lora_dropout,
                        learning_rate=p.learning_rate, epochs=p.epochs if p.max_steps <= 0 else None,
                        max_steps=p.max_steps if p.max_steps > 0 else None, scheduler=p.scheduler,
@@ -146,6 +146,13 @@ FULL_ITEMS = {"gsm8k": 1319, "mmlu": 14042, "arc_challenge": 1172, "hellaswag": 
 STUDY_ITEMS = {"gsm8k": 362, "mmlu": 512, "arc_challenge": 299, "hellaswag": 512, "humaneval": 164}
 
 
+def trained_examples(p: PaperProfile) -> int:
+    """The examples a run trains on: those drawn less the study's validation hold-out (2,000 -> 1,900)."""
+    from loraplace.tracks.paper.protocol import TRAINING
+
+    return p.train_examples - TRAINING.validation_size(p.train_examples)
+
+
 def eval_items(p: PaperProfile) -> dict[str, int]:
     if p.items == "study":
         return dict(STUDY_ITEMS)
@@ -166,7 +173,7 @@ def estimate_gpu_hours(runs: list[PlannedRun], n_params: dict[str, int], *, peak
         n = n_params[run.model]
         p = run.p
         train_tokens = 0 if run.is_base else (p.max_steps * p.effective_batch_size * p.seq_len if p.max_steps > 0
-                                              else p.train_examples * p.epochs * p.seq_len)
+                                              else trained_examples(p) * p.epochs * p.seq_len)
         items = eval_items(p)
         prefill = sum(items[b] * EVAL_TOKENS[b][0] for b in items)
         decode = sum(items[b] * EVAL_TOKENS[b][1] for b in items)
