@@ -1,9 +1,11 @@
 """The paper track end to end, offline, on CPU: tiny HF-format checkpoints of both real
 architectures (`save_pretrained`, a `tokenizers`-made tokenizer) and small local JSONL files in
 the hub datasets' schemas, through `pytest hypotheses/ --evidence paper --profile smoke`:
-peft + Trainer fine-tuning, lm-eval evaluation, records, verdicts for both topologies, the
-report; then a second run that trains nothing, and a corrupted adapter that is retrained with a
-warning. Nothing may touch the network: the runs go into a fresh network namespace where the
+peft + Trainer fine-tuning with SFTTrainer's semantics, lm-eval evaluation, records, verdicts for both topologies,
+the report, under the `study` protocol (the sequential toy's tokenizer has a chat template, the
+parallel one's has none); then the `harness` protocol, which reuses every adapter and only
+evaluates; then a second study run that trains nothing, and a corrupted adapter that is
+retrained with a warning. Nothing may touch the network: the runs go into a fresh network namespace where the
 machine allows one (`unshare -n`), and a socket guard records any connection attempt anyway.
 
 One test, so that the ~3–4 min cold build happens once per CI run (under xdist too).
@@ -46,6 +48,11 @@ def _netns_prefix() -> list[str]:
     return []
 
 
+def _protocols(cache: Path) -> set[str]:
+    return {json.loads(line)["extra"]["protocol"] for p in cache.glob("paper-records/*/records.jsonl")
+            for line in p.read_text().splitlines()[:1]}
+
+
 def _entries(cache: Path) -> dict[str, float]:
     return {f"{p.parent.name}/{p.name}": p.stat().st_mtime for p in cache.glob("paper-*/*") if p.is_dir()}
 
@@ -60,8 +67,9 @@ def toy(tmp_path_factory) -> dict:
     return dict(opts, root=root, guard=guard, cache=root / "cache", net_log=root / "net.log")
 
 
-def _run(toy: dict, reports: Path) -> tuple[subprocess.CompletedProcess, float]:
+def _run(toy: dict, reports: Path, protocol: str = "study") -> tuple[subprocess.CompletedProcess, float]:
     cmd = [*_netns_prefix(), sys.executable, "-m", "pytest", str(REPO / "hypotheses"), "--evidence", "paper",
+           "--protocol", protocol,
            "--profile", "smoke", f"--cache-dir={toy['cache']}", f"--report-dir={reports}", "--verdicts", "record",
            f"--paper-data={toy['paper_data']}", "-q", "-s", "-p", "no:cacheprovider", "-p", "no:xdist"]
     cmd += [f"--paper-model={m}" for m in toy["paper_models"]]
@@ -103,11 +111,29 @@ def test_paper_track_end_to_end_offline_cold_warm_and_repaired(toy):
     assert {m["model_class"] for m in source["models"].values()} == {"Qwen3_5ForCausalLM", "FalconH1ForCausalLM"}
     assert all(m["local"] and len(m["fingerprint"]) == 64 for m in source["models"].values())
     assert all(d["origin"].startswith("local:") for d in source["data"].values())
+    assert source["protocol"]["name"] == "study" and source["protocol"]["max_prompt_tokens"] == 896
+    assert {"mmlu_dev", "arc_challenge_train", "hellaswag_train"} <= set(source["data"])
     entries = _entries(toy["cache"])
     n_runs = 2 * 6 * 3  # two models x six conditions x three domains, one smoke seed
     assert sum(k.startswith("paper-adapter/") for k in entries) == n_runs
     assert sum(k.startswith("paper-records/") for k in entries) == n_runs + 2
+    assert _protocols(toy["cache"]) == {"study"}
+    infos = [json.loads(p.read_text()) for p in toy["cache"].glob("paper-adapter/*/train_info.json")]
+    assert {i["examples"] for i in infos} == {7}  # 8 drawn, max(1, 8 // 10) = 1 held out
     assert not toy["net_log"].exists(), toy["net_log"].read_text()
+
+    # the harness protocol: the same adapters, evaluated with lm-eval's standard prompts
+    harness, harness_s = _run(toy, toy["root"] / "reports-harness", "harness")
+    assert harness.returncode == 0, (harness.stdout[-3000:], harness.stderr[-3000:])
+    assert "building 38 of 38 planned entries" in harness.stdout
+    after = _entries(toy["cache"])
+    assert {k: v for k, v in after.items() if k.startswith("paper-adapter/")} == {
+        k: v for k, v in entries.items() if k.startswith("paper-adapter/")}  # nothing retrained
+    assert sum(k.startswith("paper-records/") for k in after) == 2 * (n_runs + 2)
+    assert _protocols(toy["cache"]) == {"study", "harness"}
+    hreport = json.loads((toy["root"] / "reports-harness" / "claims.json").read_text())
+    assert hreport["provenance"]["sources"]["paper"]["protocol"]["name"] == "harness"
+    entries = after
 
     # warm: nothing trained or evaluated, the same verdicts
     warm, warm_s = _run(toy, toy["root"] / "reports-warm")
@@ -116,7 +142,8 @@ def test_paper_track_end_to_end_offline_cold_warm_and_repaired(toy):
     assert _entries(toy["cache"]) == entries
     again = json.loads((toy["root"] / "reports-warm" / "claims.json").read_text())
     assert [v["verdict_line"] for v in again["verdicts"]] == [v["verdict_line"] for v in report["verdicts"]]
-    print(f"paper smoke on tiny checkpoints: cold {cold_s:.1f} s, warm {warm_s:.1f} s")
+    print(f"paper smoke on tiny checkpoints: cold {cold_s:.1f} s (study), harness {harness_s:.1f} s "
+          f"(evaluations only), warm {warm_s:.1f} s")
 
     # a corrupted adapter is retrained, with a warning, and its entry verifies again
     from loraplace.tracks.paper.track import build_paper

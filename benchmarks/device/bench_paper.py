@@ -84,11 +84,13 @@ def eval_row(topology, size, device, items: int, gen_tokens: int) -> dict:
     from loraplace.tracks.paper import toy as paper_toy
     from loraplace.tracks.paper.lmeval import build_tasks, run_lm_eval
     from loraplace.tracks.paper.plan import profile
+    from loraplace.tracks.paper.protocol import protocol
     from loraplace.train.tokenizer import build_tokenizer
 
-    p = replace(profile("smoke"), gsm8k_gen_tokens=gen_tokens, eval_batch=32)
+    p = replace(profile("smoke"), eval_gen_tokens_cap=gen_tokens, eval_batch=32)
     rows = {b: [dict(r, _index=i) for i, r in enumerate(paper_toy.rows(b, items))] for b in ("mmlu", "gsm8k")}
-    tasks = build_tasks(rows, p, fewshot_rows=[dict(r, _index=i) for i, r in enumerate(paper_toy.rows("gsm8k_train", 4))])
+    tasks = build_tasks(rows, p, protocol("harness"),
+                        fewshot_rows=[dict(r, _index=i) for i, r in enumerate(paper_toy.rows("gsm8k_train", 4))])
     model = build(topology, size, device).eval()
     out = {"model": MODELS[topology], "items": items}
     for bench in ("mmlu", "gsm8k"):

@@ -8,8 +8,8 @@ import sys
 from importlib import metadata
 
 # Each module exposes `register(subparsers)`, which adds its parser and sets `func(args) -> int`.
-COMMANDS = ("compare", "fetch", "inventory", "humaneval_score", "cache", "plan", "fill", "power", "export_organism",
-            "recommend")
+COMMANDS = ("compare", "fetch", "inventory", "humaneval_score", "cache", "plan", "fill", "power", "render", "diff",
+            "export_organism", "recommend")
 
 
 def build_parser() -> argparse.ArgumentParser:

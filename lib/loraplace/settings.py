@@ -30,6 +30,8 @@ class Settings:
     cache_dir: str | None = None
     paper_models: tuple[str, ...] = ()
     paper_data: str | None = None
+    protocol: str | None = None  # paper track: study | harness (None: the track's default, study)
+    allow_missing_weights: bool = False
     report_dir: str | None = None
     verdicts: str = "assert"
     bootstrap_resamples: int = 10_000
@@ -59,8 +61,8 @@ class Settings:
     def track_options(self) -> dict:
         """The keyword options every track loader may declare (`evidence.registry.OPTIONS`)."""
         return {"published_dir": self.published_dir, "profile": self.profile, "cache_dir": self.cache_dir,
-                "paper_models": self.paper_models, "paper_data": self.paper_data,
-                "allow_unsandboxed": self.allow_unsandboxed}
+                "paper_models": self.paper_models, "paper_data": self.paper_data, "protocol": self.protocol,
+                "allow_missing_weights": self.allow_missing_weights, "allow_unsandboxed": self.allow_unsandboxed}
 
     def scorers(self, available: tuple[str, ...]) -> list[str]:
         """The scorers this session judges under (`all`: every one available)."""

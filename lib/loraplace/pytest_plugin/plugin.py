@@ -55,6 +55,12 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     group.addoption("--paper-data", default=None, metavar="DIR",
                     help="paper track: local datasets (DIR/gsm8k_train.jsonl, codealpaca.jsonl, …; see README) "
                          "instead of the hub")
+    group.addoption("--protocol", choices=("study", "harness"), default=None,
+                    help="paper track: study (default: the authors' notebook, prompt for prompt) | harness "
+                         "(lm-eval-standard prompts); see `loraplace render`")
+    group.addoption("--allow-missing-weights", action="store_true", default=False,
+                    help="paper track: load a checkpoint even where weights are missing or unexpected (named in "
+                         "a warning); refused by default")
     group.addoption("--report-dir", default=None, help="where claims.json/claims.html go (default: <rootdir>/reports)")
     group.addoption("--allow-slow-path", action="store_true", default=False,
                     help="on a CUDA machine, run even where a recurrent kernel falls back to transformers' torch "
@@ -88,7 +94,8 @@ def build_settings(config: pytest.Config) -> Settings:
     opt = config.option
     options = {"evidence": opt.evidence, "profile": opt.profile, "scorer": opt.scorer,
                "published_dir": opt.published_dir, "cache_dir": opt.cache_dir,
-               "paper_models": opt.paper_model, "paper_data": opt.paper_data, "report_dir": opt.report_dir,
+               "paper_models": opt.paper_model, "paper_data": opt.paper_data, "protocol": opt.protocol,
+               "allow_missing_weights": _given(opt.allow_missing_weights), "report_dir": opt.report_dir,
                "verdicts": opt.verdicts, "bootstrap_resamples": opt.bootstrap_resamples, "seed": opt.seed,
                "allow_slow_path": _given(opt.allow_slow_path), "allow_unsandboxed": _given(opt.allow_unsandboxed),
                "progress": False if opt.no_progress else None}

@@ -94,6 +94,16 @@ def _factorial(evidence: Evidence, verdicts: list[dict], provenance: dict) -> li
     return out
 
 
+def _reproduction(loaded: dict, provenance: dict) -> dict | None:
+    """The paper re-run paired with the released outputs (`report.reproduction`), when both were judged."""
+    if "paper" not in loaded or "published" not in loaded:
+        return None
+    from loraplace.report.reproduction import reproduction
+
+    seed = provenance.get("seed")
+    return reproduction(loaded["paper"], loaded["published"], seed=3407 if seed is None else int(seed))
+
+
 def build_report(verdicts: list[dict], *, provenance: dict, track_options: dict | None = None) -> dict:
     """The report dict: verdicts, accuracy matrices and provenance of every track judged.
 
@@ -101,9 +111,11 @@ def build_report(verdicts: list[dict], *, provenance: dict, track_options: dict 
     """
     tracks = sorted({v["evidence"] for v in verdicts} & set(TRACKS))
     accuracy, inputs, sources, humaneval, factorial_tables = [], [], {}, [], []
+    loaded = {}
     warnings = list(provenance.get("warnings") or [])  # the run's own (e.g. kernel slow path)
     for track in tracks:
         evidence = load_track(track, **(track_options or {}))
+        loaded[track] = evidence
         accuracy += accuracy_matrix(evidence)
         humaneval += humaneval_table(evidence)
         factorial_tables += _factorial(evidence, verdicts, provenance)
@@ -116,6 +128,7 @@ def build_report(verdicts: list[dict], *, provenance: dict, track_options: dict 
                         "(--allow-unsandboxed); their pass@1 cells are marked ⚠")
     unavailable = sorted({v["note"] for v in verdicts if v["verdict"] == "unavailable"})
     warnings += [f"not judged: {u}" for u in unavailable]
+    repro = _reproduction(loaded, provenance)
     published = sources.get("published", {})
     verdicts = sorted(verdicts, key=lambda v: (v["claim_id"], v["part_id"], v["evidence"], v["scorer"]))
     return {
@@ -129,5 +142,5 @@ def build_report(verdicts: list[dict], *, provenance: dict, track_options: dict 
         "factorial": factorial_tables or None,
         "provenance": dict(provenance, data_source=published.get("data_source"),
                            data_commit=published.get("data_commit"), sources=sources,
-                           inputs=inputs, warnings=warnings),
+                           inputs=inputs, warnings=warnings, **({"reproduction": repro} if repro else {})),
     }

@@ -14,12 +14,34 @@ GSM8K (raw completions of the study's few-shot prompt):
   last number of the cut answer. Same number normalisation, same comparison with the gold.
 
 Multiple-choice benchmarks keep the study's stored log-likelihood labels under both names.
+
+`MEANINGS` below is the one statement of what each name means on every benchmark, in every
+track; the other scorers (`scoring.humaneval`, the tracks, the report) refer to it. Both scorers
+apply to the *raw* generation: the text the model produced, as the harness returned it (the
+study protocol stops only at EOS, so nothing is cut before scoring).
 """
 from __future__ import annotations
 
 import re
 
 SCORERS = ("as-published", "corrected")
+
+MEANINGS = {
+    "as-published": {
+        "gsm8k": "the study's rule on the raw, untruncated generation: the last '#### N' (N starting with a digit), "
+                 "else the last number; commas dropped, integral floats written as integers",
+        "humaneval": "the raw, untruncated completion executed after the prompt, then the tests (paper track). "
+                     "The published track keeps the study's recorded 0 for every item instead: its released "
+                     "number was never an execution (see scoring.humaneval)",
+        "multiple choice": "the letter (or choice) with the highest summed log-likelihood",
+    },
+    "corrected": {
+        "gsm8k": "the raw generation cut at the first stop marker of the few-shot template (next 'Question:' or "
+                 "the repeated preamble), then the first '#### N' ('$' allowed), else the last number of the cut text",
+        "humaneval": "the completion cut at the first standard HumanEval stop sequence, then executed",
+        "multiple choice": "the same label as as-published",
+    },
+}
 
 # The study's few-shot template: each shot starts with this preamble, then "Question:".
 STOP_MARKERS = ("Question:", "You are a careful mathematician.")

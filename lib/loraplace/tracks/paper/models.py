@@ -14,6 +14,7 @@ local directory the sha256 of its weight, config and tokenizer files.
 """
 from __future__ import annotations
 
+import logging
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -21,6 +22,8 @@ from pathlib import Path
 from loraplace.evidence.records import sha256_file, sha256_text
 from loraplace.roles import STUDY_ROLE
 from loraplace.vocab import TOPOLOGIES
+
+log = logging.getLogger(__name__)
 
 HUB_IDS = {"sequential": "Qwen/Qwen3.5-0.8B-Base", "parallel": "tiiuae/Falcon-H1-0.5B-Base"}
 _STUDY_KEY = {"Qwen/Qwen3.5-0.8B-Base": "qwen3_5_0_8b_base", "tiiuae/Falcon-H1-0.5B-Base": "falcon_h1_0_5b_base"}
@@ -147,18 +150,56 @@ def inspect_model(ref: ModelRef, rank: int = 16) -> ModelInfo:
                      fingerprint, commit, mixer_of(taxonomy.mixer_kinds))
 
 
-def load_model(ref: ModelRef, device: str = "cpu"):
-    """(model, tokenizer) on `device`: bf16 on a GPU that supports it, else float32."""
-    import torch
-    from transformers import AutoModelForCausalLM, AutoTokenizer
+def load_tokenizer(ref: ModelRef):
+    """The model's tokenizer (pad = EOS where it has no pad token, as the study's `load_tokenizer`)."""
+    from transformers import AutoTokenizer
 
-    dtype = torch.bfloat16 if device.startswith("cuda") and torch.cuda.is_bf16_supported() else torch.float32
     try:
         tokenizer = AutoTokenizer.from_pretrained(ref.source, revision=ref.revision)
-        model = AutoModelForCausalLM.from_pretrained(ref.source, revision=ref.revision, dtype=dtype)
+    except Exception as exc:
+        raise PaperModelError(f"{ref.topology} model {ref.source!r}: its tokenizer could not be loaded: "
+                              f"{type(exc).__name__}: {str(exc).splitlines()[0]}. To provide it: "
+                              f"{_how_to_provide(ref)}") from None
+    if tokenizer.pad_token_id is None:
+        tokenizer.pad_token = tokenizer.eos_token
+    return tokenizer
+
+
+def weight_problems(model, info: dict) -> list[str]:
+    """What did not load as it is: missing, unexpected and shape-mismatched weights, by name (tied
+    weights such as a tied `lm_head` count as present; transformers' own ignore patterns apply)."""
+    tied = set(getattr(model, "all_tied_weights_keys", None) or ())
+    missing = sorted(k for k in info.get("missing_keys") or () if k not in tied)
+    unexpected = sorted(info.get("unexpected_keys") or ())
+    mismatched = sorted(str(k[0] if isinstance(k, (tuple, list)) else k) for k in info.get("mismatched_keys") or ())
+    out = []
+    for label, keys in (("missing", missing), ("unexpected", unexpected), ("shape-mismatched", mismatched)):
+        if keys:
+            shown = ", ".join(keys[:12]) + (f" … ({len(keys)} in all)" if len(keys) > 12 else "")
+            out.append(f"{label}: {shown}")
+    return out
+
+
+def load_model(ref: ModelRef, device: str = "cpu", *, allow_missing_weights: bool = False):
+    """(model, tokenizer) on `device`: bf16 on a GPU that supports it, else float32. A checkpoint
+    whose weights do not all load (missing, unexpected or mismatched names: they would be randomly
+    initialised or dropped) is refused by name unless `allow_missing_weights`."""
+    import torch
+    from transformers import AutoModelForCausalLM
+
+    dtype = torch.bfloat16 if device.startswith("cuda") and torch.cuda.is_bf16_supported() else torch.float32
+    tokenizer = load_tokenizer(ref)
+    try:
+        model, info = AutoModelForCausalLM.from_pretrained(ref.source, revision=ref.revision, dtype=dtype,
+                                                           output_loading_info=True)
     except Exception as exc:
         raise PaperModelError(f"{ref.topology} model {ref.source!r} could not be loaded: {type(exc).__name__}: "
                               f"{str(exc).splitlines()[0]}. To provide it: {_how_to_provide(ref)}") from None
-    if tokenizer.pad_token_id is None:
-        tokenizer.pad_token = tokenizer.eos_token
+    problems = weight_problems(model, info)
+    if problems:
+        text = f"{ref.topology} model {ref.source!r}: weights do not match the checkpoint — {'; '.join(problems)}"
+        if not allow_missing_weights:
+            raise PaperModelError(f"{text}. Such weights would be randomly initialised; refusing (pass "
+                                  f"--allow-missing-weights to load anyway)")
+        log.warning("%s (loaded anyway: --allow-missing-weights)", text)
     return model.to(device).eval(), tokenizer

@@ -4,8 +4,9 @@
     estimate_gpu_hours(runs, models)                  # a rough FLOP-based estimate
 
 The recipe is the study's (REPRODUCIBILITY.md): LoRA r=16, alpha=32, dropout 0.05, lr 2e-4 cosine,
-3 epochs, effective batch 16 (4 x 4), sequence length 1024, 2,000 examples per domain, bf16,
-gradient checkpointing, 8-bit Adam where bitsandbytes works (else AdamW, recorded), seed 3407.
+3 epochs, effective batch 16 (4 x 4), sequence length 1024, 2,000 examples drawn per domain of
+which 100 are held out for validation (1,900 trained; `protocol.TRAINING`), bf16, gradient
+checkpointing, 8-bit Adam where bitsandbytes works (else AdamW, recorded), seed 3407.
 Profiles differ in sizes only, never in the design:
 
   smoke   a handful of examples, items and steps: CPU-able, for tests and CI
@@ -24,14 +25,15 @@ from dataclasses import asdict, dataclass, field
 from loraplace.study import BENCHMARKS, DOMAINS, MODELS, ROLES
 
 PLAN_KEYS = ("model", "condition", "domain", "seed", "rank", "lora_alpha", "lora_dropout", "learning_rate",
-             "epochs", "effective_batch_size", "seq_len", "train_examples")
+             "epochs", "effective_batch_size", "seq_len", "drawn_examples", "train_examples", "validation_examples",
+             "protocol")
 
 
 @dataclass(frozen=True)
 class PaperProfile:
     name: str
     seeds: tuple[int, ...]
-    train_examples: int
+    train_examples: int  # drawn per domain (the study: 2,000), then split into train + validation
     items: str | int  # "study" (the released subsets), "all" (full splits) or N first items
     epochs: float = 3.0
     max_steps: int = -1  # > 0 overrides epochs (smoke only)
@@ -46,9 +48,8 @@ class PaperProfile:
     bf16: bool = True  # where the device supports it (recorded per run)
     gradient_checkpointing: bool = True
     optimizer: str = "adamw_8bit"  # falls back to adamw_torch where bitsandbytes does not work
-    gsm8k_fewshot: int = 5
-    gsm8k_gen_tokens: int = 256
-    humaneval_gen_tokens: int = 512
+    eval_gen_tokens_cap: int | None = None  # smoke: fewer new tokens than the protocol's (a size, not a rule)
+    eval_prompt_tokens_cap: int | None = None  # smoke: shorter few-shot prompts than the protocol's 896 tokens
     eval_batch: int = 32
     humaneval_items: int | None = None  # smoke: fewer HumanEval items than `items`
     splits: dict = field(default_factory=dict)  # benchmark -> split, where not the study's
@@ -63,8 +64,9 @@ class PaperProfile:
 
 PROFILES = {p.name: p for p in (
     PaperProfile(name="smoke", seeds=(3407,), train_examples=8, items=6, epochs=1.0, max_steps=4, batch_size=2,
-                 grad_accum=2, seq_len=256, learning_rate=2e-2, gsm8k_fewshot=1, gsm8k_gen_tokens=24,
-                 humaneval_gen_tokens=32, eval_batch=16, humaneval_items=4),
+                 grad_accum=2, seq_len=256, learning_rate=2e-2, eval_gen_tokens_cap=24, eval_prompt_tokens_cap=160,
+                 eval_batch=16,
+                 humaneval_items=4),
     PaperProfile(name="study", seeds=(3407,), train_examples=2000, items="study"),
     PaperProfile(name="full", seeds=(3407, 3408, 3409), train_examples=2000, items="all",
                  splits={"mmlu": "test", "arc_challenge": "test"}),
@@ -92,6 +94,7 @@ class PlannedRun:
     domain: str
     seed: int
     p: PaperProfile
+    protocol: str = "study"
 
     @property
     def is_base(self) -> bool:
@@ -99,19 +102,26 @@ class PlannedRun:
 
     def to_dict(self) -> dict:
         out = {"model": self.model, "topology": self.topology, "condition": self.condition, "role": self.role,
-               "domain": self.domain, "seed": self.seed, "kind": "base-eval" if self.is_base else "finetune+eval"}
+               "domain": self.domain, "seed": self.seed, "kind": "base-eval" if self.is_base else "finetune+eval",
+               "protocol": self.protocol}
         if not self.is_base:
+            from loraplace.tracks.paper.protocol import TRAINING
+
             p = self.p
+            held_out = p.train_examples - trained_examples(p)
             out.update(rank=p.rank, lora_alpha=p.lora_alpha, lora_dropout=p.lora_dropout,
                        learning_rate=p.learning_rate, epochs=p.epochs if p.max_steps <= 0 else None,
                        max_steps=p.max_steps if p.max_steps > 0 else None, scheduler=p.scheduler,
                        effective_batch_size=p.effective_batch_size, batch_size=p.batch_size,
-                       grad_accum=p.grad_accum, seq_len=p.seq_len, train_examples=p.train_examples,
+                       grad_accum=p.grad_accum, seq_len=p.seq_len, drawn_examples=p.train_examples,
+                       train_examples=p.train_examples - held_out, validation_examples=held_out,
+                       data_seed=TRAINING.seed, trainer=TRAINING.trainer,
                        optimizer=p.optimizer, bf16=p.bf16, gradient_checkpointing=p.gradient_checkpointing)
         return out
 
 
-def plan(p: PaperProfile, models: dict[str, tuple[str, dict]] | None = None) -> list[PlannedRun]:
+def plan(p: PaperProfile, models: dict[str, tuple[str, dict]] | None = None,
+         protocol: str = "study") -> list[PlannedRun]:
     """Every run of profile `p`: per model a base evaluation, then role x domain x seed.
 
     `models`: {topology: (model key, {role: condition name})}; default: the study's two models
@@ -120,8 +130,8 @@ def plan(p: PaperProfile, models: dict[str, tuple[str, dict]] | None = None) -> 
         models = {m.topology: (m.key, dict(m.conditions)) for m in MODELS.values()}
     runs = []
     for topology, (key, roles) in models.items():
-        runs.append(PlannedRun(key, topology, "base", "base", "base", p.seeds[0], p))
-        runs += [PlannedRun(key, topology, roles[role], role, domain, seed, p)
+        runs.append(PlannedRun(key, topology, "base", "base", "base", p.seeds[0], p, protocol))
+        runs += [PlannedRun(key, topology, roles[role], role, domain, seed, p, protocol)
                  for role in ROLES for domain in DOMAINS for seed in p.seeds]
     return runs
 
@@ -134,6 +144,13 @@ EVAL_TOKENS = {"gsm8k": (900, 256), "mmlu": (4 * 120, 0), "arc_challenge": (4 * 
                "hellaswag": (4 * 100, 0), "humaneval": (150, 512)}
 FULL_ITEMS = {"gsm8k": 1319, "mmlu": 14042, "arc_challenge": 1172, "hellaswag": 10042, "humaneval": 164}
 STUDY_ITEMS = {"gsm8k": 362, "mmlu": 512, "arc_challenge": 299, "hellaswag": 512, "humaneval": 164}
+
+
+def trained_examples(p: PaperProfile) -> int:
+    """The examples a run trains on: those drawn less the study's validation hold-out (2,000 -> 1,900)."""
+    from loraplace.tracks.paper.protocol import TRAINING
+
+    return p.train_examples - TRAINING.validation_size(p.train_examples)
 
 
 def eval_items(p: PaperProfile) -> dict[str, int]:
@@ -156,7 +173,7 @@ def estimate_gpu_hours(runs: list[PlannedRun], n_params: dict[str, int], *, peak
         n = n_params[run.model]
         p = run.p
         train_tokens = 0 if run.is_base else (p.max_steps * p.effective_batch_size * p.seq_len if p.max_steps > 0
-                                              else p.train_examples * p.epochs * p.seq_len)
+                                              else trained_examples(p) * p.epochs * p.seq_len)
         items = eval_items(p)
         prefill = sum(items[b] * EVAL_TOKENS[b][0] for b in items)
         decode = sum(items[b] * EVAL_TOKENS[b][1] for b in items)

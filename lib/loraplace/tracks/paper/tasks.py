@@ -31,6 +31,7 @@ class PaperArgs:
     published_dir: str | None
     cache_root: str
     device: str  # where runs are built: "cuda" or "cpu"
+    protocol: str = "study"  # tracks.paper.protocol
 
 
 def prepare(args: PaperArgs):
@@ -41,7 +42,7 @@ def prepare(args: PaperArgs):
     if args not in _SESSIONS:
         _SESSIONS[args] = paper.prepare(args.profile, models=args.models or None, data_dir=args.data_dir,
                                         cache=Cache(args.cache_root), published_dir=args.published_dir,
-                                        progress=False, device=args.device)
+                                        progress=False, device=args.device, protocol=args.protocol)
     return _SESSIONS[args]
 
 

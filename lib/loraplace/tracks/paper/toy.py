@@ -20,15 +20,34 @@ import numpy as np
 NAMES = {"sequential": "tiny-qwen3_5", "parallel": "tiny-falcon_h1"}
 
 
-def write_checkpoint(topology: str, directory: Path, seed: int = 0, hidden_size: int = 32) -> Path:
-    from loraplace.models import organisms as org
+# A ChatML-like template (as Qwen's), for the toy that has one: the study formats with it.
+CHAT_TEMPLATE = ("{% for m in messages %}<|{{ m['role'] }}|>\n{{ m['content'] }}\n{% endfor %}"
+                 "{% if add_generation_prompt %}<|assistant|>\n{% endif %}")
+
+
+def toy_tokenizer(chat_template: bool):
+    """The character tokenizer with pad = EOS (as Qwen3.5's, whose pad falls back to EOS), with or
+    without a chat template."""
     from loraplace.train.tokenizer import build_tokenizer
+
+    tok = build_tokenizer()
+    tok.pad_token = tok.eos_token
+    if chat_template:
+        tok.chat_template = CHAT_TEMPLATE
+    return tok
+
+
+def write_checkpoint(topology: str, directory: Path, seed: int = 0, hidden_size: int = 32,
+                     chat_template: bool | None = None) -> Path:
+    """A tiny checkpoint; its tokenizer has a chat template by default for the sequential model
+    (the Qwen3.5 stand-in) and none for the parallel one, so both formatting paths run."""
+    from loraplace.models import organisms as org
 
     spec = org.organisms(hidden_size)[topology]
     model = org.build(spec, seed)
     directory = Path(directory)
     model.save_pretrained(directory, safe_serialization=True)
-    build_tokenizer().save_pretrained(directory)
+    toy_tokenizer(topology == "sequential" if chat_template is None else chat_template).save_pretrained(directory)
     return directory
 
 
@@ -48,8 +67,12 @@ def _mc(rng, k: int = 4) -> tuple[str, list[str], int]:
     return f"What is {a} plus {b}?", [str(c) for c in choices], gold
 
 
+SHOT_FILES = {"mmlu_dev": "mmlu", "arc_challenge_train": "arc_challenge", "hellaswag_train": "hellaswag"}
+
+
 def rows(name: str, n: int, seed: int = 0) -> list[dict]:
     rng = np.random.default_rng([seed, sum(map(ord, name))])
+    name = SHOT_FILES.get(name, name)
     out = []
     for i in range(n):
         if name in ("gsm8k_train", "gsm8k"):
@@ -64,7 +87,8 @@ def rows(name: str, n: int, seed: int = 0) -> list[dict]:
                 {"role": "user", "content": q}, {"role": "assistant", "content": f"It is {choices[gold]}."}]})
         elif name == "mmlu":
             q, choices, gold = _mc(rng)
-            out.append({"question": q, "subject": "elementary_mathematics", "choices": choices, "answer": gold})
+            subject = ["elementary_mathematics", "high_school_mathematics"][i % 2]
+            out.append({"question": q, "subject": subject, "choices": choices, "answer": gold})
         elif name == "arc_challenge":
             q, choices, gold = _mc(rng)
             out.append({"id": f"toy-{i}", "question": q, "choices": {"text": choices, "label": list("ABCD")},
@@ -85,14 +109,17 @@ def rows(name: str, n: int, seed: int = 0) -> list[dict]:
 
 
 def write_data(directory: Path, n: int = 12, seed: int = 0) -> Path:
-    """The eight local files `--paper-data` reads, `n` rows each."""
+    """The eleven local files `--paper-data` reads, `n` rows each (gsm8k_train: the study's
+    128-example few-shot pool more, which the study removes before drawing training examples)."""
     from loraplace.tracks.paper.data import SOURCES
+    from loraplace.tracks.paper.protocol import gsm8k_pool_size
 
     directory = Path(directory)
     directory.mkdir(parents=True, exist_ok=True)
     for name in SOURCES:
         with (directory / f"{name}.jsonl").open("w", encoding="utf-8") as fh:
-            fh.writelines(json.dumps(r, sort_keys=True) + "\n" for r in rows(name, n, seed))
+            count = n + gsm8k_pool_size() if name == "gsm8k_train" else n
+            fh.writelines(json.dumps(r, sort_keys=True) + "\n" for r in rows(name, count, seed))
     return directory
 
 

@@ -30,12 +30,13 @@ from loraplace.evidence.records import BASE, Evidence, read_jsonl, sha256_file, 
 from loraplace.progress import events as _progress
 from loraplace.study import BENCHMARKS
 from loraplace.tracks.paper import plan as paper_plan
-from loraplace.tracks.paper.data import Dataset, PaperDataError, load_dataset_rows, training_examples
-from loraplace.tracks.paper.models import ModelInfo, inspect_model, load_model, resolve_models
+from loraplace.tracks.paper.data import SHOT_POOLS, Dataset, PaperDataError, load_dataset_rows
+from loraplace.tracks.paper.models import ModelInfo, inspect_model, load_model, load_tokenizer, resolve_models
+from loraplace.tracks.paper.protocol import protocol as get_protocol
 
 log = logging.getLogger(__name__)
-TRAIN_VERSION = "paper-train-1"
-EVAL_VERSION = "paper-eval-1"
+TRAIN_VERSION = "paper-train-2"  # 2: the study's chat-formatted texts and data rules, EOS trained
+EVAL_VERSION = "paper-eval-2"  # 2: the protocol in the key
 
 
 def gpu_for_worker(worker_id: str | None, visible: str | None, count: int) -> str | None:
@@ -90,14 +91,24 @@ def eval_rows(p, data_dir, published_dir=None) -> tuple[dict[str, list[dict]], d
 class _Models:
     """Loads each base model once, on first need (a warm session loads none)."""
 
-    def __init__(self, infos: dict[str, ModelInfo], device: str) -> None:
-        self.infos, self.device, self.loaded = infos, device, {}
+    def __init__(self, infos: dict[str, ModelInfo], device: str, allow_missing_weights: bool = False) -> None:
+        self.infos, self.device, self.loaded, self.tokenizers = infos, device, {}, {}
+        self.allow_missing_weights = allow_missing_weights
 
     def get(self, topology: str):
         if topology not in self.loaded:
             log.info("loading the %s model %s on %s", topology, self.infos[topology].ref.source, self.device)
-            self.loaded[topology] = load_model(self.infos[topology].ref, self.device)
+            self.loaded[topology] = load_model(self.infos[topology].ref, self.device,
+                                               allow_missing_weights=self.allow_missing_weights)
         return self.loaded[topology]
+
+    def tokenizer(self, topology: str):
+        """The model's tokenizer alone (training texts and prompts need no weights)."""
+        if topology in self.loaded:
+            return self.loaded[topology][1]
+        if topology not in self.tokenizers:
+            self.tokenizers[topology] = load_tokenizer(self.infos[topology].ref)
+        return self.tokenizers[topology]
 
 
 def default_device() -> str:
@@ -116,37 +127,61 @@ class PaperSession:
     a GPU probes the entries that GPU workers make by passing "cuda"."""
 
     def __init__(self, profile_name: str, *, models=None, data_dir=None, cache=None, published_dir=None,
-                 progress: bool = True, device: str | None = None):
+                 progress: bool = True, device: str | None = None, protocol: str | None = None,
+                 allow_missing_weights: bool = False):
         from loraplace.train.cache import Cache
 
         self.cache = cache if cache is not None else Cache()
         self.p = p = paper_plan.profile(profile_name)
+        self.proto = get_protocol(protocol)
         refs = resolve_models(models)
         self.infos = {topo: inspect_model(ref, p.rank) for topo, ref in refs.items()}  # topology -> ModelInfo
         self.rows, self.sets = eval_rows(p, data_dir, published_dir)  # benchmark -> rows, Dataset evaluated
         self.train_sets = {d: load_dataset_rows(d, data_dir) for d in ("gsm8k_train", "codealpaca", "ultrachat")}
+        # the study protocol's few-shot pools (its GSM8K pool comes from gsm8k_train)
+        self.pools = ({b: load_dataset_rows(name, data_dir) for b, name in SHOT_POOLS.items()}
+                      if self.proto.evaluation == "notebook" else {})
         self.eval_print = sha256_text("|".join(
             f"{b}:{sha256_text(str([r['_index'] for r in self.rows[b]]))}:{self.sets[b].fingerprint}"
-            for b in BENCHMARKS) + self.train_sets["gsm8k_train"].fingerprint)
+            for b in BENCHMARKS) + self.train_sets["gsm8k_train"].fingerprint
+            + "".join(f"|{b}:{ds.fingerprint}" for b, ds in self.pools.items()))
         self.lm_eval_version = _version("lm_eval")  # from the installed metadata: importing lm_eval costs ~1 s
-        self.runs = paper_plan.plan(p, {t: (i.ref.key, i.roles) for t, i in self.infos.items()})  # plan order
+        self.runs = paper_plan.plan(p, {t: (i.ref.key, i.roles) for t, i in self.infos.items()},
+                                    self.proto.name)  # plan order
         self.device = device or default_device()
         self.progress = progress
-        self.loader = _Models(self.infos, self.device)
-        self._tasks = None
+        self.loader = _Models(self.infos, self.device, allow_missing_weights)
+        self._tasks: dict = {}
         self._texts: dict = {}
 
     def present(self, run) -> bool:
         """Whether the run's entries are all in the cache (nothing to train or evaluate)."""
         return all(self.status(run).values())
 
-    def tasks(self):
-        """The lm-eval task configs of the profile (built once)."""
-        if self._tasks is None:
-            from loraplace.tracks.paper.lmeval import build_tasks
+    def tasks(self, topology: str):
+        """The lm-eval tasks of the profile under the protocol (built once; per model under the study
+        protocol, whose prompts are capped in the model's own tokens)."""
+        key = topology if self.proto.evaluation == "notebook" else None
+        if key not in self._tasks:
+            if self.proto.evaluation == "notebook":
+                from loraplace.tracks.paper.study_tasks import build_study_tasks
 
-            self._tasks = build_tasks(self.rows, self.p, fewshot_rows=list(self.train_sets["gsm8k_train"].rows))
-        return self._tasks
+                self._tasks[key] = build_study_tasks(self.rows, self.pool_rows(), self.loader.tokenizer(topology),
+                                                     self.proto, self.p)
+            else:
+                from loraplace.tracks.paper.lmeval import build_tasks
+
+                self._tasks[key] = build_tasks(self.rows, self.p, self.proto,
+                                               fewshot_rows=list(self.train_sets["gsm8k_train"].rows))
+        return self._tasks[key]
+
+    def pool_rows(self) -> dict[str, list[dict]]:
+        """benchmark -> its few-shot pool under the study protocol (GSM8K: the 128 held-out shots)."""
+        from loraplace.tracks.paper.prompts import gsm8k_pool
+
+        out = {b: list(ds.rows) for b, ds in self.pools.items()}
+        out["gsm8k"] = gsm8k_pool(list(self.train_sets["gsm8k_train"].rows), self.proto.training)
+        return out
 
     def adapter_spec(self, run, texts_print: str) -> dict:
         from loraplace.train.trainer import full_determinism
@@ -157,14 +192,15 @@ class PaperSession:
                 "modules": list(cond.modules), "domain": run.domain, "seed": run.seed,
                 "recipe": {k: v for k, v in p.to_dict().items() if k not in ("name", "seeds", "items", "splits")
                            and not k.startswith(("gsm8k_", "humaneval_", "eval_"))},
+                "training": dict(self.proto.key()["training"]),
                 "train_data": texts_print, "version": TRAIN_VERSION, "device": self.device,
                 "full_determinism": full_determinism()}
 
     def records_spec(self, run, adapter_sha: str | None) -> dict:
         return {"model": self.infos[run.topology].fingerprint, "run": run.to_dict(),
                 "adapter_sha256": adapter_sha, "eval": self.eval_print, "lm_eval": self.lm_eval_version,
-                "settings": {k: getattr(self.p, k) for k in ("gsm8k_fewshot", "gsm8k_gen_tokens",
-                                                               "humaneval_gen_tokens")},
+                "protocol": self.proto.key(), "settings": {"eval_gen_tokens_cap": self.p.eval_gen_tokens_cap,
+                             "eval_prompt_tokens_cap": self.p.eval_prompt_tokens_cap},
                 "version": EVAL_VERSION}
 
     def evaluate(self, run, model, tokenizer, d: Path) -> None:
@@ -172,16 +208,27 @@ class PaperSession:
         from loraplace.scoring.execution import execute
         from loraplace.tracks.paper.lmeval import run_lm_eval, to_records
 
-        samples = run_lm_eval(model, tokenizer, self.tasks(), batch_size=self.p.eval_batch, device=self.device)
+        samples = run_lm_eval(model, tokenizer, self.tasks(run.topology), batch_size=self.p.eval_batch,
+                              device=self.device, protocol=self.proto)
         recs = to_records(Run(run.model, run.topology, BASE if run.is_base else run.condition,
-                              BASE if run.is_base else run.domain, run.seed), samples, execute)
+                              BASE if run.is_base else run.domain, run.seed), samples, execute,
+                          protocol=self.proto.name)
         write_jsonl(recs, d / "records.jsonl")
 
-    def texts_of(self, run) -> list[str]:
-        key = (run.domain, run.seed)  # the same draw for every model and condition
+    def split_of(self, topology: str, domain: str) -> dict[str, list[str]]:
+        """{"train", "validation"} texts of a domain for a model (its chat template): the study's
+        draw, the same for every condition and seed (the study shuffles with 3407 whatever the seed)."""
+        from loraplace.tracks.paper.prompts import training_split
+
+        key = (topology, domain)
         if key not in self._texts:
-            self._texts[key] = training_examples(self.train_sets[run.domain], self.p.train_examples, run.seed)
+            self._texts[key] = training_split(domain, list(self.train_sets[domain].rows),
+                                              self.loader.tokenizer(topology), self.p.train_examples,
+                                              self.proto.training)
         return self._texts[key]
+
+    def texts_of(self, run) -> list[str]:
+        return self.split_of(run.topology, run.domain)["train"]
 
     def status(self, run) -> dict[str, bool]:
         """{entry kind: whether it is in the cache} of the run's entries."""
@@ -232,16 +279,16 @@ class PaperSession:
 
 def prepare(profile_name: str, **options) -> PaperSession:
     """The `PaperSession` of a profile (`PaperSession`'s options: models, data_dir, cache,
-    published_dir, progress, device)."""
+    published_dir, progress, device, protocol, allow_missing_weights)."""
     return PaperSession(profile_name, **options)
 
 
 def build_paper(profile_name: str, *, models=None, data_dir=None, cache=None, published_dir=None,
-                progress: bool = True) -> Evidence:
+                progress: bool = True, protocol: str | None = None, allow_missing_weights: bool = False) -> Evidence:
     """Train (or load) and evaluate every run of the profile's plan -> Evidence("paper", …)."""
     t_start = time.perf_counter()
     s = prepare(profile_name, models=models, data_dir=data_dir, cache=cache, published_dir=published_dir,
-                progress=progress)
+                progress=progress, protocol=protocol, allow_missing_weights=allow_missing_weights)
     p, infos, sets, train_sets, lm_eval_version, device, runs, build = (
         s.p, s.infos, s.sets, s.train_sets, s.lm_eval_version, s.device, s.runs, s.build)
     present = s.present
@@ -256,8 +303,10 @@ def build_paper(profile_name: str, *, models=None, data_dir=None, cache=None, pu
         inputs.append({"path": str(path), "sha256": sha256_file(path)})
     return Evidence(
         "paper", records, inputs=inputs,
-        source={"profile": p.to_dict(), "models": {i.ref.key: i.to_source() for i in infos.values()},
-                "data": {name: ds.to_source() for name, ds in {**sets, **train_sets}.items()},
+        source={"profile": p.to_dict(), "protocol": s.proto.key(),
+                "models": {i.ref.key: i.to_source() for i in infos.values()},
+                "data": {name: ds.to_source() for name, ds in
+                         {**sets, **train_sets, **{SHOT_POOLS[b]: ds for b, ds in s.pools.items()}}.items()},
                 "lm_eval": lm_eval_version, "device": device, "runs": len(runs),
                 "timings_s": {"total": round(time.perf_counter() - t_start, 2)}},
         models={t: i.ref.key for t, i in infos.items()},
@@ -278,7 +327,7 @@ def _version(name: str) -> str | None:
 def plan_text(p, missing, runs, n_params: dict) -> str:
     """What a cold session is about to build, with the rough cost (the `loraplace plan` rows)."""
     est = paper_plan.estimate_gpu_hours(missing, n_params)
-    head = (f"loraplace paper[{p.name}]: building {len(missing)} of {len(runs)} planned entries "
+    head = (f"loraplace paper[{p.name}, protocol {missing[0].protocol if missing else 'study'}]: building {len(missing)} of {len(runs)} planned entries "
             f"({sum(r.is_base for r in missing)} base evaluations, {sum(not r.is_base for r in missing)} fine-tuning "
             f"runs); ~{est['gpu_hours']} GPU-hours on one H100-class GPU (rough; `loraplace plan --evidence paper "
             f"--profile {p.name}`)")
@@ -318,10 +367,11 @@ def _n_workers() -> int:
 
 
 def load(profile: str, cache_dir: str | None = None, paper_models: tuple[str, ...] = (),
-         paper_data: str | None = None, published_dir: str | None = None) -> Evidence:
+         paper_data: str | None = None, published_dir: str | None = None, protocol: str | None = None,
+         allow_missing_weights: bool = False) -> Evidence:
     """The track's loader (`loraplace.evidence.registry`): every planned run built into (or read
-    from) the cache."""
+    from) the cache, under the protocol (default `study`)."""
     from loraplace.train.cache import Cache
 
     return build_paper(profile, models=tuple(paper_models), data_dir=paper_data, cache=Cache(cache_dir),
-                       published_dir=published_dir)
+                       published_dir=published_dir, protocol=protocol, allow_missing_weights=allow_missing_weights)
