@@ -212,3 +212,22 @@ def test_repro_script_runs_pytest_twice_into_separate_caches(tmp_path):
     assert calls[2][calls[2].index("--profile") + 1] == "study" and calls[2][-2:] == ["-k", "C2-seq"]
     summary = json.loads((tmp_path / "out" / "reproducibility.json").read_text())
     assert summary["ok"] and summary["comparison"]["benchmarks"]["arc_challenge"]["differ"] == 0
+
+
+@pytest.mark.parametrize("name, field, value, message", [
+    ("mmlu", "answer", "A", "an int in 0..3, got 'A'"),
+    ("mmlu", "answer", 4, "an int in 0..3, got 4"),
+    ("mmlu", "answer", True, "got True"),
+    ("arc_challenge", "answerKey", "Z", "'answerKey' 'Z' is not one of choices.label"),
+    ("hellaswag", "label", "7", "'label' must index 'endings'"),
+])
+def test_a_gold_label_that_names_no_choice_is_refused_by_file_and_line(tmp_path, name, field, value, message):
+    from loraplace.tracks.paper import toy
+
+    toy.write_data(tmp_path)
+    path = tmp_path / f"{name}.jsonl"
+    rows = [json.loads(line) for line in path.read_text().splitlines()]
+    rows[1][field] = value
+    path.write_text("\n".join(json.dumps(r) for r in rows) + "\n")
+    with pytest.raises(PaperDataError, match=rf"{name}\.jsonl:2: .*{re.escape(message)}"):
+        load_dataset_rows(name, tmp_path)

@@ -113,7 +113,30 @@ def _check_row(name: str, row, where: str) -> dict:
                                  f"{', '.join(SOURCES[name].fields)}, the fields of {SOURCES[name].hf_id})")
     if name == "ultrachat" and not all(isinstance(m, dict) and {"role", "content"} <= set(m) for m in row["messages"]):
         raise PaperDataError(f"{where}: 'messages' must be a list of {{role, content}} objects")
+    problem = _label_problem(name, row)
+    if problem:
+        raise PaperDataError(f"{where}: {problem}")
     return row
+
+
+def _label_problem(name: str, row: dict) -> str | None:
+    """A multiple-choice row whose gold label does not name one of its choices (MMLU's `answer` is
+    the choice's index, an int, as in cais/mmlu: "A" or "1" would be silently mis-scored)."""
+    if name in ("mmlu", "mmlu_dev"):
+        choices, answer = row["choices"], row["answer"]
+        if not isinstance(choices, list) or len(choices) < 2:
+            return f"'choices' must be a list of at least 2 strings, got {choices!r}"
+        if not isinstance(answer, int) or isinstance(answer, bool) or not 0 <= answer < len(choices):
+            return f"'answer' must be the index of the right choice, an int in 0..{len(choices) - 1}, got {answer!r}"
+    elif name.startswith("arc_challenge"):
+        labels = row["choices"].get("label") if isinstance(row["choices"], dict) else None
+        if not isinstance(labels, list) or row["answerKey"] not in labels:
+            return f"'answerKey' {row['answerKey']!r} is not one of choices.label {labels!r}"
+    elif name.startswith("hellaswag"):
+        endings, label = row["endings"], str(row["label"])
+        if not isinstance(endings, list) or not label.isdigit() or not 0 <= int(label) < len(endings):
+            return f"'label' must index 'endings' (0..{len(endings) - 1 if isinstance(endings, list) else '?'}), got {row['label']!r}"
+    return None
 
 
 def _read_local(name: str, path: Path) -> list[dict]:
