@@ -231,3 +231,19 @@ def test_a_gold_label_that_names_no_choice_is_refused_by_file_and_line(tmp_path,
     path.write_text("\n".join(json.dumps(r) for r in rows) + "\n")
     with pytest.raises(PaperDataError, match=rf"{name}\.jsonl:2: .*{re.escape(message)}"):
         load_dataset_rows(name, tmp_path)
+
+
+def test_a_model_directory_without_a_tokenizer_is_named_before_any_plan(tmp_path):
+    """One clear error naming the model, at session set-up: before the plan line, before any build."""
+    from loraplace.tracks.paper import toy
+    from loraplace.tracks.paper.models import PaperModelError
+    from loraplace.tracks.paper.track import PaperSession
+
+    data = toy.write_data(tmp_path / "data")
+    seq = toy.write_checkpoint("sequential", tmp_path / "seq")
+    par = toy.write_checkpoint("parallel", tmp_path / "par")
+    for f in par.iterdir():
+        if f.name.startswith(("tokenizer", "special_tokens")):
+            f.unlink()
+    with pytest.raises(PaperModelError, match=r"parallel model .*par.*tokenizer could not be loaded"):
+        PaperSession("smoke", models=[f"sequential={seq}", f"parallel={par}"], data_dir=data, progress=False)

@@ -151,6 +151,8 @@ class PaperSession:
         self.device = device or default_device()
         self.progress = progress
         self.loader = _Models(self.infos, self.device, allow_missing_weights)
+        for topology in self.infos:  # a model without a usable tokenizer is named now, before any plan or build
+            self.loader.tokenizer(topology)
         self._tasks: dict = {}
         self._texts: dict = {}
 
