@@ -17,6 +17,9 @@ def register(sub) -> None:
     p.add_argument("--paper-model", action="append", default=None, metavar="TOPOLOGY=ID_OR_DIR")
     p.add_argument("--peak-tflops", type=float, default=989.0, help="bf16 dense peak of the GPU (H100 SXM: 989)")
     p.add_argument("--mfu", type=float, default=0.25, help="assumed model-FLOP utilisation of training/prefill")
+    p.add_argument("--probe", action="store_true",
+                   help="paper: load each model on this CPU and time a training step, a forward pass and greedy "
+                        "decoding, for a measured CPU estimate (default: FLOP-based at this CPU's matmul rate)")
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=run)
 
@@ -35,6 +38,21 @@ def _paper_models(specs) -> tuple[dict, dict]:
 
     infos = {t: inspect_model(ref) for t, ref in resolve_models(specs).items()}
     return {t: (i.ref.key, i.roles) for t, i in infos.items()}, {i.ref.key: i.n_params for i in infos.values()}
+
+
+def _cpu_estimate(runs, params: dict, specs, *, probe: bool) -> dict:
+    """This machine's CPU estimate; with `probe`, each planned model (--paper-model, else the
+    study's) loaded on the CPU and timed."""
+    from loraplace.tracks.paper.estimate import estimate_cpu_hours, machine_rate, probe_model
+
+    measured = {}
+    if probe:
+        from loraplace.tracks.paper.models import load_model, resolve_models
+
+        for ref in resolve_models(specs).values():
+            model, _ = load_model(ref, "cpu")
+            measured[ref.key] = probe_model(model)
+    return estimate_cpu_hours(runs, params, machine_rate(), measured=measured)
 
 
 def run(args) -> int:
@@ -58,7 +76,8 @@ def run(args) -> int:
         out = {"evidence": "paper", "profile": p.name, "runs": [r.to_dict() for r in runs],
                "finetune_runs": sum(not r.is_base for r in runs), "base_evaluations": sum(r.is_base for r in runs),
                "n_params": params, "estimate": estimate_gpu_hours(runs, params, peak_tflops=args.peak_tflops,
-                                                                   mfu=args.mfu)}
+                                                                   mfu=args.mfu),
+               "cpu_estimate": _cpu_estimate(runs, params, args.paper_model, probe=args.probe)}
     if args.json:
         print(json.dumps(out, indent=1))
         return 0
@@ -68,6 +87,11 @@ def run(args) -> int:
         e = out["estimate"]
         print(f"  ~{e['gpu_hours']} GPU-hours on one GPU of {e['assumptions']['peak_tflops']:g} TFLOP/s at "
               f"{e['assumptions']['mfu']:.0%} utilisation (longest run ~{e['per_run_minutes_max']} min); rough")
+        c = out["cpu_estimate"]
+        how = ("measured by --probe" if "probed" in c["method"] else
+               f"FLOP-based at {c['assumptions']['utilisation']:.0%} of this CPU's "
+               f"{c['assumptions']['matmul_gflops']:g} GFLOP/s; --probe measures")
+        print(f"  ~{c['cpu_hours']:.3g} CPU-hours on this machine (longest run ~{c['per_run_minutes_max']} min; {how})")
     for r in out["runs"]:
         print(f"  {r['model']:<22} {r['condition']:<20} {r['domain']:<12} seed {r['seed']}")
     return 0

@@ -138,10 +138,11 @@ def plan(p: PaperProfile, models: dict[str, tuple[str, dict]] | None = None,
 
 # ---- a rough cost estimate -------------------------------------------------------------------
 
-# Assumed mean tokens per evaluated item: (prompt tokens x requests, generated tokens). Rough
+# Assumed mean tokens per evaluated item: (requests, prompt tokens each, generated tokens), the
+# profile's caps applied (smoke's shorter prompts and generations). Rough
 # figures for the study's prompts; generation is memory-bound, so DECODE_MFU is far below MFU.
-EVAL_TOKENS = {"gsm8k": (900, 256), "mmlu": (4 * 120, 0), "arc_challenge": (4 * 60, 0),
-               "hellaswag": (4 * 100, 0), "humaneval": (150, 512)}
+EVAL_TOKENS = {"gsm8k": (1, 900, 256), "mmlu": (4, 120, 0), "arc_challenge": (4, 60, 0),
+               "hellaswag": (4, 100, 0), "humaneval": (1, 150, 512)}  # (requests, prompt tokens, new tokens)
 FULL_ITEMS = {"gsm8k": 1319, "mmlu": 14042, "arc_challenge": 1172, "hellaswag": 10042, "humaneval": 164}
 STUDY_ITEMS = {"gsm8k": 362, "mmlu": 512, "arc_challenge": 299, "hellaswag": 512, "humaneval": 164}
 
@@ -161,6 +162,18 @@ def eval_items(p: PaperProfile) -> dict[str, int]:
     return {b: (p.humaneval_items or p.items) if b == "humaneval" else int(p.items) for b in BENCHMARKS}
 
 
+def run_tokens(run: PlannedRun) -> tuple[int, int, int]:
+    """(trained, prefilled, decoded) tokens of one planned run: examples x epochs x seq_len (an upper
+    bound: shorter examples cost less) or max_steps x batch x seq_len; evaluation by `EVAL_TOKENS`."""
+    p = run.p
+    train = 0 if run.is_base else (p.max_steps * p.effective_batch_size * p.seq_len if p.max_steps > 0
+                                   else trained_examples(p) * p.epochs * p.seq_len)
+    items = eval_items(p)
+    prompt_cap, gen_cap = p.eval_prompt_tokens_cap or 10 ** 9, p.eval_gen_tokens_cap or 10 ** 9
+    prefill = sum(items[b] * EVAL_TOKENS[b][0] * min(EVAL_TOKENS[b][1], prompt_cap) for b in items)
+    return train, prefill, sum(items[b] * min(EVAL_TOKENS[b][2], gen_cap) for b in items)
+
+
 def estimate_gpu_hours(runs: list[PlannedRun], n_params: dict[str, int], *, peak_tflops: float = 989.0,
                        mfu: float = 0.25, decode_mfu: float = 0.02) -> dict:
     """GPU-hours of a plan on one GPU of `peak_tflops` (bf16 dense; H100 SXM: 989) at the assumed
@@ -171,12 +184,7 @@ def estimate_gpu_hours(runs: list[PlannedRun], n_params: dict[str, int], *, peak
     per_run, total = [], 0.0
     for run in runs:
         n = n_params[run.model]
-        p = run.p
-        train_tokens = 0 if run.is_base else (p.max_steps * p.effective_batch_size * p.seq_len if p.max_steps > 0
-                                              else trained_examples(p) * p.epochs * p.seq_len)
-        items = eval_items(p)
-        prefill = sum(items[b] * EVAL_TOKENS[b][0] for b in items)
-        decode = sum(items[b] * EVAL_TOKENS[b][1] for b in items)
+        train_tokens, prefill, decode = run_tokens(run)
         seconds = (8 * n * train_tokens / (peak_tflops * 1e12 * mfu) + 2 * n * prefill / (peak_tflops * 1e12 * mfu)
                    + 2 * n * decode / (peak_tflops * 1e12 * decode_mfu))
         per_run.append(seconds / 3600)

@@ -296,7 +296,8 @@ def build_paper(profile_name: str, *, models=None, data_dir=None, cache=None, pu
     present = s.present
     missing = [run for run in runs if not present(run)]
     if missing:
-        _progress.note(plan_text(p, missing, runs, {i.ref.key: i.n_params for i in infos.values()}))
+        _progress.note(plan_text(p, missing, runs, {i.ref.key: i.n_params for i in infos.values()},
+                                 cpu=_cpu_estimate(s, missing) if device == "cpu" else None))
         _fill(missing, build, progress, p)
     records, inputs = [], []
     for run in runs:
@@ -326,13 +327,27 @@ def _version(name: str) -> str | None:
         return None
 
 
-def plan_text(p, missing, runs, n_params: dict) -> str:
-    """What a cold session is about to build, with the rough cost (the `loraplace plan` rows)."""
+def _cpu_estimate(session, missing) -> dict:
+    """The missing runs' cost on this CPU, each model timed by a short probe (loaded now: it is
+    needed for the build anyway)."""
+    from loraplace.tracks.paper.estimate import estimate_cpu_hours, machine_rate, probe_model
+
+    measured = {i.ref.key: probe_model(session.loader.get(t)[0]) for t, i in session.infos.items()
+                if any(r.model == i.ref.key for r in missing)}
+    return estimate_cpu_hours(missing, {i.ref.key: i.n_params for i in session.infos.values()}, machine_rate(),
+                              measured=measured)
+
+
+def plan_text(p, missing, runs, n_params: dict, cpu: dict | None = None) -> str:
+    """What a cold session is about to build, with the rough cost (the `loraplace plan` rows);
+    `cpu`: this machine's estimate, when the runs build on its CPU."""
     est = paper_plan.estimate_gpu_hours(missing, n_params)
-    head = (f"loraplace paper[{p.name}, protocol {missing[0].protocol if missing else 'study'}]: building {len(missing)} of {len(runs)} planned entries "
-            f"({sum(r.is_base for r in missing)} base evaluations, {sum(not r.is_base for r in missing)} fine-tuning "
-            f"runs); ~{est['gpu_hours']} GPU-hours on one H100-class GPU (rough; `loraplace plan --evidence paper "
-            f"--profile {p.name}`)")
+    plan_cmd = f"`loraplace plan --evidence paper --profile {p.name}{' --probe' if cpu else ''}`"
+    cost = (f"~{cpu['cpu_hours'] * 60:.0f} CPU-minutes on this machine (each model probed; rough; {plan_cmd})"
+            if cpu else f"~{est['gpu_hours']} GPU-hours on one H100-class GPU (rough; {plan_cmd})")
+    head = (f"loraplace paper[{p.name}, protocol {missing[0].protocol if missing else 'study'}]: building "
+            f"{len(missing)} of {len(runs)} planned entries ({sum(r.is_base for r in missing)} base evaluations, "
+            f"{sum(not r.is_base for r in missing)} fine-tuning runs); {cost}")
     return "\n".join([head] + [f"  {r.model} {r.condition} {r.domain} seed {r.seed}" for r in missing])
 
 
