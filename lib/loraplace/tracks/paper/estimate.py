@@ -91,3 +91,12 @@ def estimate_cpu_hours(runs, n_params: dict[str, int], flops_per_s: float, *,
             "method": "+".join(sorted(how)) or "none",
             "assumptions": {"matmul_gflops": round(flops_per_s / 1e9, 1), "utilisation": CPU_UTILISATION,
                             "probes": {k: asdict(v) for k, v in measured.items()}}}
+
+
+def session_estimate(session, missing) -> dict:
+    """A paper session's missing runs on this CPU, each of their models probed (loaded now: the
+    build needs it anyway)."""
+    measured = {i.ref.key: probe_model(session.loader.get(t)[0]) for t, i in session.infos.items()
+                if any(r.model == i.ref.key for r in missing)}
+    return estimate_cpu_hours(missing, {i.ref.key: i.n_params for i in session.infos.values()}, machine_rate(),
+                              measured=measured)

@@ -31,8 +31,10 @@ from loraplace.progress import events as _progress
 from loraplace.study import BENCHMARKS
 from loraplace.tracks.paper import plan as paper_plan
 from loraplace.tracks.paper.data import SHOT_POOLS, Dataset, PaperDataError, load_dataset_rows
+from loraplace.tracks.paper.estimate import session_estimate
 from loraplace.tracks.paper.models import ModelInfo, inspect_model, load_model, load_tokenizer, resolve_models
 from loraplace.tracks.paper.protocol import protocol as get_protocol
+from loraplace.tracks.paper.provenance import ran
 
 log = logging.getLogger(__name__)
 TRAIN_VERSION = "paper-train-2"  # 2: the study's chat-formatted texts and data rules, EOS trained
@@ -297,7 +299,7 @@ def build_paper(profile_name: str, *, models=None, data_dir=None, cache=None, pu
     missing = [run for run in runs if not present(run)]
     if missing:
         _progress.note(plan_text(p, missing, runs, {i.ref.key: i.n_params for i in infos.values()},
-                                 cpu=_cpu_estimate(s, missing) if device == "cpu" else None))
+                                 cpu=session_estimate(s, missing) if device == "cpu" else None))
         _fill(missing, build, progress, p)
     records, inputs = [], []
     for run in runs:
@@ -310,7 +312,7 @@ def build_paper(profile_name: str, *, models=None, data_dir=None, cache=None, pu
                 "models": {i.ref.key: i.to_source() for i in infos.values()},
                 "data": {name: ds.to_source() for name, ds in
                          {**sets, **train_sets, **{SHOT_POOLS[b]: ds for b, ds in s.pools.items()}}.items()},
-                "lm_eval": lm_eval_version, "device": device, "runs": len(runs),
+                "lm_eval": lm_eval_version, "device": device, "runs": len(runs), "ran": ran(s),
                 "timings_s": {"total": round(time.perf_counter() - t_start, 2)}},
         models={t: i.ref.key for t, i in infos.items()},
         roles={i.ref.key: dict(i.roles) for i in infos.values()},
@@ -327,23 +329,12 @@ def _version(name: str) -> str | None:
         return None
 
 
-def _cpu_estimate(session, missing) -> dict:
-    """The missing runs' cost on this CPU, each model timed by a short probe (loaded now: it is
-    needed for the build anyway)."""
-    from loraplace.tracks.paper.estimate import estimate_cpu_hours, machine_rate, probe_model
-
-    measured = {i.ref.key: probe_model(session.loader.get(t)[0]) for t, i in session.infos.items()
-                if any(r.model == i.ref.key for r in missing)}
-    return estimate_cpu_hours(missing, {i.ref.key: i.n_params for i in session.infos.values()}, machine_rate(),
-                              measured=measured)
-
-
 def plan_text(p, missing, runs, n_params: dict, cpu: dict | None = None) -> str:
     """What a cold session is about to build, with the rough cost (the `loraplace plan` rows);
     `cpu`: this machine's estimate, when the runs build on its CPU."""
     est = paper_plan.estimate_gpu_hours(missing, n_params)
     plan_cmd = f"`loraplace plan --evidence paper --profile {p.name}{' --probe' if cpu else ''}`"
-    cost = (f"~{cpu['cpu_hours'] * 60:.0f} CPU-minutes on this machine (each model probed; rough; {plan_cmd})"
+    cost = (f"~{cpu['cpu_hours'] * 60:.2g} CPU-minutes on this machine (each model probed; rough; {plan_cmd})"
             if cpu else f"~{est['gpu_hours']} GPU-hours on one H100-class GPU (rough; {plan_cmd})")
     head = (f"loraplace paper[{p.name}, protocol {missing[0].protocol if missing else 'study'}]: building "
             f"{len(missing)} of {len(runs)} planned entries ({sum(r.is_base for r in missing)} base evaluations, "
