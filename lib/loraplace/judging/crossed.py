@@ -81,11 +81,11 @@ def _seed_estimate(parts, S: int, w: float, alpha: float) -> Estimate:
     law = SeedLaw(sum(_item_var(cols, r, S, w) for cols, _, r in parts), float(np.var(theta_s, ddof=1)) / S, S - 1)
     if law.se == 0.0:  # every seed and question gives the same difference: exact
         lo = hi = effect
-        p = 0.0 if effect != 0 else 1.0
+        p, mde = (0.0 if effect != 0 else 1.0), 0.0
     else:
         half = law.quantile(1 - alpha / 2)
         lo, hi, p = effect - half, effect + half, law.two_sided(effect)
-    mde = law.quantile(1 - alpha / 2) + law.quantile(0.8) if law.se > 0 else 0.0
+        mde = half + law.quantile(0.8)
     pooled = np.concatenate([cols for cols, _, _ in parts])
     return Estimate(n=pooled.size, n_seeds=S, effect=effect, ci_low=float(lo), ci_high=float(hi),
                     p_value=dual_p(p, lo, hi, alpha), sd_diff=sample_sd(pooled), mde=float(mde), resamples=0,

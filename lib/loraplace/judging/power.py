@@ -17,10 +17,10 @@ from __future__ import annotations
 import math
 from statistics import NormalDist
 
-from loraplace.judging.bootstrap import MIN_SEEDS_FOR_SPREAD, check_alpha
+from loraplace.judging.bootstrap import MIN_SEEDS_FOR_SPREAD, Estimate, check_alpha
 from loraplace.judging.seedlaw import SeedLaw
 
-__all__ = ["z_sum", "mde", "items_needed", "law_mde", "plan", "MAX_ITEMS", "MAX_SEEDS"]
+__all__ = ["z_sum", "mde", "items_needed", "law_mde", "plan", "variance_parts", "estimate_mde", "MAX_ITEMS", "MAX_SEEDS"]
 
 MAX_ITEMS = 10_000_000  # searched up to this many questions
 MAX_SEEDS = 1_000
@@ -111,3 +111,17 @@ def plan(item_var: float, seed_var: float, n: int, n_seeds: int, target: float, 
         if seeds is not None and out["items_needed"] is None:
             out["items_at_seeds_needed"] = _first(lambda m: mde_at(m, seeds) <= goal, 1, MAX_ITEMS)
     return out
+
+
+def variance_parts(est: Estimate) -> tuple[float, float]:
+    """(item part, seed part) of an estimate's variance: with fewer than 3 seeds all of se² is the item part."""
+    if est.n_seeds >= MIN_SEEDS_FOR_SPREAD and est.item_var is not None:
+        return est.item_var, est.seed_var
+    return est.se ** 2, 0.0
+
+
+def estimate_mde(est: Estimate, alpha: float = 0.05, power: float = 0.8, family: int = 1) -> float:
+    """The MDE a verdict states: :func:`law_mde` of the estimate's own variance parts at alpha / family."""
+    if not math.isfinite(est.se):
+        return float("nan")
+    return law_mde(*variance_parts(est), est.n_seeds, alpha=alpha, power=power, family=family)

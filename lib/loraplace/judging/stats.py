@@ -27,12 +27,12 @@ from loraplace.judging.bootstrap import (
 )
 from loraplace.judging.crossed import crossed_bootstrap, stratified_bootstrap
 from loraplace.judging.floor import layered_ci, proportion_ci
-from loraplace.judging.power import items_needed, law_mde, mde, plan, z_sum
+from loraplace.judging.power import estimate_mde, items_needed, law_mde, mde, plan, variance_parts, z_sum
 from loraplace.judging.seedlaw import SeedLaw
 
 __all__ = ["Estimate", "Stratum", "paired_bootstrap", "crossed_bootstrap", "stratified_bootstrap",
            "bootstrap_distribution", "resample_indices", "percentile_p", "proportion_ci", "layered_ci", "holm",
-           "mde", "law_mde", "plan", "items_needed", "z_sum", "SeedLaw", "CHUNK_ELEMENTS", "MIN_SEEDS_FOR_SPREAD"]
+           "mde", "law_mde", "plan", "variance_parts", "estimate_mde", "items_needed", "z_sum", "SeedLaw", "CHUNK_ELEMENTS", "MIN_SEEDS_FOR_SPREAD"]
 
 
 def holm(p_values: Sequence[float]) -> np.ndarray:
