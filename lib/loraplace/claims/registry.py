@@ -205,3 +205,11 @@ def get_claim(claim_id: str) -> Claim:
         return CLAIMS[claim_id]
     except KeyError:
         raise KeyError(f"Unknown claim {claim_id!r}. Available: {', '.join(CLAIMS)}") from None
+
+
+def largest_family() -> tuple[int, str]:
+    """(size, 'C1 controls'): the most comparisons one Holm family of the registry holds (on a
+    track that has every run); `loraplace power` plans at that level by default."""
+    sizes = [(sum(len(p.comparisons) for p in c.parts if p.family == fam and p.direction != "floor"), f"{c.id} {fam}")
+             for c in CLAIMS.values() if c.judged_on != "architecture" for fam in FAMILIES]
+    return max(sizes, key=lambda x: x[0])
