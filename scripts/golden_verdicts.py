@@ -5,7 +5,8 @@
     python scripts/golden_verdicts.py --write     # regenerate (then read the diff before committing it)
 
 One row per claim part x scorer: verdict, effect and 95 % CI bounds in pp (rounded to 0.01), Holm
-p (4 significant digits), n. Computed exactly as `pytest hypotheses/ --evidence published` does
+p (4 significant digits), n, and where the paper states a number whether its magnitude is
+excluded by the CI ("magnitude"). Computed exactly as `pytest hypotheses/ --evidence published` does
 (10,000 resamples, seed 3407). `tests/test_golden_verdicts.py` runs the check in CI, so a change
 that flips a verdict or moves an interval cannot pass unnoticed; the file changes only through
 `--write`, in a commit whose diff a reviewer reads.
@@ -39,7 +40,8 @@ def compute(published_dir=None, resamples: int = 10_000, seed: int = 3407) -> di
                 rows[f"{v.part_id}/{scorer}"] = {
                     "verdict": v.verdict, "effect_pp": _round(v.effect_pp), "ci_low_pp": _round(v.ci_low_pp),
                     "ci_high_pp": _round(v.ci_high_pp),
-                    "p_holm": None if v.p_holm is None else float(f"{v.p_holm:.4g}"), "n": v.n}
+                    "p_holm": None if v.p_holm is None else float(f"{v.p_holm:.4g}"), "n": v.n,
+                    **({"magnitude": v.magnitude} if v.magnitude else {})}
     return {"resamples": resamples, "seed": seed, "verdicts": dict(sorted(rows.items()))}
 
 

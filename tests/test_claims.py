@@ -121,10 +121,12 @@ def test_lines_say_one_training_run_and_questions_separately():
 def test_two_seeds_say_the_spread_is_not_estimable_three_estimate_it():
     two = _c2({"sequential": -0.15, "parallel": 0.10}, seeds=(1, 2))
     assert two["sequential"].n == N and two["sequential"].n_seeds == 2
-    assert "not estimable" in two["sequential"].verdict_line and two["sequential"].seed_sd_pp is None
+    assert "SUPPORTED (about these runs; between-seed spread not estimable)" in two["sequential"].verdict_line
+    assert two["sequential"].seed_sd_pp is None and two["sequential"].about_these_runs
     three = _c2({"sequential": -0.15, "parallel": 0.10}, seeds=(1, 2, 3))
-    assert "3 training runs (between-seed SD" in three["sequential"].verdict_line
-    assert three["sequential"].seed_sd_pp is not None
+    assert "3 training runs (SD of the per-seed effects" in three["sequential"].verdict_line
+    assert "about these runs" not in three["sequential"].verdict_line
+    assert three["sequential"].seed_sd_pp is not None and three["sequential"].interval == "items normal + seeds t(2)"
 
 
 def test_a_base_with_several_runs_is_an_error_not_a_silent_choice():
@@ -158,15 +160,19 @@ def test_floor_uses_the_exact_clopper_pearson_bound(passes):
     assert "exact 95 %" in v.verdict_line
 
 
-def test_a_floor_over_several_training_runs_pools_them():
-    # the tiny default profile: three runs per condition, one exact interval over all their answers
+def test_a_floor_over_several_training_runs_treats_questions_as_clusters():
+    # the tiny default profile: three runs per condition solving the same 3 questions; pooled as 492
+    # independent answers the upper bound would be 2.6 %, but the runs add no new questions: each
+    # layer P(K >= j) is 3/164, bounded exactly at alpha/3 (Bonferroni over the 3 layers)
     one = _floor_evidence(3, track="tiny")
     runs = [Record(r.model, r.topology, r.condition, r.domain, seed, r.benchmark, r.item_key, r.score, r.scorer)
             for seed in (0, 1, 2) for r in one.records]
     v = evaluate(get_claim("C6"), Evidence("tiny", runs, models=one.models, roles=one.roles), "corrected",
                  resamples=100, seed=1)[0]
-    assert v.n_seeds == 3 and v.seed_sd_pp is None
-    assert "n=164 questions, 3 training runs pooled" in v.verdict_line
+    assert v.n_seeds == 3 and v.seed_sd_pp is None and v.n == 164
+    assert "3 training runs, the 164 questions as clusters" in v.verdict_line
+    assert v.ci_high_pp == pytest.approx(100 * scipy.stats.beta.ppf(1 - 0.05 / 6, 4, 161), abs=1e-6)
+    assert v.verdict == "inconclusive"
 
 
 def test_a_scorer_that_fixes_the_outcome_is_untestable():
@@ -196,3 +202,62 @@ def test_c5_is_in_the_registry_with_its_own_direction_and_is_not_judged_by_evalu
         (t, cs) for t in ("sequential", "parallel") for cs in ("as-published", "harmonized")}
     with pytest.raises(ValueError, match="judged on the architecture: loraplace.judging.efficiency.verdict"):
         evaluate(c5, _evidence({"sequential": 0.0, "parallel": 0.0}), "as-published", resamples=10, seed=0)
+
+
+# ───────────────────── a constant difference, a question missing in one seed, magnitude, primary scorer
+
+def _two_runs(seq_a, seq_b, seeds=(1,), drop: dict | None = None) -> Evidence:
+    """Sequential model: base `seq_b` and recurrent-only `seq_a` per seed (0/1 vectors); parallel: random.
+    `drop`: {seed: number of questions the recurrent-only run of that seed is missing}."""
+    rng = np.random.default_rng(0)
+    records = []
+    for model in MODELS.values():
+        a, b = (seq_a, seq_b) if model.topology == "sequential" else (rng.random(N) < 0.5, rng.random(N) < 0.5)
+        records += [Record(model.key, model.topology, "base", "base", 1, "gsm8k", f"gsm8k:{i}", float(x),
+                           "corrected") for i, x in enumerate(b)]
+        for s in seeds:
+            kept = N - (drop or {}).get(s, 0)
+            records += [Record(model.key, model.topology, model.condition("recurrent"), "gsm8k_train", s, "gsm8k",
+                               f"gsm8k:{i}", float(x), "corrected") for i, x in enumerate(a[:kept])]
+    return Evidence("tiny", records, models={m.topology: m.key for m in MODELS.values()},
+                    roles={m.key: dict(m.conditions) for m in MODELS.values()})
+
+
+def _seq(evidence, scorer="corrected"):
+    return next(v for v in evaluate(get_claim("C2"), evidence, scorer, resamples=500, seed=1)
+                if v.part_id == "C2-seq")
+
+
+def test_a_constant_nonzero_difference_decides_and_stays_in_the_family():
+    v = _seq(_two_runs(np.zeros(N), np.ones(N)))           # every question: recurrent-only 0, base 1
+    assert v.verdict == "supported" and v.p_value == 0.0 and v.family_size == 2
+    assert v.effect_pp == v.ci_low_pp == v.ci_high_pp == -100.0
+
+
+def test_a_question_missing_in_one_seed_is_flagged():
+    rng = np.random.default_rng(3)
+    v = _seq(_two_runs(rng.random(N) < 0.3, rng.random(N) < 0.5, seeds=(1, 2, 3), drop={2: 10}))
+    assert (v.n, v.n_a, v.n_b) == (N - 10, N, N) and v.dropped
+    assert f"gsm8k {N - 10} of {N}/{N}" in v.verdict_line
+
+
+def test_the_claimed_magnitude_is_excluded_beside_the_verdict():
+    rng = np.random.default_rng(4)
+    base = rng.random(N) < 0.5
+    near_zero = _seq(_two_runs(np.where(rng.random(N) < 0.2, ~base, base), base))
+    assert near_zero.verdict == "inconclusive" and near_zero.claimed_pp == -14.8
+    assert near_zero.ci_low_pp > -14.8 and near_zero.magnitude == "excluded"
+    assert "INCONCLUSIVE (about these runs; between-seed spread not estimable); THE CLAIMED MAGNITUDE IS " \
+           "EXCLUDED (claimed -14.8 pp)" in near_zero.verdict_line
+    as_claimed = _c2({"sequential": -0.15, "parallel": 0.10})["sequential"]
+    assert as_claimed.ci_low_pp <= -14.8 <= as_claimed.ci_high_pp and as_claimed.magnitude == "compatible"
+    assert "MAGNITUDE" not in as_claimed.verdict_line
+
+
+def test_one_pre_registered_primary_scorer_the_other_is_a_sensitivity_analysis():
+    assert {p.primary_scorer for c in CLAIMS.values() for p in c.parts} == {"corrected"}
+    rng = np.random.default_rng(5)
+    ev = _two_runs(rng.random(N) < 0.3, rng.random(N) < 0.5)
+    assert _seq(ev).primary and "sensitivity" not in _seq(ev).verdict_line
+    sensitivity = _c2({"sequential": -0.15, "parallel": 0.10})["sequential"]   # the as-published scorer
+    assert not sensitivity.primary and "[published/as-published, sensitivity]" in sensitivity.verdict_line

@@ -382,3 +382,53 @@ def test_unsandboxed_humaneval_numbers_are_marked_and_warned(monkeypatch):
     assert page.count("⚠ unsandboxed") == 1
     monkeypatch.setattr(build, "load_track", lambda track, **kw: tight)
     assert "⚠ unsandboxed" not in render_html(build.build_report([verdict], provenance={}))
+
+
+# ---- issue 24: the answer first, under the primary scorer; parts a track cannot judge counted ----
+
+def _issue24_data() -> dict:
+    data = sample_data(components=False, humaneval=False, tiny=False)
+    vs = data["verdicts"]
+    for v in vs:
+        v["primary"] = v["scorer"] == "corrected"
+    c1 = [v for v in vs if v["claim_id"] == vs[0]["claim_id"]]
+    for v in c1:   # the first claim: every part of the first claim unavailable on this track
+        v.update(verdict="unavailable", effect_pp=None, ci_low_pp=None, ci_high_pp=None, note="no data")
+    incon = next(v for v in vs if v["verdict"] == "inconclusive" and v["primary"])
+    incon.update(magnitude="excluded", claimed_pp=-14.8, about_these_runs=True)
+    return data
+
+
+def test_which_claims_hold_opens_with_one_line_per_claim_per_track_under_the_primary_scorer():
+    data = _issue24_data()
+    page = render_html(data)
+    holds = page[page.index('id="holds"'):page.index('id="verdicts"')]
+    headline = holds[holds.index('class="holds headline"'):holds.index("</table>")]
+    claims = {v["claim_id"] for v in data["verdicts"]}
+    assert headline.count("<tr>") == len(claims) + 1                      # header + one per claim (one track)
+    assert headline.count("published · corrected") == len(claims) and "as-published" not in headline
+    assert "claimed magnitude excluded in 1" in headline and "about these runs only" in headline
+    primary = [v for v in data["verdicts"] if v["primary"]]
+    for cid in claims:   # the answer is computed from the claim's primary verdicts
+        mine = [v["verdict"] for v in primary if v["claim_id"] == cid]
+        judged = [x for x in mine if x != "unavailable"]
+        want = "cannot judge" if not judged else "holds" if all(x == "supported" for x in judged) else \
+            "does not hold" if "refuted" in judged else "open"
+        row = headline[headline.index(f'<span class="mono">{cid}</span>'):]
+        assert f'">{want}</td>' in row[:row.index("</tr>")]
+
+
+def test_parts_a_track_cannot_judge_collapse_into_one_count():
+    data = _issue24_data()
+    holds = render_html(data)
+    holds = holds[holds.index('id="holds"'):holds.index('id="verdicts"')]
+    missing = {v["part_id"] for v in data["verdicts"] if v["verdict"] == "unavailable"}
+    n_primary_missing = sum(1 for v in data["verdicts"] if v["verdict"] == "unavailable" and v["primary"])
+    assert f"published {n_primary_missing}." in holds
+    assert all(f'<span class="mono">{p}</span>' not in holds.split('class="holds headline"')[1].split("</table>", 1)[1]
+               for p in missing)
+    parts = {v["part_id"] for v in data["verdicts"]} - missing
+    assert holds.count("<tr><td><span class=\"mono\">") == len(parts)
+    cols = holds[holds.rindex('<table class="holds">'):]
+    assert cols.index("published · corrected") < cols.index("published · as-published")   # primary first
+    assert "sensitivity" in cols and "claimed magnitude excluded" in cols

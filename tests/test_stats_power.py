@@ -118,7 +118,7 @@ def test_power_command_json(capsys):
     out = json.loads(capsys.readouterr().out)
     z = scipy.stats.norm.ppf(1 - 0.05 / 12) + scipy.stats.norm.ppf(0.8)
     assert out["items_needed"] == int(np.ceil((z * 0.45 / 0.05) ** 2)) and out["test_level"] == pytest.approx(0.05 / 6)
-    assert main(["power", "--sd-diff", "0.45", "--items", "256", "--json"]) == 0
+    assert main(["power", "--sd-diff", "0.45", "--items", "256", "--family", "1", "--json"]) == 0
     out = json.loads(capsys.readouterr().out)
     assert out["mde_pp"] == pytest.approx(100 * 2.8016 * 0.45 / 16, rel=1e-3)
 
@@ -126,3 +126,54 @@ def test_power_command_json(capsys):
 def test_power_command_needs_one_target(capsys):
     assert main(["power", "--sd-diff", "0.45"]) == 2
     assert "exactly one of --effect-pp" in capsys.readouterr().err
+
+
+def test_power_command_defaults_to_the_largest_family_and_says_so(capsys):
+    from loraplace.study import DOMAINS, ROLES
+    # C1's controls: per topology and domain, attention@budget vs each other placement, and vs random
+    largest = 2 * len(DOMAINS) * ((len(ROLES) - 1) + 1)
+    assert main(["power", "--sd-diff", "0.45", "--effect-pp", "5", "--json"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert out["family"] == largest == 36 and "largest Holm family (C1 controls)" in out["family_source"]
+    z = scipy.stats.norm.ppf(1 - 0.05 / (2 * largest)) + scipy.stats.norm.ppf(0.8)
+    assert out["items_needed"] == int(np.ceil((z * 0.45 / 0.05) ** 2))
+
+
+def test_power_command_with_seeds_asks_for_more_items_or_says_none_suffice(capsys):
+    def items(*extra):
+        assert main(["power", "--sd-diff", "0.45", "--effect-pp", "10", "--family", "6", *extra, "--json"]) == 0
+        return json.loads(capsys.readouterr().out)
+
+    without = items()
+    small = items("--seeds", "3", "--seed-sd-pp", "0.5")
+    assert small["items_needed"] > without["items_needed"]
+    big = items("--seeds", "3", "--seed-sd-pp", "2")
+    assert big["items_needed"] is None and big["seeds_needed"] > 3 and big["items_at_seeds_needed"] >= 1
+    # independent check of "none suffices": the seed part alone, t(2) at alpha/12 and 80 %, exceeds 10 pp
+    c = 2 / np.sqrt(3)
+    assert c * (scipy.stats.t.ppf(1 - 0.05 / 12, 2) + scipy.stats.t.ppf(0.8, 2)) > 10
+    assert main(["power", "--sd-diff", "0.45", "--effect-pp", "10", "--family", "6", "--seeds", "3",
+                 "--seed-sd-pp", "2"]) == 0
+    assert "no number of items reaches the power with 3 seeds" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["--sd-diff", "1.5", "--effect-pp", "5"], "--sd-diff must be in (0, 1]"),
+    (["--sd-diff", "0.4", "--effect-pp", "0"], "--effect-pp must be in (0, 100]"),
+    (["--sd-diff", "0.4", "--effect-pp", "-3"], "--effect-pp must be in (0, 100]"),
+    (["--sd-diff", "0.4", "--effect-pp", "5", "--seeds", "2", "--seed-sd-pp", "1"], "needs --seeds >= 3"),
+    (["--sd-diff", "0.4", "--effect-pp", "5", "--family", "0"], "--family must be >= 1"),
+])
+def test_power_command_refuses_impossible_inputs_with_the_valid_range(capsys, argv, message):
+    assert main(["power", *argv]) == 2
+    assert message in capsys.readouterr().err
+
+
+def test_law_mde_is_the_t_formula_when_the_seed_part_is_everything():
+    c2 = 0.02 ** 2 / 3
+    want = np.sqrt(c2) * (scipy.stats.t.ppf(1 - 0.05 / 12, 2) + scipy.stats.t.ppf(0.8, 2))
+    assert stats.law_mde(0.0, c2, 3, family=6) == pytest.approx(want, rel=1e-9)
+    # and the z formula with fewer than 3 seeds (no seed term)
+    assert stats.law_mde(0.01 ** 2, 0.0, 1, family=6) == pytest.approx(0.01 * stats.z_sum(0.05, 0.8, 6), rel=1e-12)
+    # items and seeds together: larger than either part alone
+    assert stats.law_mde(0.01 ** 2, c2, 3, family=6) > max(want, 0.01 * stats.z_sum(0.05, 0.8, 6))

@@ -1,10 +1,12 @@
 """The suite's vocabularies, each defined once: topologies, recurrent mixers, verdicts, and the
-pytest markers a claim part carries (registered by the plugin)."""
+pytest markers a claim part carries (registered by the plugin), and the outcome shown beside a
+verdict when the paper's own number lies outside the interval."""
 from __future__ import annotations
 
 TOPOLOGIES = ("sequential", "parallel")
 MIXERS = ("gdn", "mamba2")  # display names: `loraplace.study.MIXER_NAMES`
 VERDICTS = ("supported", "refuted", "inconclusive", "untestable", "unavailable")
+MAGNITUDE_EXCLUDED = "the claimed magnitude is excluded"  # the outcome shown beside a verdict (judging.rule)
 DECIDED = VERDICTS[:3]  # the verdicts a test of the data reaches (the rest: the data cannot decide / no data)
 CLAIM_MARKERS = {
     "sequential": "claim part about the sequential hybrid (Qwen3.5-0.8B: Gated DeltaNet + attention layers)",

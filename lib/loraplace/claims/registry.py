@@ -24,6 +24,10 @@ TOPOLOGY_SHORT = {"sequential": "seq", "parallel": "par"}
 STUDY_MIXER = {"sequential": "gdn", "parallel": "mamba2"}  # the study's models: Qwen3.5, Falcon-H1
 CROSS_MIXER = {"sequential": "mamba2", "parallel": "gdn"}  # the factorial's added cells
 FAMILIES = ("study", "factorial", "controls")
+# Pre-registered: the scorer whose verdict answers a claim part (the others are sensitivity
+# analyses, never a second chance; `loraplace.judging.rule`). "corrected" scores whether the
+# model's answer is right (`loraplace.scoring`); "as-published" reproduces the study's own scoring.
+PRIMARY_SCORER = "corrected"
 # C7's factorial (estimated by `loraplace.judging.factorial`): each outcome -> (role compared with the base model, ((domain, benchmarks), ...))
 OUTCOMES = {
     "gsm8k": ("recurrent", (("gsm8k_train", ("gsm8k",)),)),
@@ -60,6 +64,7 @@ class Part:
     mixer: str | None = None  # None: the track's model of `topology`; else the factorial cell topology × mixer
     family: str = "study"  # Holm family (FAMILIES)
     outcome: str | None = None  # C7: the factorial outcome (loraplace.judging.factorial.OUTCOMES) a contrast is of
+    primary_scorer: str = PRIMARY_SCORER  # the scorer whose verdict answers this part (pre-registered)
 
     @property
     def marks(self) -> tuple[str, ...]:
@@ -200,3 +205,11 @@ def get_claim(claim_id: str) -> Claim:
         return CLAIMS[claim_id]
     except KeyError:
         raise KeyError(f"Unknown claim {claim_id!r}. Available: {', '.join(CLAIMS)}") from None
+
+
+def largest_family() -> tuple[int, str]:
+    """(size, 'C1 controls'): the most comparisons one Holm family of the registry holds (on a
+    track that has every run); `loraplace power` plans at that level by default."""
+    sizes = [(sum(len(p.comparisons) for p in c.parts if p.family == fam and p.direction != "floor"), f"{c.id} {fam}")
+             for c in CLAIMS.values() if c.judged_on != "architecture" for fam in FAMILIES]
+    return max(sizes, key=lambda x: x[0])

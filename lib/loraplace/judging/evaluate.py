@@ -25,7 +25,7 @@ from loraplace.claims.registry import FAMILIES, Claim, Comparison, Part
 from loraplace.evidence.records import BASE, Evidence, NoData
 from loraplace.judging import factorial, stats
 from loraplace.judging.pairing import ZERO, estimate, pair
-from loraplace.judging.rule import ALPHA, FIXED_BY_SCORER, FLOOR, POWER, decide, strata_dicts
+from loraplace.judging.rule import ALPHA, FIXED_BY_SCORER, FLOOR, POWER, decide, magnitude, strata_dicts
 from loraplace.judging.verdict import Verdict
 
 
@@ -57,18 +57,22 @@ def _untestable(comp: Comparison, track: str, scorer: str, strata: list) -> str:
     if comp.b == ZERO:
         return ""  # a proportion: the exact interval needs no variance
     d = np.concatenate([(p.a - p.b).ravel() for p in strata])
-    return f"not testable: every paired difference is {d[0]:+g} (zero variance)" if np.all(d == d[0]) else ""
+    # every difference the same non-zero number decides (p = 0); all zero cannot say which way
+    return "not testable: every paired difference is 0 (zero variance: the two sides answer alike)" if not np.any(d) else ""
 
 
 def _floor(strata: list, m_part: int) -> tuple[stats.Estimate, str]:
-    """Exact Clopper–Pearson bounds of pass@1 (all runs pooled) and the floor decision."""
+    """Exact bounds of pass@1 with the questions as clusters (`stats.layered_ci`: Clopper–Pearson
+    for one run, layered over several runs answering the same questions) and the floor decision."""
     (p,) = strata
-    k, n = int(round(p.a.sum())), p.a.size
-    lo, hi = stats.proportion_ci(k, n, ALPHA)
-    lo_family = stats.proportion_ci(k, n, ALPHA / max(m_part, 1))[0]
+    solved = np.round(p.a).sum(axis=0)                     # per question: runs that solved it
+    runs, n = p.a.shape
+    lo, hi = stats.layered_ci(solved, runs, ALPHA)
+    lo_family = stats.layered_ci(solved, runs, ALPHA / max(m_part, 1))[0]
     decision = "supported" if hi < FLOOR else "refuted" if lo_family > FLOOR else "inconclusive"
-    stratum = stats.Stratum(p.n_paired, 1.0, k / n, float("nan"), 1.0, p.benchmark, p.n_a, p.n_b)
-    est = stats.Estimate(n=p.n_paired, n_seeds=len(p.seeds), effect=k / n, ci_low=lo, ci_high=hi,
+    rate = float(solved.sum() / (runs * n))
+    stratum = stats.Stratum(p.n_paired, 1.0, rate, float("nan"), 1.0, p.benchmark, p.n_a, p.n_b)
+    est = stats.Estimate(n=p.n_paired, n_seeds=runs, effect=rate, ci_low=lo, ci_high=hi,
                          p_value=float("nan"), sd_diff=float("nan"), mde=float("nan"), resamples=0,
                          alpha=ALPHA, strata=(stratum,))
     return est, decision
@@ -79,15 +83,10 @@ def _power(part: Part, est: stats.Estimate, m: int) -> dict:
     target = part.claimed_pp / 100 if part.claimed_pp is not None else est.effect
     if target == 0 or not np.isfinite(est.se):
         return {}
-    goal = (abs(target) / stats.z_sum(ALPHA, POWER, m)) ** 2          # the variance that gives the power
-    seed_var = (est.seed_sd or 0.0) ** 2
-    item_var = est.se ** 2 - seed_var / est.n_seeds
     out = dict(power_target_pp=100 * target, power_target="claimed" if part.claimed_pp is not None else "observed")
-    if est.seed_sd is not None:
-        out["seeds_needed"] = max(stats.MIN_SEEDS_FOR_SPREAD, int(np.ceil(seed_var / goal - 1e-9)) + 1)
-    if seed_var / est.n_seeds < goal:
-        out["items_needed"] = max(1, int(np.ceil(est.n * item_var / (goal - seed_var / est.n_seeds) - 1e-9)))
-    return out
+    item_var, seed_var = stats.variance_parts(est)
+    plan = stats.plan(item_var, seed_var, est.n, est.n_seeds, target, alpha=ALPHA, power=POWER, family=max(m, 1))
+    return out | {k: plan[k] for k in ("items_needed", "seeds_needed") if k in plan}
 
 
 def _binding(direction: str, verdict: str, judged: list[Judged]) -> Judged:
@@ -101,6 +100,12 @@ def _binding(direction: str, verdict: str, judged: list[Judged]) -> Judged:
     if floor:
         return max(judged, key=lambda j: j.est.ci_high)
     return max(judged, key=lambda j: (j.decision != "supported", j.p_holm))
+
+
+def _interval(est: stats.Estimate, floor: bool) -> str:
+    if floor:
+        return "exact Clopper–Pearson" if est.n_seeds == 1 else "exact, layered over runs (questions as clusters)"
+    return f"items normal + seeds t({est.n_seeds - 1})" if est.item_var is not None else "bootstrap percentile"
 
 
 def _fmt_effect(direction: str, effect: float) -> str:
@@ -162,7 +167,8 @@ def to_verdict(claim: Claim, row: Paired, evidence: Evidence, scorer: str, m: in
     common = dict(claim_id=claim.id, claim_title=claim.title, sentence=claim.sentence, part_id=part.id,
                   part=part.label, topology=part.topology, model=model, evidence=evidence.track,
                   scorer=scorer, direction=part.direction, family_size=m,
-                  mixer=evidence.cells.get(model, {}).get("mixer", part.mixer or ""), family=part.family)
+                  mixer=evidence.cells.get(model, {}).get("mixer", part.mixer or ""), family=part.family,
+                  claimed_pp=part.claimed_pp, primary=scorer == part.primary_scorer)
     if row.missing:
         comp = part.comparisons[0]
         return Verdict(**common, comparison=comp.label(), benchmark="+".join(comp.benchmarks),
@@ -184,9 +190,10 @@ def to_verdict(claim: Claim, row: Paired, evidence: Evidence, scorer: str, m: in
         **common, **label, verdict=verdict, n=est.n, n_seeds=est.n_seeds, seeds=seeds,
         effect_pp=100 * est.effect, ci_low_pp=100 * est.ci_low, ci_high_pp=100 * est.ci_high,
         p_value=None if floor else est.p_value, p_holm=b.p_holm,
-        mde_pp=None if floor else 100 * stats.z_sum(ALPHA, POWER, m) * est.se, note=parts_note,
+        mde_pp=None if floor else 100 * stats.estimate_mde(est, ALPHA, POWER, max(m, 1)), note=parts_note,
         n_a=est.n_a, n_b=est.n_b, seed_sd_pp=None if est.seed_sd is None else 100 * est.seed_sd,
-        strata=strata_dicts(est), interval="exact Clopper–Pearson" if floor else "bootstrap percentile",
+        strata=strata_dicts(est), interval=_interval(est, floor),
+        magnitude=magnitude(part.claimed_pp, 100 * est.ci_low, 100 * est.ci_high),
         **(_power(part, est, m) if verdict == "inconclusive" and not floor else {}))
 
 

@@ -97,24 +97,25 @@ def contrast_strata(evidence: Evidence, scorer: str, contrast: Contrast, outcome
             idx = [col[q] for q in order]
             d += w * (p.a[:, idx] - p.b[:, idx])
         out.append((d, np.zeros(len(order))))
-        counts.append(min(len(strata[k].item_keys) for strata, _ in cells))
+        counts.append(tuple(len(strata[k].item_keys) for strata, _ in cells))  # n per cell
     return out, _stratum_names(outcome), counts, next(iter(seeds))
 
 
 def zero_variance(strata) -> bool:
-    """Every per-question contrast is the same number: the data cannot decide."""
-    values = np.concatenate([d.ravel() for d, _ in strata])
-    return bool(np.all(values == values[0]))
+    """Every per-question contrast is 0: the data cannot say which way (a constant non-zero
+    contrast decides, p = 0, and stays in Holm's family)."""
+    return not any(np.any(d) for d, _ in strata)
 
 
 def estimate_contrast(evidence: Evidence, scorer: str, contrast: Contrast, outcome: str, *, resamples: int,
                       seed: int, alpha: float = 0.05) -> tuple[stats.Estimate | None, tuple[int, ...]]:
-    """(estimate, seeds) of a contrast; estimate None when every per-question contrast is equal."""
+    """(estimate, seeds) of a contrast; estimate None when every per-question contrast is 0."""
     strata, names, counts, seeds = contrast_strata(evidence, scorer, contrast, outcome)
     if zero_variance(strata):
         return None, tuple(seeds)
     est = stats.stratified_bootstrap(strata, resamples=resamples, rng=np.random.default_rng(seed), alpha=alpha)
-    named = tuple(replace(st, name=nm, n_a=c, n_b=c) for st, nm, c in zip(est.strata, names, counts))
+    # n_a = n_b = the most questions any cell answered: a question some cell lacks shows as dropped
+    named = tuple(replace(st, name=nm, n_a=max(c), n_b=max(c)) for st, nm, c in zip(est.strata, names, counts))
     return replace(est, strata=named), tuple(seeds)
 
 
@@ -126,7 +127,7 @@ def estimate_cell(evidence: Evidence, scorer: str, topology: str, mixer: str, ou
 
 def _row(est: stats.Estimate | None, reason: str = "") -> dict:
     if est is None:
-        reason = reason or "not testable: every per-question difference is the same (zero variance)"
+        reason = reason or "not testable: every per-question difference is 0 (zero variance)"
         return {"effect_pp": None, "ci_low_pp": None, "ci_high_pp": None, "p_value": None, "n": 0, "note": reason}
     return {"effect_pp": 100 * est.effect, "ci_low_pp": 100 * est.ci_low, "ci_high_pp": 100 * est.ci_high,
             "p_value": est.p_value, "n": est.n, "n_seeds": est.n_seeds, "note": ""}
@@ -170,7 +171,7 @@ def evaluate(claim, evidence: Evidence, scorer: str, *, resamples: int, seed: in
         try:
             est, seeds = estimate_contrast(evidence, scorer, contrast, outcome, resamples=resamples, seed=seed)
             rows.append((part, est, seeds, "" if est is not None else
-                         "not testable: every per-question contrast is the same number (zero variance)"))
+                         "not testable: every per-question contrast is 0 (zero variance)"))
         except NoData as exc:
             rows.append((part, None, (), f"no data: {exc.what}"))
     tested = [r for r in rows if r[1] is not None]
@@ -183,7 +184,7 @@ def evaluate(claim, evidence: Evidence, scorer: str, *, resamples: int, seed: in
                       part=part.label, topology=part.topology, model=models, evidence=evidence.track, scorer=scorer,
                       comparison=f"{contrast_label(part)}", benchmark="+".join(_benchmarks(part.outcome)),
                       domain="+".join(d for d, _ in OUTCOMES[part.outcome][1]), direction=part.direction,
-                      family_size=m, mixer=part.mixer, family=part.family)
+                      family_size=m, mixer=part.mixer, family=part.family, primary=scorer == part.primary_scorer)
         if est is None:
             out.append(Verdict(**common, verdict="untestable" if seeds else "unavailable", note=reason,
                                n_seeds=len(seeds), seeds=seeds))
@@ -193,10 +194,21 @@ def evaluate(claim, evidence: Evidence, scorer: str, *, resamples: int, seed: in
             **common, verdict=decide(part.direction, est.ci_low, est.ci_high, p_holm), n=est.n,
             n_seeds=est.n_seeds, seeds=seeds, effect_pp=100 * est.effect, ci_low_pp=100 * est.ci_low,
             ci_high_pp=100 * est.ci_high, p_value=est.p_value, p_holm=p_holm,
-            mde_pp=100 * stats.z_sum(ALPHA, POWER, m) * est.se, n_a=est.n_a, n_b=est.n_b,
+            mde_pp=100 * stats.estimate_mde(est, ALPHA, POWER, m), n_a=est.n_a, n_b=est.n_b,
+            note=cell_counts(evidence, scorer, part),
             seed_sd_pp=None if est.seed_sd is None else 100 * est.seed_sd, strata=strata_dicts(est),
-            interval="bootstrap percentile"))
+            interval=f"items normal + seeds t({est.n_seeds - 1})" if est.item_var is not None
+            else "bootstrap percentile"))
     return out
+
+
+def cell_counts(evidence: Evidence, scorer: str, part) -> str:
+    """'n per cell: parallel × Gated DeltaNet gsm8k 60, …': the questions each cell answered."""
+    contrast = topology_contrast(part.mixer)
+    _, names, counts, _ = contrast_strata(evidence, scorer, contrast, part.outcome)
+    cells = [f"{t} × {MIXER_NAMES[m]}" for t, m, _ in contrast.weights]
+    return "n per cell: " + "; ".join(f"{cell} " + ", ".join(f"{nm} {c[i]}" for nm, c in zip(names, counts))
+                                      for i, cell in enumerate(cells))
 
 
 def contrast_label(part) -> str:

@@ -5,7 +5,9 @@ no silent choices:
 
 * Questions: only questions answered by every run of both sides take part (seeds are crossed
   with items, so every seed must answer the same questions); how many each side had and how
-  many paired is kept (`Paired.n_a`, `n_b`, `n_paired`) and shown wherever the estimate is.
+  many paired is kept (`Paired.n_a`, `n_b`: questions any run of that side answered, counted
+  before seeds and sides are intersected, so a question missing in a single seed shows as
+  dropped; `n_paired`) and shown wherever the estimate is.
 * Seeds: two trained conditions must have the same seeds — different seed sets are an error
   naming both, never a silent intersection. The base model is not trained: it must be ONE run,
   shared by every seed of the other side (several base runs are an error).
@@ -31,7 +33,7 @@ class Paired:
     b: np.ndarray  # same shape (a shared base run is repeated on every row)
     seeds: tuple[int, ...]
     item_keys: tuple[str, ...]  # the shared questions, in a's first run's order
-    n_a: int = 0  # questions every run of side a answered
+    n_a: int = 0  # questions some run of side a answered (before intersecting seeds and sides)
     n_b: int = 0
 
     @property
@@ -83,7 +85,11 @@ def pair(evidence: Evidence, model: str, scorer: str, a: str, b: str, domain: st
         rows = [side[s] for s in (seeds if len(side) > 1 else [next(iter(side))] * len(seeds))]
         return np.array([[r[k] for k in keys] for r in rows], dtype=np.float64)
 
-    return Paired(benchmark, matrix(runs_a), matrix(runs_b), tuple(seeds), tuple(keys), len(keys_a), len(keys_b))
+    def answered(side: dict[int, dict[str, float]]) -> int:
+        return len(set().union(*side.values()))
+
+    return Paired(benchmark, matrix(runs_a), matrix(runs_b), tuple(seeds), tuple(keys), answered(runs_a),
+                  answered(runs_b))
 
 
 def estimate(strata: list[Paired], *, resamples: int, seed: int, alpha: float = 0.05) -> stats.Estimate:

@@ -7,8 +7,20 @@
                    or every paired difference is the same number (zero variance)
 * ``unavailable``  no data.
 
+Beside the verdict, a part whose claim states a number (C2: −14.8 pp, +8.6 pp) gets a second
+outcome: **the claimed magnitude is excluded** when that number lies outside the 95 % CI,
+whatever the sign of the estimate (`magnitude`); otherwise the number is compatible with the
+data. Two scorers do not give two chances: each part has one pre-registered primary scorer
+(`loraplace.claims.registry.PRIMARY_SCORER`, "corrected": the scorer that measures whether the
+model's answer is right); the other scorers' verdicts are reported as sensitivity analyses, and
+the report's "Which claims hold" reads the primary scorer only.
+
+With fewer than 3 seeds (every published run, and any one- or two-seed profile) a verdict is
+about these training runs: the between-seed spread is not estimable, and the verdict says so.
+
 A "floor" comparison (pass@1 at the floor) is supported iff its exact upper bound is below
-FLOOR and refuted iff its lower bound is above it. The MDE is at Holm's strictest step,
+FLOOR and refuted iff its lower bound is above it; with several runs the bounds treat questions as
+clusters (`stats.layered_ci`), and the verdict line says so. The MDE is at Holm's strictest step,
 alpha / m, at POWER (`stats.z_sum(ALPHA, POWER, m)` standard errors). Used by `loraplace.judging.evaluate` (C1–C6) and
 `loraplace.judging.factorial` (C7).
 """
@@ -33,6 +45,13 @@ def decide(direction: str, lo: float, hi: float, p: float) -> str:
         return "inconclusive"
     claimed_up = direction == "positive"
     return "supported" if (lo > 0) == claimed_up else "refuted"
+
+
+def magnitude(claimed_pp: float | None, lo_pp: float | None, hi_pp: float | None) -> str:
+    """"excluded" when the claimed number lies outside [lo, hi], "compatible" inside, "" without one."""
+    if claimed_pp is None or lo_pp is None or hi_pp is None:
+        return ""
+    return "compatible" if lo_pp <= claimed_pp <= hi_pp else "excluded"
 
 
 def strata_dicts(est: stats.Estimate) -> tuple[dict, ...]:

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 
 from loraplace.judging import stats
 from loraplace.judging.rule import FLOOR
+from loraplace.vocab import DECIDED, MAGNITUDE_EXCLUDED
 
 
 @dataclass(frozen=True)
@@ -47,6 +48,9 @@ class Verdict:
     seeds_needed: int | None = None  # fewest seeds that could reach it (needs n_seeds >= 3)
     mixer: str = ""                 # the model's recurrent mixer (gdn | mamba2) where the track knows it
     family: str = "study"           # the part's Holm family (study | factorial | controls)
+    claimed_pp: float | None = None  # the paper's own number for this part, if it states one
+    magnitude: str = ""             # "excluded" (claimed number outside the CI) | "compatible" | ""
+    primary: bool = True            # this scorer is the part's pre-registered primary scorer
 
     @property
     def dropped(self) -> bool:
@@ -62,18 +66,35 @@ class Verdict:
             text += f" ({', '.join(counts)}; questions not answered by both sides dropped)"
         if self.n_seeds == 1:
             runs = f"one training run{f' (seed {self.seeds[0]})' if self.seeds else ''}"
-        elif self.direction == "floor":  # an exact interval over all runs' answers, no between-seed spread
-            runs = f"{self.n_seeds} training runs pooled"
+        elif self.direction == "floor":  # exact bounds with the questions as clusters
+            runs = (f"{self.n_seeds} training runs, the {self.n} questions as clusters (layered exact bound, "
+                    f"not {self.n_seeds * self.n} independent answers)")
         elif self.n_seeds < stats.MIN_SEEDS_FOR_SPREAD:
-            runs = (f"{self.n_seeds} training runs (between-seed spread not estimable with fewer than "
-                    f"{stats.MIN_SEEDS_FOR_SPREAD}: conditional on these runs)")
+            runs = f"{self.n_seeds} training runs"
         else:
-            runs = f"{self.n_seeds} training runs (between-seed SD {self.seed_sd_pp:.1f} pp, t({self.n_seeds - 1}))"
+            runs = (f"{self.n_seeds} training runs (SD of the per-seed effects {self.seed_sd_pp:.1f} pp, "
+                    f"seed part t({self.n_seeds - 1}))")
         return f"{text}, {runs}"
 
     @property
+    def about_these_runs(self) -> bool:
+        """A decided verdict from fewer than 3 seeds: about these training runs only."""
+        return self.verdict in DECIDED and 0 < self.n_seeds < stats.MIN_SEEDS_FOR_SPREAD
+
+    @property
+    def outcome_text(self) -> str:
+        """'INCONCLUSIVE (about these runs; …); THE CLAIMED MAGNITUDE IS EXCLUDED': what the line leads with."""
+        text = self.verdict.upper()
+        if self.about_these_runs:
+            text += " (about these runs; between-seed spread not estimable)"
+        if self.magnitude == "excluded":
+            text += f"; {MAGNITUDE_EXCLUDED.upper()} (claimed {self.claimed_pp:+.1f} pp)"
+        return text
+
+    @property
     def verdict_line(self) -> str:
-        head = f"{self.part_id} [{self.evidence}/{self.scorer}] {self.verdict.upper()}"
+        head = f"{self.part_id} [{self.evidence}/{self.scorer}{'' if self.primary else ', sensitivity'}] " \
+               f"{self.outcome_text}"
         if self.verdict == "untestable":
             return f"{head}: {self.comparison}: {self.note}"
         if self.verdict == "unavailable" or self.effect_pp is None:
@@ -90,4 +111,5 @@ class Verdict:
         out = {k: getattr(self, k) for k in self.__dataclass_fields__}
         out["verdict_line"] = self.verdict_line
         out["dropped"] = self.dropped
+        out["about_these_runs"] = self.about_these_runs
         return out

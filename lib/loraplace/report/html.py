@@ -17,6 +17,7 @@ from typing import Any
 import jinja2
 from markupsafe import Markup
 
+from loraplace.report import holds
 from loraplace.report.forest import forest_svg
 from loraplace.vocab import DECIDED
 
@@ -221,26 +222,11 @@ def _sources(sources: Any) -> list[tuple[str, list[tuple[str, str]]]]:
             for track, src in sorted(sources.items(), key=lambda kv: str(kv[0]))]
 
 
-def _matrix(verdicts: list[dict]) -> dict:
-    """Which claims hold: one row per claim part, one column per evidence track × scorer."""
-    cols = _ordered(verdicts, lambda v: (v.get("evidence") or DASH, v.get("scorer") or DASH))
-    rows = []
-    for part_id in _ordered(verdicts, lambda v: v.get("part_id") or DASH):
-        mine = [v for v in verdicts if (v.get("part_id") or DASH) == part_id]
-        cells = []
-        for ev, sc in cols:
-            v = next((x for x in mine if (x.get("evidence") or DASH, x.get("scorer") or DASH) == (ev, sc)), None)
-            if v is None:
-                cells.append(None)
-                continue
-            floor = v.get("direction") == "floor"
-            effect = _num(v.get("effect_pp"))
-            text = DASH if effect is None else (f"{fmt_pp(effect)} %" if floor else
-                                                f"{'+' if effect > 0 else ''}{fmt_pp(effect)} pp")
-            cells.append({"verdict": _verdict(v), "effect": text, "title": v.get("verdict_line") or ""})
-        rows.append({"claim_id": mine[0].get("claim_id"), "part_id": part_id, "part": mine[0].get("part"),
-                     "cells": cells})
-    return {"cols": cols, "rows": rows}
+def _effect_text(v: dict) -> str:
+    effect = _num(v.get("effect_pp"))
+    if effect is None:
+        return DASH
+    return f"{fmt_pp(effect)} %" if v.get("direction") == "floor" else f"{'+' if effect > 0 else ''}{fmt_pp(effect)} pp"
 
 
 def _power_rows(verdicts: list[dict]) -> list[dict]:
@@ -280,7 +266,8 @@ def build_view(data: dict) -> dict:
         "counts": {k: counts.get(k, 0) for k in DECIDED},
         "extra_counts": sorted((k, c) for k, c in counts.items() if k not in DECIDED),
         "groups": groups,
-        "matrix": _matrix(ordered),
+        "headline": holds.headline(ordered),
+        "matrix": holds.matrix(ordered, _effect_text),
         "power": _power_rows(ordered),
         "forest": Markup(forest_svg(ordered)),
         "accuracy": _accuracy_matrices([a for a in (data.get("accuracy") or []) if isinstance(a, dict)]),
