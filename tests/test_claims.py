@@ -199,7 +199,7 @@ def test_c5_is_in_the_registry_with_its_own_direction_and_is_not_judged_by_evalu
     assert c5.judged_on == "architecture"
     assert {p.direction for p in c5.parts} == {"range"}
     assert {(p.topology, p.condition_set) for p in c5.parts} == {
-        (t, cs) for t in ("sequential", "parallel") for cs in ("as-published", "harmonized")}
+        (t, cs) for t in ("sequential", "parallel") for cs in ("study", "harmonized")}
     with pytest.raises(ValueError, match="judged on the architecture: loraplace.judging.efficiency.verdict"):
         evaluate(c5, _evidence({"sequential": 0.0, "parallel": 0.0}), "as-published", resamples=10, seed=0)
 

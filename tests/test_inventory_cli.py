@@ -16,7 +16,7 @@ def run_json(capsys, *args: str) -> dict:
 
 
 @pytest.mark.parametrize("model,condition_set", [
-    ("qwen3_5_0_8b_base", "as-published"), ("falcon_h1_0_5b_base", "as-published"),
+    ("qwen3_5_0_8b_base", "study"), ("falcon_h1_0_5b_base", "study"),
     ("falcon_h1_0_5b_base", "harmonized")])
 def test_json_counts_equal_placement(capsys, model, condition_set):
     inv = run_json(capsys, "--config", model, "--conditions", condition_set, "--rank", "16")
@@ -52,8 +52,8 @@ def test_study_config_file_path_equals_key(capsys, tmp_path):
 
     path = tmp_path / "falcon.json"
     path.write_text(json.dumps(config_dict("falcon_h1_0_5b_base")))
-    by_path = run_json(capsys, "--config", str(path), "--conditions", "as-published")
-    by_key = run_json(capsys, "--config", "falcon_h1_0_5b_base", "--conditions", "as-published")
+    by_path = run_json(capsys, "--config", str(path), "--conditions", "study")
+    by_key = run_json(capsys, "--config", "falcon_h1_0_5b_base", "--conditions", "study")
     assert by_path["conditions"] == by_key["conditions"]
 
 
@@ -68,8 +68,8 @@ def test_errors(capsys, tmp_path):
     assert "Unknown model 'nope'. Available: falcon_h1_0_5b_base, qwen3_5_0_8b_base" in capsys.readouterr().err
     path = tmp_path / "llama.json"
     CONFIG_MAPPING["llama"](num_hidden_layers=1).to_json_file(path)
-    assert cli.main(["inventory", "--config", str(path), "--conditions", "as-published"]) == 2
-    assert "No as-published conditions for model type 'llama'" in capsys.readouterr().err
+    assert cli.main(["inventory", "--config", str(path), "--conditions", "study"]) == 2
+    assert "No study conditions for model type 'llama'" in capsys.readouterr().err
 
 
 def test_multimodal_wrapper_config_uses_its_text_model(capsys, tmp_path):
@@ -110,9 +110,9 @@ def test_a_model_directory_and_the_default_condition_set_follow_the_run(capsys, 
     falcon.mkdir()
     (falcon / "config.json").write_text(json.dumps(config_dict("falcon_h1_0_5b_base")))
     inv = run_json(capsys, "--config", str(falcon))
-    assert inv["condition_set"] == "as-published"
+    assert inv["condition_set"] == "study"
     assert inv["conditions"] == run_json(capsys, "--config", "falcon_h1_0_5b_base", "--conditions",
-                                         "as-published")["conditions"]
+                                         "study")["conditions"]
     bamba = tmp_path / "bamba"
     bamba.mkdir()
     CONFIG_MAPPING["bamba"](num_hidden_layers=4, attn_layer_indices=[2], hidden_size=256,

@@ -129,7 +129,7 @@ def test_a_checkpoint_given_the_wrong_topology_is_refused(tmp_path):
     with pytest.raises(PaperModelError, match="given as the sequential model, but its taxonomy says parallel"):
         inspect_model(ref)
     ok = inspect_model(resolve_models([f"parallel={tmp_path / 'falcon'}"])["parallel"])
-    assert ok.condition_set == "as-published" and ok.roles["attention"] == "attention_only"
+    assert ok.condition_set == "study" and ok.roles["attention"] == "attention_only"
     assert ok.conditions["ssm_only"].modules and all(m.endswith("in_proj") for m in ok.conditions["ssm_only"].modules)
 
 

@@ -47,12 +47,12 @@ def rows(relpath: str, model: str) -> dict[str, dict]:
         return {r["condition"]: r for r in csv.DictReader(f) if r["model_key"] == model}
 
 
-# ---- as-published: the study's module lists and trainable counts, exactly --------------------
+# ---- study: the study's module lists and trainable counts, exactly --------------------
 
 @pytest.mark.parametrize("model", MODELS)
 def test_as_published_module_lists(model):
     specs = json.loads(published(f"results/discovery/{model}__condition_specs.json").read_text())
-    conditions = build_conditions(model_taxonomy(model), "as-published", rank=16)
+    conditions = build_conditions(model_taxonomy(model), "study", rank=16)
     assert set(conditions) == set(specs)
     for name, spec in specs.items():
         assert list(conditions[name].modules) == sorted(spec["target_modules"]), name
@@ -62,7 +62,7 @@ def test_as_published_module_lists(model):
 def test_as_published_trainable_counts(model):
     verification = rows(f"tables/{model}__verification_summary.csv", model)
     coverage = rows(f"tables/{model}__condition_param_summary.csv", model)
-    conditions = build_conditions(model_taxonomy(model), "as-published", rank=16)
+    conditions = build_conditions(model_taxonomy(model), "study", rank=16)
     assert set(verification) == set(conditions)
     for name, cond in conditions.items():
         assert cond.trainable == int(verification[name]["trainable_params"]), name
@@ -91,18 +91,18 @@ def test_harmonized_singles_partition_full(model):
 
 def test_harmonized_vs_published_differences():
     falcon = build_conditions(model_taxonomy("falcon_h1_0_5b_base"), "harmonized", 16)
-    published_falcon = build_conditions(model_taxonomy("falcon_h1_0_5b_base"), "as-published", 16)
+    published_falcon = build_conditions(model_taxonomy("falcon_h1_0_5b_base"), "study", 16)
     extra = set(falcon["attention_only"].modules) - set(published_falcon["attention_only"].modules)
     assert extra and all(m.endswith("self_attn.o_proj") for m in extra) and len(extra) == 36
     assert falcon["recurrent_only"].modules == published_falcon["ssm_only"].modules  # in_proj only
     assert set(published_falcon["all_eligible"].modules) - set(falcon["full"].modules) == {"lm_head"}
     qwen = build_conditions(model_taxonomy("qwen3_5_0_8b_base"), "harmonized", 16)
-    qwen_pub = build_conditions(model_taxonomy("qwen3_5_0_8b_base"), "as-published", 16)
+    qwen_pub = build_conditions(model_taxonomy("qwen3_5_0_8b_base"), "study", 16)
     assert [c.modules for c in qwen.values()] == [c.modules for c in qwen_pub.values()]
 
 
 @pytest.mark.parametrize("model", MODELS)
-@pytest.mark.parametrize("condition_set", ["as-published", "harmonized"])
+@pytest.mark.parametrize("condition_set", ["study", "harmonized"])
 def test_parameter_ratio(model, condition_set):
     r = parameter_ratio(model, condition_set)
     conditions = {c.role: c for c in build_conditions(model_taxonomy(model), condition_set, 16).values()}
@@ -171,15 +171,15 @@ def test_condition_matching_nothing_is_an_error():
         llama = AutoModelForCausalLM.from_config(LlamaConfig(num_hidden_layers=1))
     with pytest.raises(ValueError, match=r"'recurrent_only' matches no module in LlamaForCausalLM"):
         build_conditions(classify_model(llama), "harmonized")
-    with pytest.raises(KeyError, match=r"No as-published conditions for model type 'llama'\. Available:"):
-        build_conditions(classify_model(llama), "as-published")
-    with pytest.raises(KeyError, match=r"Unknown condition set 'x'\. Available: as-published, harmonized"):
+    with pytest.raises(KeyError, match=r"No study conditions for model type 'llama'\. Available:"):
+        build_conditions(classify_model(llama), "study")
+    with pytest.raises(KeyError, match=r"Unknown condition set 'x'\. Available: study, harmonized"):
         build_conditions(classify_model(llama), "x")
 
 
 # ---- peft on tiny real models ------------------------------------------------------------------
 
-TINY_CASES = [(m, cs) for m in MODELS for cs in ("as-published", "harmonized")]
+TINY_CASES = [(m, cs) for m in MODELS for cs in ("study", "harmonized")]
 
 
 @pytest.mark.parametrize("model,condition_set", TINY_CASES, ids=[f"{m}-{cs}" for m, cs in TINY_CASES])

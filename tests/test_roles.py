@@ -14,7 +14,7 @@ def test_every_vocabulary_is_the_one_in_roles():
     assert tiny.ROLE_OF == paper_models.STUDY_ROLE == roles.STUDY_ROLE
     for model in study.MODELS.values():  # the study's condition names cover every role once
         assert set(model.conditions) == set(roles.ROLES)
-    for rules in placement.AS_PUBLISHED.values():
+    for rules in placement.STUDY_CONDITIONS.values():
         assert sorted(r.role for r in rules) == sorted(roles.PLACEMENT_ROLES)
 
 
@@ -24,22 +24,22 @@ def test_role_lookup_takes_either_name_and_lists_both_vocabularies():
         roles.Role.of("attn")
 
 
-def test_names_the_study_uses_for_other_modules_are_namespaced_in_labels():
+def test_every_condition_label_names_its_condition_set():
     from loraplace.claims.registry import Comparison
     from loraplace.evidence.records import Evidence
-    from loraplace.models.placement import AS_PUBLISHED, HARMONIZED, qualified
+    from loraplace.models.placement import HARMONIZED, STUDY_CONDITIONS, qualified
 
-    falcon = {r.name: r for r in AS_PUBLISHED["falcon_h1"]}
+    falcon = {r.name: r for r in STUDY_CONDITIONS["falcon_h1"]}
     ours = {r.name: r for r in HARMONIZED}
     # Falcon-H1 as published: attention_only is q,k,v; harmonized adds the output projection
     assert falcon["attention_only"].attention_output is False and ours["attention_only"].attention_output is True
     assert qualified("attention_only", "harmonized") == "attention_only[harmonized]"
-    assert qualified("attention_only", "as-published") == "attention_only"  # the study's own name, as written
-    assert qualified("full", "harmonized") == "full" and qualified("mlp_only", "harmonized") == "mlp_only"
+    assert qualified("attention_only", "study") == "attention_only[study]"  # every label says its set
+    assert qualified("full", "harmonized") == "full[harmonized]"
     ev = Evidence("tiny", [], models={"parallel": "m"}, roles={"m": {"attention": "attention_only", "full": "full"}},
                   condition_sets={"m": "harmonized"})
     assert Comparison("attention", "full", "ultrachat", ("mmlu",)).label(ev, "m").startswith(
-        "attention_only[harmonized] − full on mmlu")
+        "attention_only[harmonized] − full[harmonized] on mmlu")
 
 
 @pytest.mark.parametrize("role, words", [

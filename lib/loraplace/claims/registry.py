@@ -60,7 +60,7 @@ class Part:
     direction: str
     comparisons: tuple[Comparison, ...]
     claimed_pp: float | None = None  # the paper's own number, the effect to plan power for
-    condition_set: str | None = None  # C5: the condition definitions counted ("as-published" | "harmonized")
+    condition_set: str | None = None  # C5: the condition definitions counted ("study" | "harmonized")
     mixer: str | None = None  # None: the track's model of `topology`; else the factorial cell topology × mixer
     family: str = "study"  # Holm family (FAMILIES)
     outcome: str | None = None  # C7: the factorial outcome (loraplace.judging.factorial.OUTCOMES) a contrast is of
@@ -171,7 +171,7 @@ def _c6() -> Claim:
 def _c5() -> Claim:  # exact counts on the real-size architectures: `loraplace.judging.efficiency.verdict`
     parts = tuple(Part(f"C5-{t[:3]}-{cs}", t, f"{t}: full ÷ attention-only trainable parameters ({cs} conditions)",
                        "range", (), condition_set=cs)
-                  for t in TOPOLOGIES for cs in ("as-published", "harmonized"))
+                  for t in TOPOLOGIES for cs in ("study", "harmonized"))
     return Claim("C5", "Attention-only needs 5–10× fewer trainable parameters than full adaptation",
                  "the attention pathway -- despite being the minority component -- consistently outperforms "
                  "full-model adaptation with 5-10x fewer trainable parameters", "abstract", parts,

@@ -121,7 +121,7 @@ class Evidence:
     # model key -> {"topology": …, "mixer": "gdn" | "mamba2"}: every model's cell of the mixer ×
     # topology factorial (the tiny track has four; `models` names the study's pair among them)
     cells: dict = field(default_factory=dict)
-    # model key -> the condition set its condition names come from ("as-published" | "harmonized")
+    # model key -> the condition set its condition names come from ("study" | "harmonized")
     condition_sets: dict = field(default_factory=dict)
 
     def __post_init__(self) -> None:
@@ -166,8 +166,8 @@ class Evidence:
                          have, of="its runs by role") from None
 
     def condition_label(self, model: str, role: str) -> str:
-        """The condition name for display, namespaced by its condition set where the same name
-        means different modules in another set (`placement.AMBIGUOUS_NAMES`)."""
+        """The condition name for display, with the condition set it comes from (`placement.qualified`:
+        the same name means different modules in different sets)."""
         from loraplace.models.placement import qualified
 
         name = self.condition(model, role)

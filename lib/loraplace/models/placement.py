@@ -2,7 +2,7 @@
 
 Two condition sets, both derived by rules over the taxonomy (never by pasted module lists):
 
-* `as-published`: the study's conditions with its names and its quirks, per model type --
+* `study`: the study's own conditions with its names and its quirks, per model type --
   Qwen3.5 (`softmax_only` = q,k,v,o of the attention layers; `all_layers` without lm_head) and
   Falcon-H1 (`attention_only` = q,k,v without o_proj; `all_eligible` adds o_proj and lm_head).
 * `harmonized`: the same roles for every model with one rule: a component is every LoRA-eligible
@@ -27,7 +27,7 @@ from loraplace.models.taxonomy import ATTENTION, EMBEDDING_HEAD, MLP, RECURRENT,
 from loraplace.roles import PLACEMENT_ROLES
 
 ROLES = PLACEMENT_ROLES  # loraplace.roles: the one role vocabulary
-CONDITION_SETS = ("as-published", "harmonized")
+CONDITION_SETS = ("study", "harmonized")  # "study" is a condition set; "as-published" names a scorer only
 DEFAULT_RANK, DEFAULT_ALPHA, DEFAULT_DROPOUT = 16, 32, 0.05  # the study's LoRA hyper-parameters
 
 
@@ -66,7 +66,7 @@ HARMONIZED: tuple[ConditionRule, ...] = (
     _rule("recurrent_plus_mlp", "recurrent_plus_mlp", {_R, _M}, "recurrent + MLP"),
     _rule("full", "full", {_A, _R, _M}, "attention + recurrent + MLP; never lm_head"),
 )
-AS_PUBLISHED: dict[str, tuple[ConditionRule, ...]] = {
+STUDY_CONDITIONS: dict[str, tuple[ConditionRule, ...]] = {
     "qwen3_5_text": (
         _rule("softmax_only", "attention_only", {_A}, "softmax attention q,k,v,o in the full-attention layers"),
         _rule("gdn_only", "recurrent_only", {_R}, "Gated DeltaNet projections"),
@@ -86,41 +86,30 @@ AS_PUBLISHED: dict[str, tuple[ConditionRule, ...]] = {
 }
 
 
-def _definition(rule: ConditionRule) -> tuple:
-    return (rule.components, rule.attention_output, rule.head)
-
-
-# Condition names that mean different module sets in different condition sets (Falcon-H1's
-# as-published `attention_only` is q,k,v; the harmonized one adds o_proj). The study's names stay
-# as it wrote them; the suite's own that collide are shown namespaced, `attention_only[harmonized]`
-# (`qualified`, used by `Evidence.condition_label` in every verdict line and report).
-AMBIGUOUS_NAMES = frozenset(
-    h.name for h in HARMONIZED for rules in AS_PUBLISHED.values() for r in rules
-    if r.name == h.name and _definition(r) != _definition(h))
-
-
 def qualified(name: str, condition_set: str | None) -> str:
-    """`name`, namespaced by its condition set when the study uses that name for other modules."""
-    ours = condition_set and condition_set != "as-published"
-    return f"{name}[{condition_set}]" if ours and name in AMBIGUOUS_NAMES else name
+    """`name` with the condition set it comes from, `attention_only[harmonized]`, `softmax_only[study]`
+    (used by `Evidence.condition_label` in every verdict line and report): the same name means
+    different modules in different sets (Falcon-H1's study `attention_only` is q,k,v; the
+    harmonized one adds o_proj), so every label says which."""
+    return f"{name}[{condition_set}]" if condition_set else name
 
 
 def condition_rules(condition_set: str, model_type: str) -> tuple[ConditionRule, ...]:
     if condition_set == "harmonized":
         return HARMONIZED
-    if condition_set == "as-published":
+    if condition_set == "study":
         try:
-            return AS_PUBLISHED[model_type]
+            return STUDY_CONDITIONS[model_type]
         except KeyError:
-            raise KeyError(f"No as-published conditions for model type {model_type!r}. "
-                           f"Available: {', '.join(sorted(AS_PUBLISHED))} (use 'harmonized' for any model)") from None
+            raise KeyError(f"No study conditions for model type {model_type!r}. "
+                           f"Available: {', '.join(sorted(STUDY_CONDITIONS))} (use 'harmonized' for any model)") from None
     raise KeyError(f"Unknown condition set {condition_set!r}. Available: {', '.join(CONDITION_SETS)}")
 
 
 def default_condition_set(model_type: str) -> str:
     """The condition set a model gets unless one is named: the study's own for its two architectures
     (their module names, so a re-run pairs with the published track), harmonized for any other."""
-    return "as-published" if model_type in AS_PUBLISHED else "harmonized"
+    return "study" if model_type in STUDY_CONDITIONS else "harmonized"
 
 
 @functools.lru_cache(maxsize=16)

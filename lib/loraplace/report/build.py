@@ -66,7 +66,7 @@ def _components(model_keys: tuple[str, ...], rank: int) -> list[dict]:
         total = base_params(tx)
         conditions = [{"condition": name, "kind": kind, "role": c.role, "modules": len(c.modules),
                        "trainable": c.trainable, "share": c.trainable / total}
-                      for kind in ("as-published", "harmonized")
+                      for kind in ("study", "harmonized")
                       for name, c in build_conditions(tx, kind, rank).items()]
         out.append({"model": key, "topology": tx.topology, "per_component": tx.param_counts(),
                     "total_params": total, "rank": rank, "conditions": conditions})

@@ -102,7 +102,7 @@ class ModelInfo:
     ref: ModelRef
     model_type: str
     model_class: str
-    condition_set: str  # "as-published" | "harmonized"
+    condition_set: str  # "study" | "harmonized"
     conditions: dict  # condition name -> loraplace.models.placement.Condition (at the profile's rank)
     roles: dict  # study role -> condition name
     n_params: int
@@ -130,7 +130,7 @@ def _fingerprint(ref: ModelRef, config) -> tuple[str, str | None]:
 def inspect_model(ref: ModelRef, rank: int = 16) -> ModelInfo:
     """Config, taxonomy-derived placement conditions (on the meta device: no weights) and identity."""
     from loraplace.models.organisms import param_count
-    from loraplace.models.placement import AS_PUBLISHED, build_conditions
+    from loraplace.models.placement import build_conditions, default_condition_set
     from loraplace.models.taxonomy import classify_model
     from loraplace.models.zoo import build_meta_model
     from loraplace.study import mixer_of
@@ -141,7 +141,7 @@ def inspect_model(ref: ModelRef, rank: int = 16) -> ModelInfo:
     if taxonomy.topology != ref.topology:
         raise PaperModelError(f"{ref.source} was given as the {ref.topology} model, but its taxonomy says "
                               f"{taxonomy.topology} ({taxonomy.model_class}: {', '.join(taxonomy.layer_kinds[:4])}…)")
-    condition_set = "as-published" if taxonomy.model_type in AS_PUBLISHED else "harmonized"
+    condition_set = default_condition_set(taxonomy.model_type)
     conditions = build_conditions(taxonomy, condition_set, rank)
     roles = {STUDY_ROLE[c.role]: name for name, c in conditions.items()}
     n_params = param_count(meta)

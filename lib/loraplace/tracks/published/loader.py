@@ -259,7 +259,7 @@ def _load(root_str: str, scorers: tuple[str, ...], execute_humaneval: bool, allo
         models={m.topology: m.key for m in MODELS.values()},
         roles={m.key: dict(m.conditions) for m in MODELS.values()},
         cells={m.key: {"topology": m.topology, "mixer": m.recurrent_mixer} for m in MODELS.values()},
-        condition_sets={m.key: "as-published" for m in MODELS.values()},
+        condition_sets={m.key: "study" for m in MODELS.values()},
     )
 
 
