@@ -32,6 +32,7 @@ class Settings:
     paper_data: str | None = None
     protocol: str | None = None  # paper track: study | harness (None: the track's default, study)
     allow_missing_weights: bool = False
+    conditions: str | None = None  # paper track: study | harmonized (None: study for the study's two architectures)
     report_dir: str | None = None
     verdicts: str = "assert"
     bootstrap_resamples: int = 10_000
@@ -62,7 +63,8 @@ class Settings:
         """The keyword options every track loader may declare (`evidence.registry.OPTIONS`)."""
         return {"published_dir": self.published_dir, "profile": self.profile, "cache_dir": self.cache_dir,
                 "paper_models": self.paper_models, "paper_data": self.paper_data, "protocol": self.protocol,
-                "allow_missing_weights": self.allow_missing_weights, "allow_unsandboxed": self.allow_unsandboxed}
+                "allow_missing_weights": self.allow_missing_weights, "conditions": self.conditions,
+                "allow_unsandboxed": self.allow_unsandboxed}
 
     def scorers(self, available: tuple[str, ...]) -> list[str]:
         """The scorers this session judges under (`all`: every one available)."""

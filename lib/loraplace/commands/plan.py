@@ -17,6 +17,8 @@ def register(sub) -> None:
     p.add_argument("--paper-model", action="append", default=None, metavar="TOPOLOGY=ID_OR_DIR")
     p.add_argument("--peak-tflops", type=float, default=989.0, help="bf16 dense peak of the GPU (H100 SXM: 989)")
     p.add_argument("--mfu", type=float, default=0.25, help="assumed model-FLOP utilisation of training/prefill")
+    p.add_argument("--conditions", choices=("study", "harmonized"), default=None,
+                   help="paper: the condition set (default: study for the study's two architectures, else harmonized)")
     p.add_argument("--probe", action="store_true",
                    help="paper: load each model on this CPU and time a training step, a forward pass and greedy "
                         "decoding, for a measured CPU estimate (default: FLOP-based at this CPU's matmul rate)")
@@ -24,20 +26,26 @@ def register(sub) -> None:
     p.set_defaults(func=run)
 
 
-def _paper_models(specs) -> tuple[dict, dict]:
-    """({topology: (key, roles)}, {key: n_params}) of the models to plan."""
-    if not specs:
+def _paper_models(specs, conditions: str | None = None) -> tuple[dict, dict, dict]:
+    """({topology: (key, roles)}, {key: n_params}, {key: condition set}) of the models to plan."""
+    if not specs:  # the study's two models, from their shipped configs (no download)
         from loraplace.models.organisms import param_count
+        from loraplace.models.placement import build_conditions, model_taxonomy
         from loraplace.models.zoo import build_meta_model
+        from loraplace.roles import STUDY_ROLE
         from loraplace.study import MODELS
 
-        models = {m.topology: (m.key, dict(m.conditions)) for m in MODELS.values()}
+        cs = conditions or "study"
+        models = {m.topology: (m.key, dict(m.conditions) if cs == "study" else
+                               {STUDY_ROLE[c.role]: n for n, c in build_conditions(model_taxonomy(m.key), cs).items()})
+                  for m in MODELS.values()}
         params = {m.key: param_count(build_meta_model(m.key)) for m in MODELS.values()}
-        return models, params
+        return models, params, {m.key: cs for m in MODELS.values()}
     from loraplace.tracks.paper.models import inspect_model, resolve_models
 
-    infos = {t: inspect_model(ref) for t, ref in resolve_models(specs).items()}
-    return {t: (i.ref.key, i.roles) for t, i in infos.items()}, {i.ref.key: i.n_params for i in infos.values()}
+    infos = {t: inspect_model(ref, condition_set=conditions) for t, ref in resolve_models(specs).items()}
+    return ({t: (i.ref.key, i.roles) for t, i in infos.items()}, {i.ref.key: i.n_params for i in infos.values()},
+            {i.ref.key: i.condition_set for i in infos.values()})
 
 
 def _cpu_estimate(runs, params: dict, specs, *, probe: bool) -> dict:
@@ -71,11 +79,11 @@ def run(args) -> int:
         from loraplace.tracks.paper.plan import estimate_gpu_hours, plan, profile
 
         p = profile(args.profile or "study")
-        models, params = _paper_models(args.paper_model)
+        models, params, sets = _paper_models(args.paper_model, args.conditions)
         runs = plan(p, models)
         out = {"evidence": "paper", "profile": p.name, "runs": [r.to_dict() for r in runs],
                "finetune_runs": sum(not r.is_base for r in runs), "base_evaluations": sum(r.is_base for r in runs),
-               "n_params": params, "estimate": estimate_gpu_hours(runs, params, peak_tflops=args.peak_tflops,
+               "n_params": params, "condition_sets": sets, "estimate": estimate_gpu_hours(runs, params, peak_tflops=args.peak_tflops,
                                                                    mfu=args.mfu),
                "cpu_estimate": _cpu_estimate(runs, params, args.paper_model, probe=args.probe)}
     if args.json:
@@ -83,6 +91,8 @@ def run(args) -> int:
         return 0
     print(f"{out['evidence']}[{out['profile']}]: {out['finetune_runs']} fine-tuning runs + "
           f"{len(out['runs']) - out['finetune_runs']} base entries")
+    if "condition_sets" in out:
+        print("  condition sets: " + ", ".join(f"{m} {cs}" for m, cs in out["condition_sets"].items()))
     if "estimate" in out:
         e = out["estimate"]
         print(f"  ~{e['gpu_hours']} GPU-hours on one GPU of {e['assumptions']['peak_tflops']:g} TFLOP/s at "

@@ -17,7 +17,7 @@ from loraplace.evidence.records import Evidence
 # The keyword options a loader may declare; it receives those it names (a track that trains
 # nothing has no use for a cache).
 OPTIONS = ("profile", "published_dir", "cache_dir", "paper_models", "paper_data", "protocol", "allow_missing_weights",
-           "allow_unsandboxed")
+           "conditions", "allow_unsandboxed")
 
 
 @dataclass(frozen=True)
@@ -76,11 +76,13 @@ def profile_names() -> tuple[str, ...]:
 def load_track(track: str, *, published_dir: str | None = None, profile: str = "default",
                cache_dir: str | None = None, paper_models: tuple[str, ...] = (),
                paper_data: str | None = None, protocol: str | None = None,
-               allow_missing_weights: bool = False, allow_unsandboxed: bool = False) -> Evidence:
+               allow_missing_weights: bool = False, conditions: str | None = None,
+               allow_unsandboxed: bool = False) -> Evidence:
     """The records of one track: the study's released outputs, or a re-run (trained or cached)."""
     return get_track(track).load(published_dir=published_dir, profile=profile, cache_dir=cache_dir,
                                  paper_models=paper_models, paper_data=paper_data, protocol=protocol,
-                                 allow_missing_weights=allow_missing_weights, allow_unsandboxed=allow_unsandboxed)
+                                 allow_missing_weights=allow_missing_weights, conditions=conditions,
+                                 allow_unsandboxed=allow_unsandboxed)
 
 
 register(Track("published", "the study's released per-item outputs, re-scored under named scorers",

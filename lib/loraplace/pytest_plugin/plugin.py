@@ -61,6 +61,9 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     group.addoption("--allow-missing-weights", action="store_true", default=False,
                     help="paper track: load a checkpoint even where weights are missing or unexpected (named in "
                          "a warning); refused by default")
+    group.addoption("--conditions", choices=("study", "harmonized"), default=None,
+                    help="paper track: the placement condition set (default: study for Qwen3.5 and Falcon-H1, the "
+                         "study's own names and modules; harmonized for any other hybrid)")
     group.addoption("--report-dir", default=None, help="where claims.json/claims.html go (default: <rootdir>/reports)")
     group.addoption("--allow-slow-path", action="store_true", default=False,
                     help="on a CUDA machine, run even where a recurrent kernel falls back to transformers' torch "
@@ -95,7 +98,8 @@ def build_settings(config: pytest.Config) -> Settings:
     options = {"evidence": opt.evidence, "profile": opt.profile, "scorer": opt.scorer,
                "published_dir": opt.published_dir, "cache_dir": opt.cache_dir,
                "paper_models": opt.paper_model, "paper_data": opt.paper_data, "protocol": opt.protocol,
-               "allow_missing_weights": _given(opt.allow_missing_weights), "report_dir": opt.report_dir,
+               "allow_missing_weights": _given(opt.allow_missing_weights), "conditions": opt.conditions,
+               "report_dir": opt.report_dir,
                "verdicts": opt.verdicts, "bootstrap_resamples": opt.bootstrap_resamples, "seed": opt.seed,
                "allow_slow_path": _given(opt.allow_slow_path), "allow_unsandboxed": _given(opt.allow_unsandboxed),
                "progress": False if opt.no_progress else None}

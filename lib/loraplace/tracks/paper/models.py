@@ -127,8 +127,10 @@ def _fingerprint(ref: ModelRef, config) -> tuple[str, str | None]:
     return sha256_text(f"{ref.source}@{commit or ref.revision or 'unknown'}"), commit
 
 
-def inspect_model(ref: ModelRef, rank: int = 16) -> ModelInfo:
-    """Config, taxonomy-derived placement conditions (on the meta device: no weights) and identity."""
+def inspect_model(ref: ModelRef, rank: int = 16, condition_set: str | None = None) -> ModelInfo:
+    """Config, taxonomy-derived placement conditions (on the meta device: no weights) and identity.
+    `condition_set`: study | harmonized; None: the study's own set for its two architectures,
+    harmonized for any other (`placement.default_condition_set`)."""
     from loraplace.models.organisms import param_count
     from loraplace.models.placement import build_conditions, default_condition_set
     from loraplace.models.taxonomy import classify_model
@@ -141,8 +143,11 @@ def inspect_model(ref: ModelRef, rank: int = 16) -> ModelInfo:
     if taxonomy.topology != ref.topology:
         raise PaperModelError(f"{ref.source} was given as the {ref.topology} model, but its taxonomy says "
                               f"{taxonomy.topology} ({taxonomy.model_class}: {', '.join(taxonomy.layer_kinds[:4])}…)")
-    condition_set = default_condition_set(taxonomy.model_type)
-    conditions = build_conditions(taxonomy, condition_set, rank)
+    condition_set = condition_set or default_condition_set(taxonomy.model_type)
+    try:
+        conditions = build_conditions(taxonomy, condition_set, rank)
+    except KeyError as exc:  # --conditions study on a model the study did not run
+        raise PaperModelError(f"{ref.topology} model {ref.source}: {exc.args[0]}") from None
     roles = {STUDY_ROLE[c.role]: name for name, c in conditions.items()}
     n_params = param_count(meta)
     fingerprint, commit = _fingerprint(ref, config)

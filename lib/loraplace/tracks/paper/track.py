@@ -130,14 +130,14 @@ class PaperSession:
 
     def __init__(self, profile_name: str, *, models=None, data_dir=None, cache=None, published_dir=None,
                  progress: bool = True, device: str | None = None, protocol: str | None = None,
-                 allow_missing_weights: bool = False):
+                 allow_missing_weights: bool = False, conditions: str | None = None):
         from loraplace.train.cache import Cache
 
         self.cache = cache if cache is not None else Cache()
         self.p = p = paper_plan.profile(profile_name)
         self.proto = get_protocol(protocol)
         refs = resolve_models(models)
-        self.infos = {topo: inspect_model(ref, p.rank) for topo, ref in refs.items()}  # topology -> ModelInfo
+        self.infos = {topo: inspect_model(ref, p.rank, conditions) for topo, ref in refs.items()}  # topology -> ModelInfo
         self.rows, self.sets = eval_rows(p, data_dir, published_dir)  # benchmark -> rows, Dataset evaluated
         self.train_sets = {d: load_dataset_rows(d, data_dir) for d in ("gsm8k_train", "codealpaca", "ultrachat")}
         # the study protocol's few-shot pools (its GSM8K pool comes from gsm8k_train)
@@ -288,18 +288,21 @@ def prepare(profile_name: str, **options) -> PaperSession:
 
 
 def build_paper(profile_name: str, *, models=None, data_dir=None, cache=None, published_dir=None,
-                progress: bool = True, protocol: str | None = None, allow_missing_weights: bool = False) -> Evidence:
+                progress: bool = True, protocol: str | None = None, allow_missing_weights: bool = False,
+                conditions: str | None = None) -> Evidence:
     """Train (or load) and evaluate every run of the profile's plan -> Evidence("paper", …)."""
     t_start = time.perf_counter()
     s = prepare(profile_name, models=models, data_dir=data_dir, cache=cache, published_dir=published_dir,
-                progress=progress, protocol=protocol, allow_missing_weights=allow_missing_weights)
+                progress=progress, protocol=protocol, allow_missing_weights=allow_missing_weights,
+                conditions=conditions)
     p, infos, sets, train_sets, lm_eval_version, device, runs, build = (
         s.p, s.infos, s.sets, s.train_sets, s.lm_eval_version, s.device, s.runs, s.build)
     present = s.present
     missing = [run for run in runs if not present(run)]
     if missing:
         _progress.note(plan_text(p, missing, runs, {i.ref.key: i.n_params for i in infos.values()},
-                                 cpu=session_estimate(s, missing) if device == "cpu" else None))
+                                 cpu=session_estimate(s, missing) if device == "cpu" else None,
+                                 condition_sets={i.ref.key: i.condition_set for i in infos.values()}))
         _fill(missing, build, progress, p)
     records, inputs = [], []
     for run in runs:
@@ -329,9 +332,9 @@ def _version(name: str) -> str | None:
         return None
 
 
-def plan_text(p, missing, runs, n_params: dict, cpu: dict | None = None) -> str:
+def plan_text(p, missing, runs, n_params: dict, cpu: dict | None = None, condition_sets: dict | None = None) -> str:
     """What a cold session is about to build, with the rough cost (the `loraplace plan` rows);
-    `cpu`: this machine's estimate, when the runs build on its CPU."""
+    `cpu`: this machine's estimate, when the runs build on its CPU; `condition_sets`: per model."""
     est = paper_plan.estimate_gpu_hours(missing, n_params)
     plan_cmd = f"`loraplace plan --evidence paper --profile {p.name}{' --probe' if cpu else ''}`"
     cost = (f"~{cpu['cpu_hours'] * 60:.2g} CPU-minutes on this machine (each model probed; rough; {plan_cmd})"
@@ -339,6 +342,8 @@ def plan_text(p, missing, runs, n_params: dict, cpu: dict | None = None) -> str:
     head = (f"loraplace paper[{p.name}, protocol {missing[0].protocol if missing else 'study'}]: building "
             f"{len(missing)} of {len(runs)} planned entries ({sum(r.is_base for r in missing)} base evaluations, "
             f"{sum(not r.is_base for r in missing)} fine-tuning runs); {cost}")
+    if condition_sets:
+        head += "\n  condition sets: " + ", ".join(f"{m} {cs}" for m, cs in condition_sets.items())
     return "\n".join([head] + [f"  {r.model} {r.condition} {r.domain} seed {r.seed}" for r in missing])
 
 
@@ -376,10 +381,11 @@ def _n_workers() -> int:
 
 def load(profile: str, cache_dir: str | None = None, paper_models: tuple[str, ...] = (),
          paper_data: str | None = None, published_dir: str | None = None, protocol: str | None = None,
-         allow_missing_weights: bool = False) -> Evidence:
+         allow_missing_weights: bool = False, conditions: str | None = None) -> Evidence:
     """The track's loader (`loraplace.evidence.registry`): every planned run built into (or read
     from) the cache, under the protocol (default `study`)."""
     from loraplace.train.cache import Cache
 
     return build_paper(profile, models=tuple(paper_models), data_dir=paper_data, cache=Cache(cache_dir),
-                       published_dir=published_dir, protocol=protocol, allow_missing_weights=allow_missing_weights)
+                       published_dir=published_dir, protocol=protocol, allow_missing_weights=allow_missing_weights,
+                       conditions=conditions)
