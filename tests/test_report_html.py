@@ -432,3 +432,23 @@ def test_parts_a_track_cannot_judge_collapse_into_one_count():
     cols = holds[holds.rindex('<table class="holds">'):]
     assert cols.index("published · corrected") < cols.index("published · as-published")   # primary first
     assert "sensitivity" in cols and "claimed magnitude excluded" in cols
+
+
+def test_provenance_shows_each_models_facts_as_run_in_a_table_not_a_dict():
+    """The paper track's models: identity, class, condition set, and the precision and optimizer its
+    runs used (train_info.json), beside what the recipe asked for; other facts as key: value rows."""
+    d = sample_data(components=False, humaneval=False, tiny=False)
+    d["provenance"]["sources"] = {"paper": {
+        "models": {"my_jamba": {"source": "/m/jamba", "commit": None, "fingerprint": "ab12" * 16,
+                                "model_class": "JambaForCausalLM", "condition_set": "harmonized"}},
+        "ran": {"my_jamba": {"topology": "sequential", "condition_set": "harmonized", "device": "cpu",
+                             "runs_trained": 18, "optimizer": ["adamw_torch"], "precision": ["float32"],
+                             "requested": {"optimizer": "adamw_8bit", "bf16": True}}},
+        "profile": {"name": "smoke", "rank": 16}, "protocol": {"name": "study"}}}
+    page = render_html(d)
+    row = page[page.index("<td class=\"mono\" title=\"/m/jamba\">my_jamba</td>"):]
+    row = row[:row.index("</tr>")]
+    for fact in ("JambaForCausalLM", "sequential", "harmonized", "ab12ab12ab12ab12", "float32", "adamw_torch", "cpu",
+                 "adamw_8bit, bf16=True"):
+        assert fact in row, fact
+    assert "profile.rank" in page and "{&#39;name&#39;" not in page and "{'name'" not in page

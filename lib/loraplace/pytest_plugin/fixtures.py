@@ -11,7 +11,14 @@ from loraplace.evidence.records import Evidence
 from loraplace.evidence.registry import load_track
 from loraplace.judging.evaluate import evaluate
 from loraplace.judging.verdict import Verdict
-from loraplace.pytest_plugin.plugin import PROPERTY, selected_scorers, selected_tracks, settings, track_options
+from loraplace.pytest_plugin.plugin import (
+    PROPERTY,
+    architectures,
+    selected_scorers,
+    selected_tracks,
+    settings,
+    track_options,
+)
 from loraplace.settings import Settings
 
 
@@ -27,6 +34,9 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
         metafunc.parametrize("loraplace_track", selected_tracks(metafunc.config), scope="session")
     if "loraplace_scorer" in metafunc.fixturenames:
         metafunc.parametrize("loraplace_scorer", selected_scorers(metafunc.config), scope="session")
+    if "loraplace_architecture" in metafunc.fixturenames:
+        archs = architectures(metafunc.config)
+        metafunc.parametrize("loraplace_architecture", archs, ids=[a for a, _ in archs], scope="session")
 
 
 @functools.lru_cache(maxsize=None)

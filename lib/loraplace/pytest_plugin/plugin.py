@@ -226,6 +226,20 @@ def track_options(config: pytest.Config) -> dict:
     return settings(config).track_options()
 
 
+def architectures(config: pytest.Config) -> list[tuple[str, dict]]:
+    """What the architecture claim (C5) is counted on: the study's two models ("architecture", {}),
+    and with --evidence paper and models of one's own, those ("paper", {topology: (key, config path)})."""
+    out = [("architecture", {})]
+    opts = settings(config)
+    if "paper" in opts.evidence and opts.paper_models:
+        from loraplace.tracks.paper.models import HUB_IDS, config_path, resolve_models
+
+        refs = {t: r for t, r in resolve_models(list(opts.paper_models)).items() if r.source != HUB_IDS[t]}
+        if refs:
+            out.append(("paper", {t: (r.key, config_path(r)) for t, r in refs.items()}))
+    return out
+
+
 def selected_scorers(config: pytest.Config) -> list[str]:
     return settings(config).scorers(tuple(SCORERS))
 

@@ -57,26 +57,37 @@ def components(model_keys: tuple[str, ...] = ("qwen3_5_0_8b_base", "falcon_h1_0_
 
 
 def _components(model_keys: tuple[str, ...], rank: int) -> list[dict]:
+    return [component_row(key, rank) for key in model_keys]
+
+
+def component_row(model: str, rank: int, name: str | None = None) -> dict:
+    """One model's parameters per component type and every condition's modules and trainable count,
+    under each condition set it has (the study's exists for the study's two architectures only)."""
     from loraplace.models.accounting import base_params
-    from loraplace.models.placement import build_conditions, model_taxonomy
+    from loraplace.models.placement import STUDY_CONDITIONS, build_conditions, model_taxonomy
 
-    out = []
-    for key in model_keys:
-        tx = model_taxonomy(key)
-        total = base_params(tx)
-        conditions = [{"condition": name, "kind": kind, "role": c.role, "modules": len(c.modules),
-                       "trainable": c.trainable, "share": c.trainable / total}
-                      for kind in ("study", "harmonized")
-                      for name, c in build_conditions(tx, kind, rank).items()]
-        out.append({"model": key, "topology": tx.topology, "per_component": tx.param_counts(),
-                    "total_params": total, "rank": rank, "conditions": conditions})
-    return out
+    tx = model_taxonomy(model)
+    total = base_params(tx)
+    kinds = ("study", "harmonized") if tx.model_type in STUDY_CONDITIONS else ("harmonized",)
+    conditions = [{"condition": n, "kind": kind, "role": c.role, "modules": len(c.modules),
+                   "trainable": c.trainable, "share": c.trainable / total}
+                  for kind in kinds for n, c in build_conditions(tx, kind, rank).items()]
+    return {"model": name or model, "model_class": tx.model_class, "topology": tx.topology,
+            "per_component": tx.param_counts(), "total_params": total, "rank": rank, "conditions": conditions}
 
 
-def _cached_components(track_options: dict | None) -> list[dict]:
+def _cached_components(track_options: dict | None, tracks) -> list[dict]:
+    """The study's two models (cached), and with the paper track on models of one's own, those."""
     from loraplace.train.cache import Cache
 
-    return components(cache=Cache((track_options or {}).get("cache_dir")))
+    options = track_options or {}
+    rows = components(cache=Cache(options.get("cache_dir")))
+    if "paper" in tracks and options.get("paper_models"):
+        from loraplace.tracks.paper.models import HUB_IDS, config_path, resolve_models
+
+        rows += [component_row(config_path(ref), 16, name=ref.key)
+                 for t, ref in resolve_models(list(options["paper_models"])).items() if ref.source != HUB_IDS[t]]
+    return rows
 
 
 def _factorial(evidence: Evidence, verdicts: list[dict], provenance: dict) -> list[dict]:
@@ -137,7 +148,8 @@ def build_report(verdicts: list[dict], *, provenance: dict, track_options: dict 
         "generated_at": provenance.get("generated_at"),
         "verdicts": verdicts,
         "accuracy": accuracy,
-        "components": _cached_components(track_options) if any(v["claim_id"] == "C5" for v in verdicts) else None,
+        "components": (_cached_components(track_options, tracks) if any(v["claim_id"] == "C5" for v in verdicts)
+                       else None),
         "humaneval": humaneval or None,
         "factorial": factorial_tables or None,
         "provenance": dict(provenance, data_source=published.get("data_source"),

@@ -19,6 +19,7 @@ from markupsafe import Markup
 
 from loraplace.report import holds
 from loraplace.report.forest import forest_svg
+from loraplace.report.provenance import model_rows, source_lines
 from loraplace.vocab import DECIDED
 
 TEMPLATE_DIR = Path(__file__).parent / "templates"
@@ -213,15 +214,6 @@ def _evidence_sources(data: dict) -> list[str]:
     return [str(e) for e in ev if e]
 
 
-def _sources(sources: Any) -> list[tuple[str, list[tuple[str, str]]]]:
-    """provenance.sources ({track: {key: value}}) as sorted (track, [(key, value)]) pairs."""
-    if not isinstance(sources, dict):
-        return []
-    return [(str(track), sorted((str(k), str(dash(x))) for k, x in (src or {}).items())
-             if isinstance(src, dict) else [("", str(dash(src)))])
-            for track, src in sorted(sources.items(), key=lambda kv: str(kv[0]))]
-
-
 def _effect_text(v: dict) -> str:
     effect = _num(v.get("effect_pp"))
     if effect is None:
@@ -277,7 +269,8 @@ def build_view(data: dict) -> dict:
         "prov": prov,
         "inputs": inputs,
         "inputs_have_evidence": any(i.get("evidence") for i in inputs),
-        "sources": _sources(prov.get("sources")),
+        "sources": source_lines(prov.get("sources")),
+        "model_rows": model_rows(prov.get("sources")),
         "packages": sorted(packages.items()) if isinstance(packages, dict) else [],
         "warnings": [str(w) for w in warnings],
     }

@@ -83,6 +83,19 @@ def _how_to_provide(ref: ModelRef) -> str:
             f"to download {ref.source} once")
 
 
+def config_path(ref: ModelRef) -> str:
+    """The model's config.json on this machine: in its directory, or from the hub (cache first)."""
+    if ref.local:
+        return str(Path(ref.source) / "config.json")
+    from huggingface_hub import hf_hub_download
+
+    try:
+        return hf_hub_download(ref.source, "config.json", revision=ref.revision)
+    except Exception as exc:  # offline, unknown, gated
+        raise PaperModelError(f"{ref.topology} model {ref.source!r}: its config.json is not available: "
+                              f"{type(exc).__name__}. To provide it: {_how_to_provide(ref)}") from None
+
+
 def load_config(ref: ModelRef):
     from transformers import AutoConfig
 
