@@ -20,9 +20,8 @@ def test_attention_only_has_5_to_10x_fewer_trainable_parameters(part, loraplace_
                                                                  loraplace_settings):
     from loraplace.train.cache import Cache
 
-    evidence, models = loraplace_architecture
+    _, models = loraplace_architecture
     key, config = models.get(part.topology, (None, None))
     if models and key is None:
         pytest.skip(f"no {part.topology} model of one's own was given")
-    loraplace_record_verdict(verdict(part, cache=Cache(loraplace_settings.cache_dir), model=config, name=key,
-                                     evidence=evidence))
+    loraplace_record_verdict(verdict(part, cache=Cache(loraplace_settings.cache_dir), model=config, name=key))

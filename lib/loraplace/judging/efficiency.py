@@ -8,8 +8,8 @@ paper's "5-10x" is a rounded statement, so the ratio is compared after rounding 
 The counts are cached by config, code and transformers version (`models/accounting_cache.py`).
 
 With `--evidence paper` and models of one's own, the same parts are judged on those models too
-(`model`/`name`: a config path and the model's key; evidence "paper"): their own ratio, under the
-condition set they run with; the study's set exists only for the study's two architectures.
+(`model`/`name`: a config path and the model's key; part ids `C5-seq-harmonized@<model>`): their own
+ratio, under the condition set they run with; the study's set exists only for its two architectures.
 """
 from __future__ import annotations
 
@@ -22,16 +22,17 @@ RANK = 16
 C5 = get_claim("C5")  # in the registry, direction "range", one part per topology x condition set
 
 
-def verdict(part: Part, *, cache=None, model: str | None = None, name: str | None = None,
-            evidence: str = "architecture") -> Verdict:
+def verdict(part: Part, *, cache=None, model: str | None = None, name: str | None = None) -> Verdict:
     """`cache`: a `train.cache.Cache` for the study models' counts (default: the default cache).
     `model`: another model's config path (counted directly, not cached), `name` its key."""
     from loraplace.models.accounting_cache import cached_parameter_ratio
     from loraplace.models.placement import STUDY_CONDITIONS, model_taxonomy, parameter_ratio
 
     condition_set = part.condition_set
-    common = dict(claim_id=C5.id, claim_title=C5.title, sentence=C5.sentence, part_id=part.id, part=part.label,
-                  topology=part.topology, evidence=evidence, scorer=condition_set, benchmark="—", domain="—",
+    common = dict(claim_id=C5.id, claim_title=C5.title, sentence=C5.sentence,
+                  part_id=part.id if model is None else f"{part.id}@{name or model}",
+                  part=part.label if model is None else f"{part.label}, on {name or model}",
+                  topology=part.topology, evidence="architecture", scorer=condition_set, benchmark="—", domain="—",
                   direction=f"{RATIO_RANGE[0]:g}–{RATIO_RANGE[1]:g}×")
     if model is None:
         model = name = model_for_topology(part.topology).key

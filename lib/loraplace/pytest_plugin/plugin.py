@@ -227,16 +227,16 @@ def track_options(config: pytest.Config) -> dict:
 
 
 def architectures(config: pytest.Config) -> list[tuple[str, dict]]:
-    """What the architecture claim (C5) is counted on: the study's two models ("architecture", {}),
-    and with --evidence paper and models of one's own, those ("paper", {topology: (key, config path)})."""
-    out = [("architecture", {})]
+    """What the architecture claim (C5) is counted on: the study's two models ("study", {}), and with
+    --evidence paper and models of one's own, those ("own", {topology: (key, config path)})."""
+    out = [("study", {})]
     opts = settings(config)
     if "paper" in opts.evidence and opts.paper_models:
         from loraplace.tracks.paper.models import HUB_IDS, config_path, resolve_models
 
         refs = {t: r for t, r in resolve_models(list(opts.paper_models)).items() if r.source != HUB_IDS[t]}
         if refs:
-            out.append(("paper", {t: (r.key, config_path(r)) for t, r in refs.items()}))
+            out.append(("own", {t: (r.key, config_path(r)) for t, r in refs.items()}))
     return out
 
 

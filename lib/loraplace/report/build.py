@@ -76,13 +76,13 @@ def component_row(model: str, rank: int, name: str | None = None) -> dict:
             "per_component": tx.param_counts(), "total_params": total, "rank": rank, "conditions": conditions}
 
 
-def _cached_components(track_options: dict | None, tracks) -> list[dict]:
+def _cached_components(track_options: dict | None, selected) -> list[dict]:
     """The study's two models (cached), and with the paper track on models of one's own, those."""
     from loraplace.train.cache import Cache
 
     options = track_options or {}
     rows = components(cache=Cache(options.get("cache_dir")))
-    if "paper" in tracks and options.get("paper_models"):
+    if "paper" in selected and options.get("paper_models"):
         from loraplace.tracks.paper.models import HUB_IDS, config_path, resolve_models
 
         rows += [component_row(config_path(ref), 16, name=ref.key)
@@ -148,8 +148,8 @@ def build_report(verdicts: list[dict], *, provenance: dict, track_options: dict 
         "generated_at": provenance.get("generated_at"),
         "verdicts": verdicts,
         "accuracy": accuracy,
-        "components": (_cached_components(track_options, tracks) if any(v["claim_id"] == "C5" for v in verdicts)
-                       else None),
+        "components": (_cached_components(track_options, provenance.get("evidence") or tracks)
+                       if any(v["claim_id"] == "C5" for v in verdicts) else None),
         "humaneval": humaneval or None,
         "factorial": factorial_tables or None,
         "provenance": dict(provenance, data_source=published.get("data_source"),
