@@ -9,7 +9,7 @@ from loraplace.cli import main
 from loraplace.tracks.paper import prompts
 from loraplace.tracks.paper import toy as paper_toy
 from loraplace.tracks.paper.data import load_dataset_rows
-from loraplace.tracks.paper.models import load_tokenizer, resolve_models
+from loraplace.tracks.paper.models import load_model, load_tokenizer, resolve_models
 
 
 @pytest.fixture(scope="module")
@@ -64,3 +64,35 @@ def test_a_domain_renders_what_the_trainer_gets_and_holds_out(toy, capsys):
                   "--domain", "gsm8k_train", "--profile", "smoke")
     assert (len(got["train"]), len(got["validation"])) == (7, 1)  # smoke draws 8: max(1, 8 // 10) = 1 held out
     assert all(t.startswith("<|system|>\nYou are a careful mathematician.") for t in got["train"] + got["validation"])
+
+
+def test_lm_eval_encodes_letters_without_and_generation_prompts_with_special_tokens(tmp_path):
+    """The notebook scores letters on `tokenizer(..., add_special_tokens=False)` and generates from
+    `tokenizer(prompt)` (special tokens by default): with a tokenizer that prepends BOS, only the
+    generation requests may start with it."""
+    from tokenizers.processors import TemplateProcessing
+
+    from loraplace.tracks.paper.lmeval import run_lm_eval
+    from loraplace.tracks.paper.plan import profile
+    from loraplace.tracks.paper.protocol import STUDY
+    from loraplace.tracks.paper.study_tasks import build_study_tasks
+    from loraplace.train.tokenizer import BOS, BOS_ID
+
+    ckpt = paper_toy.write_checkpoint("parallel", tmp_path / "falcon")
+    tok = paper_toy.toy_tokenizer(False)
+    tok.backend_tokenizer.post_processor = TemplateProcessing(single=f"{BOS} $A", special_tokens=[(BOS, BOS_ID)])
+    assert tok("x")["input_ids"][0] == BOS_ID and tok("x", add_special_tokens=False)["input_ids"][0] != BOS_ID
+    model, _ = load_model(resolve_models([f"parallel={ckpt}"])["parallel"])
+    rows = {b: [dict(r, _index=0) for r in paper_toy.rows(b, 1)] for b in ("mmlu", "gsm8k")}
+    pools = {"mmlu": paper_toy.rows("mmlu_dev", 5), "gsm8k": paper_toy.rows("gsm8k_train", 8)}
+    tasks = build_study_tasks(rows, pools, tok, STUDY, profile("smoke"))
+    seen = []
+    model.register_forward_pre_hook(lambda m, a, k: seen.append(k.get("input_ids", a[0] if a else None)),
+                                    with_kwargs=True)
+    first = {}
+    for bench in ("mmlu", "gsm8k"):
+        seen.clear()
+        run_lm_eval(model, tok, {bench: tasks[bench]}, batch_size=4, protocol=STUDY)
+        ids = seen[0][0].tolist()
+        first[bench] = next(t for t in ids if t != tok.pad_token_id)  # generation pads on the left
+    assert first["mmlu"] != BOS_ID and first["gsm8k"] == BOS_ID

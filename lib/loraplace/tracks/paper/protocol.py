@@ -81,8 +81,10 @@ class Protocol:
     version: str = ""
 
     def key(self) -> dict:
-        """What enters cache keys and records: the name, the version and every rule."""
-        return asdict(self)
+        """What enters cache keys and the report: the name, the version and every rule (not the summary)."""
+        out = asdict(self)
+        out.pop("summary")
+        return out
 
 
 STUDY = Protocol(
