@@ -1,7 +1,7 @@
-"""The process tree inside one sandbox: `python -I -S -B -c sandbox_session.BOOT` (stdlib only).
+"""The process tree inside one sandbox: `python -I -S -B -c boot.BOOT` (stdlib only).
 
 The host compiles this file and plaindata.py once and sends both code objects with the item's
-config, marshalled, on the supervisor's stdin; BOOT runs main(config, plaindata's code). So no
+config, marshalled, on the supervisor's stdin; BOOT runs main((plaindata's code,), config). So no
 sandbox compiles them again or reads the project's directory. Every import here is paid by
 every item: the sandbox imports only `ctypes`, `resource`, `marshal` and `_json` (not `json`,
 which pulls in `re`; not `traceback`).
@@ -19,8 +19,9 @@ worker (untrusted from the moment it runs the completion)
 
 Nothing this process writes is trusted by the host beyond its being plain data: the host decodes
 every message strictly (loraplace.sandbox.plaindata) and decides the outcome itself.
-Messages are 4-byte big-endian lengths + a body: JSON from the sandbox (plaindata.dumps), and
-from the host (trusted) a call's arguments as marshalled builtin values.
+Messages are 4-byte big-endian lengths + a body: a JSON array from the sandbox (plaindata.dumps;
+never a JSON object, whose keys the host would hash), and from the host (trusted) a call's
+arguments as marshalled builtin values.
 """
 import ctypes
 import marshal
@@ -56,7 +57,7 @@ def write_msg(fd, obj):
 
 
 def exc_info(e):
-    """Plain facts about an exception; robust to hostile exception objects."""
+    """[type, mro, errno, msg] of an exception; robust to hostile exception objects."""
     try:
         name = str(type(e).__name__)
     except BaseException:
@@ -73,7 +74,7 @@ def exc_info(e):
         msg = str.__str__(str(e))[:300]
     except BaseException:
         msg = "<unprintable>"
-    return {"type": name, "mro": mro, "errno": no, "msg": msg}
+    return [name, mro, no, msg]
 
 
 libc = ctypes.CDLL(None, use_errno=True)
@@ -164,13 +165,13 @@ def worker(cfg, req, resp):
         for name, v in (("AS", L["as"]), ("FSIZE", L["fsize"]), ("CORE", 0), ("NOFILE", 256)):
             resource.setrlimit(getattr(resource, "RLIMIT_" + name), (v, v))
         if cfg["drop_uid"] is not None:  # a fresh uid: RLIMIT_NPROC counts this sandbox only
-            resource.setrlimit(resource.RLIMIT_NPROC, (L["nproc"], L["nproc"]))
+            resource.setrlimit(resource.RLIMIT_NPROC, (L["nproc_rlimit"], L["nproc_rlimit"]))
         resource.setrlimit(resource.RLIMIT_CPU, (L["cpu"], L["cpu"] + 1))
         drop_privileges(cfg, [])
         code, entry = cfg["code"], cfg["entry_point"]
         cfg.clear()
     except BaseException as e:
-        write_msg(resp, {"setup_failed": exc_info(e)})
+        write_msg(resp, ["setup_failed", *exc_info(e)])
         os._exit(3)
     g = {"__name__": "__main__"}
     try:
@@ -182,9 +183,9 @@ def worker(cfg, req, resp):
             sys.stderr.flush()
         except BaseException:
             pass
-        write_msg(resp, {"raised": exc_info(e)})
+        write_msg(resp, ["raised", *exc_info(e)])
         os._exit(1)
-    write_msg(resp, {"ready": True})
+    write_msg(resp, ["ready"])
     me = os.getpid()
     while True:
         msg = read_msg(req)
@@ -196,24 +197,18 @@ def worker(cfg, req, resp):
         except BaseException as e:
             if os.getpid() != me:
                 os._exit(1)
-            write_msg(resp, {"raised": exc_info(e)})
+            write_msg(resp, ["raised", *exc_info(e)])
             continue
         if os.getpid() != me:  # a child forked by the candidate returned into this loop
             os._exit(0)
         try:
-            out = {"value": plaindata.encode(value)}
+            out = ["value", plaindata.encode(value)]
         except BaseException as e:
-            out = {"unencodable": exc_info(e)["msg"]}
+            out = ["unencodable", exc_info(e)[3]]
         write_msg(resp, out)
 
 
-def main(cfg, plaindata_code):
-    global plaindata
-    plaindata = type(sys)("plaindata")
-    exec(plaindata_code, plaindata.__dict__)
-    nul = os.open("/dev/null", os.O_RDONLY)
-    os.dup2(nul, 0)
-    notes = []
+def join_cgroup(cfg, notes):
     for path in cfg["cgroup_procs"]:
         try:
             with open(path, "w") as f:
@@ -222,31 +217,11 @@ def main(cfg, plaindata_code):
             notes.append(f"cgroup failed: {e}")
     if cfg["cgroup_procs"] and not any(n.startswith("cgroup failed") for n in notes):
         notes.append("cgroup")
-    cfg["pyroot_seen"] = None
-    if cfg["mount_ns"] and setup_mounts(cfg, notes):
-        cfg["pyroot_seen"], cfg["workdir"] = "/run/py", "/tmp/work"
-    prctl(36, 1, 0, 0, 0)  # child subreaper
-    prctl(4, 0, 0, 0, 0)   # not dumpable: no ptrace of the supervisor
-    if cfg["seccomp_bpf"]:
-        notes.append("seccomp")
-    req, resp, rep = cfg["req_fd"], cfg["resp_fd"], cfg["report_fd"]
-    write_msg(rep, {"notes": notes})  # first: the isolation obtained, whatever happens next
-    pid = os.fork()
-    if pid == 0:
-        os.close(rep)
-        worker(cfg, req, resp)
-    os.close(req)
-    os.close(resp)
-    st = None
-    while True:
-        try:
-            p, s = os.waitpid(-1, 0)
-        except ChildProcessError:
-            break
-        if p == pid:
-            st = s
-            break
-    for _ in range(50):  # without a pid namespace: kill what the worker left behind
+
+
+def kill_leftovers():
+    """Without a pid namespace: kill what the worker left behind (children re-parented here)."""
+    for _ in range(50):
         mine = []
         for p in os.listdir("/proc"):
             if not p.isdigit() or int(p) == os.getpid():
@@ -258,15 +233,52 @@ def main(cfg, plaindata_code):
             except (OSError, ValueError, IndexError):
                 continue
         if not mine:
-            break
+            return
         for p in mine:
             try:
                 os.kill(p, 9)
                 os.waitpid(p, 0)
             except OSError:
                 pass
-    write_msg(rep, {"exit": os.WEXITSTATUS(st) if st is not None and os.WIFEXITED(st) else None,
-                    "signal": os.WTERMSIG(st) if st is not None and os.WIFSIGNALED(st) else None,
-                    "notes": notes})
-    os._exit(0)
 
+
+def wait_for(pid):
+    """The worker's wait status (reaping every other child on the way), None if unknown."""
+    while True:
+        try:
+            p, s = os.waitpid(-1, 0)
+        except ChildProcessError:
+            return None
+        if p == pid:
+            return s
+
+
+def main(codes, cfg):
+    """codes: (plaindata.py's code object,); cfg: this item (see session.Session)."""
+    global plaindata
+    plaindata = type(sys)("plaindata")
+    exec(codes[0], plaindata.__dict__)
+    nul = os.open("/dev/null", os.O_RDONLY)
+    os.dup2(nul, 0)
+    notes = []
+    join_cgroup(cfg, notes)
+    cfg["pyroot_seen"] = None
+    if cfg["mount_ns"] and setup_mounts(cfg, notes):
+        cfg["pyroot_seen"], cfg["workdir"] = "/run/py", "/tmp/work"
+    prctl(36, 1, 0, 0, 0)  # child subreaper
+    prctl(4, 0, 0, 0, 0)   # not dumpable: no ptrace of the supervisor
+    if cfg["seccomp_bpf"]:
+        notes.append("seccomp")
+    req, resp, rep = cfg["req_fd"], cfg["resp_fd"], cfg["report_fd"]
+    write_msg(rep, ["notes", notes])  # first: the isolation obtained, whatever happens next
+    pid = os.fork()
+    if pid == 0:
+        os.close(rep)
+        worker(cfg, req, resp)
+    os.close(req)
+    os.close(resp)
+    st = wait_for(pid)
+    kill_leftovers()
+    write_msg(rep, ["exit", os.WEXITSTATUS(st) if st is not None and os.WIFEXITED(st) else None,
+                    os.WTERMSIG(st) if st is not None and os.WIFSIGNALED(st) else None, notes])
+    os._exit(0)
