@@ -17,7 +17,10 @@ result states what it got. Anything less is refused unless the caller allows it
   cgroup                     memory, pids and cpu limits for the whole sandbox (not per process),
                              and its CPU time (a timeout that used its CPU is the program's own)
   seccomp                    no nested user namespaces, no setns / mount / ptrace / bpf /
-                             keyctl / perf_event_open, no AF_UNIX sockets
+                             keyctl / perf_event_open / io_uring; socket and socketpair for
+                             AF_INET / AF_INET6 only (32-bit argument compare)
+  (and, set up by the supervisor without a feature name of their own: a cgroup namespace, a
+  minimal read-only root with no host file but /usr and the interpreter, a private devpts)
 """
 from __future__ import annotations
 
@@ -39,6 +42,12 @@ FEATURES = ("netns", "pidns", "ipcns", "mountns", "fs-readonly", "private-tmpfs"
 NAMESPACES = ("--net", "--pid", "--ipc", "--mount", "--uts", "--fork", "--kill-child",
               "--mount-proc")
 CLONE_NEWUSER = 0x10000000
+# socket families a sandbox may open (inside its empty network namespace): the stdlib needs no
+# other offline. Every family below FAMILIES (the kernel's AF_MAX is 46 in 6.x; a family >= its
+# AF_MAX fails there anyway) is refused otherwise: AF_UNIX (host sockets), AF_VSOCK (outside the
+# network namespace), AF_NETLINK, AF_PACKET, ...
+SOCKET_FAMILIES = (socket.AF_INET, socket.AF_INET6)
+FAMILIES = 64
 _DENIED = ("setns", "mount", "umount2", "pivot_root", "mount_setattr", "open_tree", "move_mount",
            "fsopen", "fsmount", "fsconfig", "fspick", "keyctl", "add_key", "request_key", "bpf",
            "perf_event_open", "userfaultfd", "ptrace", "process_vm_readv", "process_vm_writev",
@@ -126,9 +135,14 @@ def _seccomp_bpf() -> bytes:
         f.add_rule(sc.ERRNO(errno.EPERM), "unshare", sc.Arg(0, sc.MASKED_EQ, CLONE_NEWUSER, CLONE_NEWUSER))
         f.add_rule(sc.ERRNO(errno.EPERM), "clone", sc.Arg(0, sc.MASKED_EQ, CLONE_NEWUSER, CLONE_NEWUSER))
         f.add_rule(sc.ERRNO(errno.ENOSYS), "clone3")  # flags live in memory: libc falls back to clone
-        f.add_rule(sc.ERRNO(errno.EACCES), "socket", sc.Arg(0, sc.EQ, socket.AF_UNIX))
+        for family in range(FAMILIES):  # an allowlist: every family but SOCKET_FAMILIES
+            if family not in SOCKET_FAMILIES:  # the kernel reads an int: compare 32 bits only
+                for call in ("socket", "socketpair"):
+                    f.add_rule(sc.ERRNO(errno.EACCES), call, sc.Arg(0, sc.MASKED_EQ, 0xFFFFFFFF, family))
         for name in _DENIED:
             f.add_rule(sc.ERRNO(errno.EPERM), name)
+        for name in ("io_uring_setup", "io_uring_enter", "io_uring_register"):
+            f.add_rule(sc.ERRNO(errno.ENOSYS), name)  # its socket / open ops bypass the rules above
         with tempfile.TemporaryFile() as fh:
             f.export_bpf(fh)
             fh.seek(0)
