@@ -344,3 +344,25 @@ def test_two_racing_processes_execute_each_item_once(items, tmp_path):
     assert _strip(outs[0]) == _strip(outs[1])
     assert sorted(r["cached"] for o in outs for r in o) == [False] * 3 + [True] * 3
     assert len(_entries(cache)) == 3
+
+
+def test_the_cli_scores_through_the_tracks_cache(items, tmp_path, capsys, monkeypatch):
+    """`loraplace humaneval-score FILE --cache-dir DIR` writes the entries the published track
+    reads (same keys) and, warm, executes nothing."""
+    from loraplace import cli
+
+    f = tmp_path / "x__humaneval.jsonl"
+    f.write_text("".join(json.dumps({"task_id": t, "completion": c}) + "\n" for t, c in items[:2]))
+    cache = tmp_path / "cache"
+    args = ["humaneval-score", str(f), "--json", "--cache-dir", str(cache), "--timeout", str(T)]
+    assert cli.main(args) == 0
+    cold = json.loads(capsys.readouterr().out)
+    assert cold["by_status"] == {"failed": 1, "passed": 1}
+    assert {p.stem for p in _entries(cache)} == {ec.cache_key(t, c, "corrected", T) for t, c in items[:2]}
+
+    def boom(*a, **k):
+        raise AssertionError("score_rows must not run on a warm cache")
+
+    monkeypatch.setattr(humaneval, "score_rows", boom)
+    assert cli.main(args) == 0
+    assert json.loads(capsys.readouterr().out) == cold
