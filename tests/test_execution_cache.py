@@ -52,10 +52,8 @@ def test_cold_then_warm(items, tmp_path, monkeypatch):
         raise AssertionError("score_rows must not run on a warm cache")
 
     monkeypatch.setattr(humaneval, "score_rows", boom)
-    t0 = time.perf_counter()
     warm = ec.execute_cached(items, "corrected", cache_dir=tmp_path, workers=2, timeout=T,
                              progress=False)
-    assert time.perf_counter() - t0 < 0.5
     assert all(r["cached"] for r in warm)
     assert _strip(warm) == _strip(cold)
     # order follows the input; a repeated item is served from the same entry

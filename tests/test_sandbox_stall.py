@@ -13,7 +13,7 @@ from loraplace.sandbox import plaindata as pd
 from sandbox_cases import OK, needs_full, prog
 
 P = 2**61 - 1  # every multiple of it hashes alike (to 0): a set of them is quadratic to build
-N = 200_000
+N = 50_000  # 100k froze the old scorer for 108 s; quadratic: 50k ~ 27 s
 
 
 def forged(member: str, wrap: str) -> str:
@@ -24,9 +24,9 @@ def forged(member: str, wrap: str) -> str:
     members = ','.join({member!r} % (k * {P}) for k in range(1, {N}))
     body = json.dumps(['value', {wrap!r} % members]).encode()
     frame = len(body).to_bytes(4, 'big') + body
-    for fd in range(3, 32):
+    for fd in map(int, os.listdir('/proc/self/fd')):
         try:
-            os.write(fd, frame)
+            os.write(fd, frame) if fd > 2 else None
         except OSError:
             pass
     time.sleep(60)
@@ -61,7 +61,7 @@ def test_a_hash_flood_batch_finishes_in_time_and_neighbours_keep_their_results()
     """The red team's attack froze every scorer thread for 108 s with 100k ints; honest items in
     flight were stored as timeouts. Here: 4 floods the decoder sees, one that `check` itself
     hashes, and honest neighbours, 2 at a time."""
-    timeout = 3.0
+    timeout = 10.0  # forging 50k members must not itself run out of time on a loaded machine
     attacks = [prog(src) for src in FLOODS.values()]
     attacks.append(prog(LIST_FLOOD, test=HASHING_CHECK))
     honest = [prog(OK) for _ in range(3)]
@@ -75,7 +75,8 @@ def test_a_hash_flood_batch_finishes_in_time_and_neighbours_keep_their_results()
     for p in attacks:
         r = by_prog[id(p)]
         assert r.status in ("crashed", "timeout", "failed"), r
-    assert all("hash flood" in by_prog[id(p)].reason for p in attacks[:4]), res
+    got = [(by_prog[id(p)].status, by_prog[id(p)].reason) for p in attacks]
+    assert all("hash flood" in reason for _, reason in got[:4]), got
     assert by_prog[id(attacks[4])].status == "timeout"  # `check` ran past the deadline: killed
 
 

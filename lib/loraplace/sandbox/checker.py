@@ -10,7 +10,8 @@ It dies with the scorer thread that started it (PR_SET_PDEATHSIG) and on EOF of 
 
 Messages (4-byte big-endian length + marshal, both ways, between trusted processes):
   scorer -> checker   ("item", prompt, test, entry_point)
-                      ("value", json_text) | ("raised", info) | ("ended", status, reason)
+                      ("value", the sandbox's raw ["value", json_text] message, bytes) |
+                      ("raised", info) | ("ended", status, reason)
   checker -> scorer   ("call", marshalled [args, kwargs]) | ("done", status, reason)
 """
 import ctypes
@@ -48,6 +49,18 @@ def write_msg(fd, msg):
         data = data[os.write(fd, data):]
 
 
+def value_text(body):
+    """The plain-data text of the sandbox's raw `["value", text]` message (parsed here, not in
+    the scorer); None (which plaindata.decode refuses) for anything else."""
+    import json
+
+    try:
+        msg = json.loads(body.decode("ascii"), object_pairs_hook=list)
+    except (ValueError, RecursionError):
+        return None
+    return msg[1] if type(msg) is list and len(msg) == 2 and type(msg[1]) is str else None
+
+
 def caller(pd, Ended, rd, wr):
     """The candidate proxy's transport: arguments out as plain data, a decoded value back."""
     def call(args, kwargs):
@@ -59,7 +72,7 @@ def caller(pd, Ended, rd, wr):
         reply = read_msg(rd)
         if reply[0] == "value":
             try:
-                return "value", pd.decode(reply[1])
+                return "value", pd.decode(value_text(reply[1]))
             except pd.Malformed as e:
                 raise Ended("crashed", f"malformed value from the sandbox: {e}"[:200]) from None
         if reply[0] == "raised":

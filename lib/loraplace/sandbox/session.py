@@ -201,15 +201,22 @@ class Session:
         return body
 
     def _frame(self, buf: bytearray):
-        """The next message from the sandbox: a JSON array starting with its kind (a str)."""
+        """The next message from the sandbox: a JSON array starting with its kind (a str). A
+        returned value (`["value", text]`, up to plaindata.MAX_BYTES) is not parsed here: it
+        comes back as ["value", raw body] for the checker to parse; any other message is
+        parsed only if it is at most SMALL bytes."""
         body = self._body(buf)
         if body is None:
             return None
+        if body.startswith(b'["value",'):
+            return ["value", body]
+        if len(body) > SMALL:
+            raise Ended("crashed", "message larger than the limit for its kind")
         try:
             msg = json.loads(body.decode("ascii"), object_pairs_hook=_no_object)
         except (ValueError, RecursionError):
             raise Ended("crashed", "malformed message from the sandbox") from None
-        if type(msg) is not list or not msg or type(msg[0]) is not str:
+        if type(msg) is not list or not msg or type(msg[0]) is not str or msg[0] == "value":
             raise Ended("crashed", "malformed message from the sandbox")
         return msg
 
@@ -274,11 +281,12 @@ class Session:
 
     def call(self, request: bytes) -> tuple:
         """One call: `request` is marshal.dumps([args, kwargs]) of plain builtin values (from the
-        checker). Returns ("value", JSON text, undecoded) or ("raised", info); Ended otherwise."""
+        checker). Returns ("value", the message's raw JSON body, unparsed) or ("raised", info);
+        Ended otherwise."""
         self.pending = struct.pack(">I", len(request)) + request
         self._pump(lambda: not self.pending or not self.resp_open)
         msg = self._message()
-        if msg[0] == "value" and len(msg) == 2 and type(msg[1]) is str:
+        if msg[0] == "value":  # the raw JSON body: the checker parses and decodes it
             return "value", msg[1]
         info = _valid_info(msg[1:]) if msg[0] == "raised" else None
         if info is not None:
@@ -386,3 +394,4 @@ class Session:
 
 
 IDLE_S = 0.5
+SMALL = 64 << 10  # any message but a returned value: ready, raised, unencodable, reports
