@@ -63,7 +63,8 @@ def test_killing_the_scorer_mid_batch_leaves_nothing_after_5s(sig):
     scorer = subprocess.Popen([sys.executable, "-c", SCORER], env=env, stderr=subprocess.DEVNULL)
     try:
         deadline = time.monotonic() + 60
-        while len(_cgroups(scorer.pid)) < 3 * len(_cgroups_per_sandbox()) and time.monotonic() < deadline:
+        per_sandbox = len(iso_mod.cgroup_parents(ISO.cgroup))  # v1: one directory per controller
+        while len(_cgroups(scorer.pid)) < 3 * per_sandbox and time.monotonic() < deadline:
             time.sleep(0.1)
         time.sleep(0.5)  # the sleepers are defined and waiting in `check`
         procs = _descendants(scorer.pid)
@@ -78,10 +79,6 @@ def test_killing_the_scorer_mid_batch_leaves_nothing_after_5s(sig):
     finally:
         if scorer.poll() is None:
             scorer.kill()
-
-
-def _cgroups_per_sandbox() -> list:
-    return iso_mod.cgroup_parents(ISO.cgroup)
 
 
 @needs_full

@@ -11,16 +11,18 @@ result states what it got. Anything less is refused unless the caller allows it
                              through the abstract namespace, no SysV IPC / POSIX mqueues of
                              the host or of another sandbox, a pid namespace whose end kills
                              every process the program left behind
-  fs-readonly private-tmpfs  (set by the supervisor) / read-only and nosuid; fresh size-capped
-                             tmpfs on /tmp (work dir and $HOME), /var/tmp, /dev/shm, /run
+  fs-readonly private-tmpfs  (set by the supervisor) a minimal root (worker.build_root: /usr,
+                             the interpreter, five devices, a private devpts; no other host
+                             file, FIFO or socket), read-only and nosuid; fresh size-capped
+                             tmpfs on /tmp (work dir and $HOME), /var/tmp, /dev/shm
   uid-drop                   the program runs as a fresh random uid, no capabilities
   cgroup                     memory, pids and cpu limits for the whole sandbox (not per process),
                              and its CPU time (a timeout that used its CPU is the program's own)
   seccomp                    no nested user namespaces, no setns / mount / ptrace / bpf /
                              keyctl / perf_event_open / io_uring; socket and socketpair for
                              AF_INET / AF_INET6 only (32-bit argument compare)
-  (and, set up by the supervisor without a feature name of their own: a cgroup namespace, a
-  minimal read-only root with no host file but /usr and the interpreter, a private devpts)
+  (and, set up by the supervisor without a feature name of its own: a cgroup namespace)
+The `unshare` prefix runs under `setpriv --pdeathsig KILL` (loraplace.sandbox.cleanup).
 """
 from __future__ import annotations
 
