@@ -88,6 +88,8 @@ def run_program(program: Program, *, timeout: float = 3.0, memory_bytes: int = 1
 
     The item's deadline (`timeout`, wall clock) covers the sandbox, moving its messages, decoding
     its values and `check` (in the checker process, loraplace.sandbox.checking).
+    RLIMIT_AS is twice `memory_bytes`, so a program that really uses its memory runs into the
+    cgroup's limit (a host-side fact: `blocked`) rather than a MemoryError it could fake.
     confirm_cpu_s: after a wall-clock timeout, how many more seconds the sandbox may run on,
     unjudged, to show that it needs more CPU than its whole time limit (then `cpu_s` >= timeout;
     see Session.linger). The status stays `timeout` either way; `duration_s` excludes that time.
@@ -140,11 +142,12 @@ def _finish(session: Session, status: str, reason: str, timeout: float, confirm_
     return lingered
 
 
-def abort_all() -> None:
-    """Kill every live sandbox of this process now (an interrupted batch); their items end
-    as crashed, and each is torn down by the thread that runs it."""
+def abort_all(threads=None) -> None:
+    """Kill every live sandbox of this process (of the given scorer threads) now: an
+    interrupted batch. Their items end as crashed; each is torn down by the thread that runs it."""
     for s in list(LIVE):
-        s.kill()
+        if threads is None or s.thread in threads:
+            s.kill()
 
 
 def default_workers() -> int:
@@ -166,7 +169,12 @@ def run_many(programs, *, workers: int | None = None, timeout: float = 3.0,
     bar = _progress.phase(desc, len(programs), unit="prog", enabled=progress)
     lock = threading.Lock()
 
+    aborted, threads = threading.Event(), set()
+
     def one(p: Program) -> SandboxResult:
+        threads.add(threading.get_ident())
+        if aborted.is_set():
+            return SandboxResult("crashed", "the scorer was interrupted", "", 0.0, False)
         res = run_program(p, timeout=timeout, **kwargs)
         with lock:
             bar.advance()
@@ -177,10 +185,12 @@ def run_many(programs, *, workers: int | None = None, timeout: float = 3.0,
         futures = [pool.submit(one, p) for p in programs]
         return [f.result() for f in futures]
     except BaseException:  # an exception, SIGINT: nothing this batch started outlives it
+        aborted.set()
         pool.shutdown(wait=False, cancel_futures=True)
-        abort_all()
+        for _ in range(5):  # and what a worker thread was starting meanwhile
+            abort_all(threads)
+            time.sleep(0.05)
         raise
     finally:
         pool.shutdown(wait=True)
-        abort_all()
         bar.close()

@@ -1,16 +1,14 @@
 """One sandbox's lifetime, host side: spawn it, exchange framed messages with its worker and with
-the item's checker process under one deadline (draining its stdout / stderr), learn why it died
-from host-side facts, tear it down (process group, cgroup, work dir however deep). Used by
-loraplace.sandbox.api; see worker.py and checker.py for the other ends. Every message is 4-byte
-big-endian length + a body: from the sandbox a JSON *array* (no JSON object: parsing one would
-hash keys the sandbox chose), every field validated here, a returned value passed on undecoded
-to the checker; marshalled builtin values to the sandbox (the host's own data: the worker's code
-and config, a call's arguments) and both ways with the checker (a trusted process).
-The work done here per message is linear in its size (at most plaindata.MAX_BYTES).
+the item's checker process under one deadline (draining its stdout / stderr), learn why it died,
+tear it down (process group, cgroup, work dir however deep), and say which limit its cgroup's
+counters show it ran into. Used by loraplace.sandbox.api; see worker.py and checker.py for the
+other ends, and frames.py for how the sandbox's messages are read (bounded, nothing hashed; a
+returned value passed on unparsed to the checker). To the sandbox go marshalled builtin values
+(the host's own data: the worker's code and config, a call's arguments); with the checker (a
+trusted process) marshal both ways.
 """
 from __future__ import annotations
 
-import json
 import marshal
 import os
 import secrets
@@ -20,9 +18,10 @@ import struct
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 
-from loraplace.sandbox import boot, cleanup, plaindata
+from loraplace.sandbox import boot, cleanup, frames
 from loraplace.sandbox import isolation as iso_mod
 from loraplace.sandbox.outcome import Ended, classify_exception
 from loraplace.sandbox.program import Program
@@ -48,21 +47,6 @@ def signal_name(n: int) -> str:
         return f"signal {n}"
 
 
-def _valid_info(fields) -> dict | None:
-    """[type, mro, errno, msg] of an exception, as the worker sends it; None if ill-formed."""
-    if not (type(fields) is list and len(fields) == 4):
-        return None
-    exc, mro, no, msg = fields
-    if (type(exc) is str and type(msg) is str and type(mro) is list
-            and all(type(c) is str for c in mro) and (no is None or type(no) is int)):
-        return {"type": exc, "mro": mro, "errno": no, "msg": msg}
-    return None
-
-
-def _no_object(pairs):
-    raise ValueError("a JSON object in a frame")
-
-
 LIVE: set = set()  # the sessions not yet closed (api.abort_all ends them on an interrupt)
 
 
@@ -80,7 +64,8 @@ class Session:
         self.resp_open, self.pending, self.notes, self.cpu_s = True, b"", [], None
         self.cpu_at_limit = None  # set by linger() when the CPU it waited for never came
         self.features = set(f for f in iso.features if f not in ("fs-readonly", "private-tmpfs", "cgroup", "seccomp"))
-        self.limit_hit, self.sel = None, selectors.DefaultSelector()
+        self.limit_hit, self.sel, self.aborted = None, selectors.DefaultSelector(), False
+        self.thread = threading.get_ident()  # the scorer thread that runs it
         uid = 1_500_000_000 + secrets.randbelow(100_000_000) if iso.drop_uid else None
         if iso.cgroup:
             cleanup.ensure_reaper(iso.cgroup)
@@ -123,6 +108,8 @@ class Session:
         finally:
             for fd in (req_r, resp_w, sup_w):
                 os.close(fd)
+        if self.aborted:  # killed while it was being spawned
+            self.kill()
         try:
             self.proc.stdin.write(boot.payload("worker", ("plaindata",), cfg))
             self.proc.stdin.close()
@@ -158,6 +145,8 @@ class Session:
         """Drain every pipe (and write self.pending to the worker) until `until()` is true."""
         while not until():
             now = time.monotonic()
+            if self.aborted:
+                raise Ended("crashed", "the scorer was interrupted")
             if now >= self.deadline:
                 raise Ended("timeout", f"wall-clock limit {self.timeout:g}s")
             if self.pending and self.req_w not in self.sel.get_map():
@@ -183,49 +172,15 @@ class Session:
                     key.data.add(chunk)
                 else:
                     key.data.extend(chunk)
-                    if len(key.data) > plaindata.MAX_BYTES + 4096:
+                    if len(key.data) > frames.LARGEST:
                         raise Ended("crashed", "message larger than the plain-data limit")
-
-    @staticmethod
-    def _body(buf: bytearray) -> bytes | None:
-        """The next whole frame's body, removed from `buf`; None until it has arrived."""
-        if len(buf) < 4:
-            return None
-        n = struct.unpack(">I", bytes(buf[:4]))[0]
-        if n > plaindata.MAX_BYTES + 4096:
-            raise Ended("crashed", "message larger than the plain-data limit")
-        if len(buf) < 4 + n:
-            return None
-        body = bytes(buf[4:4 + n])
-        del buf[:4 + n]
-        return body
-
-    def _frame(self, buf: bytearray):
-        """The next message from the sandbox: a JSON array starting with its kind (a str). A
-        returned value (`["value", text]`, up to plaindata.MAX_BYTES) is not parsed here: it
-        comes back as ["value", raw body] for the checker to parse; any other message is
-        parsed only if it is at most SMALL bytes."""
-        body = self._body(buf)
-        if body is None:
-            return None
-        if body.startswith(b'["value",'):
-            return ["value", body]
-        if len(body) > SMALL:
-            raise Ended("crashed", "message larger than the limit for its kind")
-        try:
-            msg = json.loads(body.decode("ascii"), object_pairs_hook=_no_object)
-        except (ValueError, RecursionError):
-            raise Ended("crashed", "malformed message from the sandbox") from None
-        if type(msg) is not list or not msg or type(msg[0]) is not str or msg[0] == "value":
-            raise Ended("crashed", "malformed message from the sandbox")
-        return msg
 
     def _message(self) -> list:
         """The worker's next message; Ended (with the reason) if it stopped answering."""
         got = []
 
         def arrived() -> bool:
-            msg = self._frame(self.resp_buf)
+            msg = frames.parse(self.resp_buf)
             if msg is not None:
                 got.append(msg)
             return bool(got) or not self.resp_open
@@ -253,7 +208,7 @@ class Session:
         """The supervisor's final report, once it has arrived; its notes name the isolation set up:
         ["notes", [str...]], then ["exit", code | None, signal | None, [str...]]."""
         while self.sup is None:
-            msg = self._frame(self.sup_buf)
+            msg = frames.parse(self.sup_buf)
             if msg is None:
                 if self.sup_r not in self.sel.get_map():
                     self.sup = {}  # closed without a final report
@@ -272,7 +227,7 @@ class Session:
         msg = self._message()
         if msg == ["ready"]:
             return
-        info = _valid_info(msg[1:]) if msg[0] in ("raised", "setup_failed") else None
+        info = frames.exception_info(msg[1:]) if msg[0] in ("raised", "setup_failed") else None
         if info is not None and msg[0] == "raised":
             raise Ended(*classify_exception(info))
         if info is not None:
@@ -288,7 +243,7 @@ class Session:
         msg = self._message()
         if msg[0] == "value":  # the raw JSON body: the checker parses and decodes it
             return "value", msg[1]
-        info = _valid_info(msg[1:]) if msg[0] == "raised" else None
+        info = frames.exception_info(msg[1:]) if msg[0] == "raised" else None
         if info is not None:
             return "raised", info
         if msg[0] == "unencodable" and len(msg) == 2 and type(msg[1]) is str:
@@ -306,7 +261,7 @@ class Session:
         got = []
 
         def arrived() -> bool:
-            body = self._body(self.checker.inbox)
+            body = frames.body(self.checker.inbox)
             if body is not None:
                 got.append(marshal.loads(body))
             return bool(got) or self.checker.fileno() not in self.sel.get_map()
@@ -383,7 +338,9 @@ class Session:
 
     def kill(self) -> None:
         """SIGKILL the whole sandbox now: its process group and every task of its cgroup (from
-        any thread: an interrupted scorer ends its live sandboxes this way)."""
+        any thread: an interrupted scorer ends its live sandboxes this way); its item ends as
+        crashed."""
+        self.aborted = True
         if self.proc is not None:
             try:
                 os.killpg(self.proc.pid, signal.SIGKILL)
@@ -394,4 +351,3 @@ class Session:
 
 
 IDLE_S = 0.5
-SMALL = 64 << 10  # any message but a returned value: ready, raised, unencodable, reports
