@@ -44,6 +44,7 @@ import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 
+from loraplace.sandbox import checking
 from loraplace.sandbox import isolation as iso_mod
 from loraplace.sandbox.checking import judge_item
 from loraplace.sandbox.outcome import Ended
@@ -193,4 +194,5 @@ def run_many(programs, *, workers: int | None = None, timeout: float = 3.0,
         raise
     finally:
         pool.shutdown(wait=True)
+        checking.retire(threads)
         bar.close()

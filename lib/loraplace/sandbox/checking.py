@@ -10,6 +10,7 @@ item is a timeout; no other item waits for it, and the scorer holds no lock mean
 """
 from __future__ import annotations
 
+import atexit
 import os
 import subprocess
 import sys
@@ -18,7 +19,8 @@ import threading
 from loraplace.sandbox import boot
 from loraplace.sandbox.outcome import Ended
 
-_LOCAL = threading.local()
+_MINE: dict = {}  # scorer thread id -> its Checker
+_LOCK = threading.Lock()
 
 
 class Checker:
@@ -55,20 +57,40 @@ class Checker:
         self.proc.kill()
         self.proc.wait()
         for f in (self.proc.stdin, self.proc.stdout):
-            f.close()
+            try:
+                f.close()
+            except OSError:  # a write that could not complete (the checker died)
+                pass
 
 
 def _acquire() -> Checker:
-    c = getattr(_LOCAL, "checker", None)
+    me = threading.get_ident()
+    with _LOCK:
+        c = _MINE.get(me)
     if c is None or c.proc.poll() is not None:
-        c = _LOCAL.checker = Checker()
+        c = Checker()
+        with _LOCK:
+            _MINE[me] = c
     return c
 
 
 def _discard(c: Checker) -> None:
     c.kill()
-    if getattr(_LOCAL, "checker", None) is c:
-        _LOCAL.checker = None
+    with _LOCK:
+        for t in [t for t, mine in _MINE.items() if mine is c]:
+            del _MINE[t]
+
+
+def retire(threads=None) -> None:
+    """End the checkers of these scorer threads (all if None): a batch is over. (A checker
+    would die with its thread anyway; this reaps it, so no process is left running.)"""
+    with _LOCK:
+        gone = [c for t, c in _MINE.items() if threads is None or t in threads]
+    for c in gone:
+        _discard(c)
+
+
+atexit.register(retire)
 
 
 def judge_item(program, session) -> tuple[str, str, float]:

@@ -12,6 +12,7 @@ The chain, when the scorer ends however it ends (an exception, SIGINT, SIGTERM, 
 """
 from __future__ import annotations
 
+import atexit
 import os
 import shutil
 import signal
@@ -40,6 +41,16 @@ def ensure_reaper(kind: str) -> None:
         proc.stdin.write(boot.payload("reaper", (), {"prefix": f"loraplace-{me}-",
                                                       "parents": parents}))
         _REAPER[me] = proc  # its stdin stays open until this process ends
+        atexit.register(_release, proc)
+
+
+def _release(proc) -> None:
+    """At a normal exit: EOF to the reaper, which sweeps (nothing, normally) and exits."""
+    try:
+        proc.stdin.close()
+        proc.wait(timeout=5)
+    except (OSError, subprocess.TimeoutExpired):
+        pass
 
 
 def remove_tree(path: str) -> None:
