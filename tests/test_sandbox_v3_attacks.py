@@ -73,3 +73,15 @@ def test_a_program_that_passes_only_sometimes_is_never_stored_as_a_pass_after_di
         if stored["status"] == "passed":
             assert stored["confirmed"] == "twice"
     assert res[0]["status"] in ("passed", "flaky", "timeout"), res
+
+
+def test_stop_iteration_cannot_end_an_iterator_protocol_in_check_early():
+    """A check that consumes map(candidate, ...) would read a re-raised StopIteration as the
+    end of the inputs: all(map(...)) of nothing is True. The candidate's StopIteration arrives
+    as CandidateError instead."""
+    check = ("def check(candidate):\n"
+             "    assert all(map(lambda x: candidate(x) == x + 1, [1, 5]))\n")
+    for exc in ("StopIteration", "StopAsyncIteration"):
+        r = run(prog(f"    raise {exc}\n", test=check))
+        assert r.status == "failed" and exc in r.reason, r  # re-raised as itself: passed
+    assert run(prog(OK, test=check)).status == "passed"

@@ -61,8 +61,13 @@ def classify_exception(info: dict) -> tuple:
     return "failed", f"{exc}: {msg}"[:200]
 
 
+# never re-raised as themselves: an iterator protocol in `check` (all(map(candidate, ...)),
+# list(map(...)), for x in map(...)) would read StopIteration as "no more items" and stop early
+NOT_REBUILT = ("StopIteration", "StopAsyncIteration")
+
+
 def _rebuild(info: dict) -> Exception:
-    cls = getattr(builtins, info["type"], None)
+    cls = getattr(builtins, info["type"], None) if info["type"] not in NOT_REBUILT else None
     if isinstance(cls, type) and issubclass(cls, Exception):
         try:
             return cls(info["msg"])
