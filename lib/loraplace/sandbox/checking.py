@@ -15,6 +15,7 @@ import os
 import subprocess
 import sys
 import threading
+import time
 
 from loraplace.sandbox import boot
 from loraplace.sandbox.outcome import Ended
@@ -117,7 +118,7 @@ def judge_item(program, session) -> tuple[str, str, float]:
         if waiting:  # the checker waits for this reply: end its item, keep the process
             try:
                 checker.send(("ended", e.status, e.reason))
-                session.deadline = _now() + 0.5
+                session.deadline = time.monotonic() + 0.5
                 if session.from_checker()[0] == "done":
                     return e.status, e.reason, checker.cpu_seconds() - cpu0
             except (Ended, OSError):
@@ -128,9 +129,3 @@ def judge_item(program, session) -> tuple[str, str, float]:
     except BaseException:
         _discard(checker)
         raise
-
-
-def _now() -> float:
-    import time
-
-    return time.monotonic()
