@@ -352,11 +352,11 @@ def test_the_cli_scores_through_the_tracks_cache(items, tmp_path, capsys, monkey
     f = tmp_path / "x__humaneval.jsonl"
     f.write_text("".join(json.dumps({"task_id": t, "completion": c}) + "\n" for t, c in items[:2]))
     cache = tmp_path / "cache"
-    args = ["humaneval-score", str(f), "--json", "--cache-dir", str(cache), "--timeout", str(T)]
+    args = ["humaneval-score", str(f), "--json", "--cache-dir", str(cache), "--timeout", "3"]
     assert cli.main(args) == 0
     cold = json.loads(capsys.readouterr().out)
     assert cold["by_status"] == {"failed": 1, "passed": 1}
-    assert {p.stem for p in _entries(cache)} == {ec.cache_key(t, c, "corrected", T) for t, c in items[:2]}
+    assert {p.stem for p in _entries(cache)} == {ec.cache_key(t, c, "corrected", 3.0) for t, c in items[:2]}
 
     def boom(*a, **k):
         raise AssertionError("score_rows must not run on a warm cache")
