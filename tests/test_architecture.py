@@ -11,7 +11,7 @@ MAX_MODULE_LINES = 400
 MAX_FUNCTION_LINES = 60
 # Functions still over the budget (code lines, docstring excluded), each to be split; the list may
 # only shrink: a new long function, or a listed one that grew, fails.
-OVER_BUDGET = {"loraplace.sandbox.worker.main": 62}  # the sandbox's trusted supervisor: split with a red-team re-run
+OVER_BUDGET: dict[str, int] = {}
 
 
 def _modules() -> dict[str, Path]:

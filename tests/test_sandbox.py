@@ -67,9 +67,11 @@ FORGERIES = {
         def frame(obj):
             b = json.dumps(obj).encode()
             return struct.pack('>I', len(b)) + b
-        for fd in range(3, 64):
+        for fd in [int(f) for f in os.listdir('/proc/self/fd') if int(f) > 2]:
             for obj in ({'ready': True}, {'value': '"passed"'}, {'outcome': 'returned'}, {'value': '2'},
-                        {'exit': 0, 'signal': None, 'notes': ['seccomp', 'cgroup']}):
+                        {'exit': 0, 'signal': None, 'notes': ['seccomp', 'cgroup']},
+                        ['ready'], ['value', '2'], ['value', '6'], ['done', 'passed', 'ok'],
+                        ['exit', 0, None, ['seccomp', 'cgroup']]):
                 try:
                     os.write(fd, frame(obj))
                 except OSError:
@@ -143,7 +145,7 @@ def test_hostile_failures_are_classified_and_the_batch_goes_on():
     assert res[0].status == res[-1].status == "passed", res
     assert [r.status for r in res[1:3]] == ["failed", "failed"], res
     assert res[3].status == "crashed" and ("35" in res[3].reason or "SIGRT" in res[3].reason), res[3]
-    assert res[4].status == "failed" and res[5].status in ("failed", "crashed", "blocked")
+    assert res[4].status == "failed" and res[5].status in ("failed", "crashed", "blocked", "timeout")
     assert res[6].status == "failed" and res[7].status == "failed", res[6:8]
 
 
@@ -172,7 +174,7 @@ def test_infinite_loop_times_out_and_busy_wait_is_bounded():
                                       prog("    import time\n    while True:\n        time.sleep(0.01)\n")],
                                      workers=2, timeout=1.5, progress=False)
     assert loop.status == sleeper.status == "timeout"
-    assert time.monotonic() - t0 < 6
+    assert time.monotonic() - t0 < 30  # bounded, not a speed target
 
 
 def test_fork_bomb_is_bounded():
@@ -180,15 +182,32 @@ def test_fork_bomb_is_bounded():
     r = run(attack("import os\nwhile True:\n    try:\n        os.fork()\n    except OSError:\n"
                    "        pass\n", body=OK), timeout=2.0)
     assert r.status in ("blocked", "timeout", "crashed"), r
-    assert time.monotonic() - t0 < 8
+    assert time.monotonic() - t0 < 30  # bounded, not a speed target
     assert run(prog(OK)).status == "passed"
 
 
-@pytest.mark.parametrize("src", ["x = bytearray(10 * 2**30)\n",
-                                 "a = []\nwhile True:\n    a.append(bytearray(2**24))\n"])
-def test_huge_allocation_is_blocked(src):
-    r = run(attack(src, body=OK), timeout=5.0)
+def test_huge_allocation_is_refused_in_the_sandbox():
+    """RLIMIT_AS refuses it inside the sandbox: the program sees MemoryError, which the host does
+    not take on its word (no cgroup counter moved), so the item simply failed."""
+    r = run(attack("x = bytearray(10 * 2**30)\n", body=OK), timeout=5.0)
+    assert r.status in ("failed", "blocked") and "MemoryError" in r.reason, r
+
+
+@needs_full
+def test_memory_growth_is_blocked_by_the_cgroup():
+    r = run(attack("a = []\nwhile True:\n    a.append(bytearray(2**24))\n", body=OK),
+            memory_bytes=256 << 20, timeout=30.0)
     assert r.status == "blocked" and "memory" in r.reason, r
+
+
+@pytest.mark.parametrize("raise_it", ["raise MemoryError()", "raise OSError(13, 'Permission denied')",
+                                      "raise OSError(11, 'Resource temporarily unavailable')",
+                                      "raise RuntimeError(\"can't start new thread\")"])
+def test_blocked_is_never_taken_from_the_sandboxs_own_exception(raise_it):
+    """A completion that raises what a limit would raise is a failure: only the cgroup's
+    counters (host-side facts) make an item `blocked`."""
+    r = run(prog(f"    {raise_it}\n"))
+    assert r.status == "failed", r
 
 
 @needs_full
@@ -229,16 +248,19 @@ def test_a_timeout_may_run_on_to_show_it_is_cpu_bound_and_nothing_else():
     spin = prog("    import time\n    time.sleep(0.6)\n    while True:\n        pass\n")
     r = run(spin, timeout=1.0)
     assert r.status == "timeout" and r.cpu_s < 0.8, r  # it slept, then spun for < 0.4 s
-    r = run(spin, timeout=1.0, confirm_cpu_s=5.0)
-    assert r.status == "timeout" and r.cpu_s >= 0.8, r
+    # it stays runnable, so it lingers until its cgroup has used the whole limit, however slowly
+    # a loaded machine gives it CPU (only the generous window bounds that)
+    r = run(spin, timeout=1.0, confirm_cpu_s=120.0)
+    assert r.status == "timeout" and r.cpu_s >= 1.0, r
     burst = prog("    import time\n    time.sleep(0.8)\n    t = time.process_time()\n"
                  "    while time.process_time() - t < 0.6:\n        pass\n    return x + 1\n")
-    r = run(burst, timeout=1.0, confirm_cpu_s=5.0)
+    r = run(burst, timeout=1.0, confirm_cpu_s=120.0)
     assert r.status == "timeout" and r.cpu_s < 0.5, r
+
 
 def test_file_size_limit():
     r = run(attack("open('big', 'wb').write(b'x' * (64 << 20))\n", body=OK), fsize_bytes=1 << 20)
-    assert r.status == "blocked" and ("file size" in r.reason or "size limit" in r.reason), r
+    assert r.status == "failed" and "File too large" in r.reason, r  # EFBIG inside the sandbox
 
 
 # --- correct code passes ----------------------------------------------------------------------------

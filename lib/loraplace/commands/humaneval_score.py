@@ -18,6 +18,11 @@ def register(subparsers) -> None:
     p.add_argument("--timeout", type=float, default=3.0, help="wall seconds per item")
     p.add_argument("--workers", type=int, default=sandbox.default_workers(),
                    help="sandboxes at once (default: CPUs + 1)")
+    p.add_argument("--cache-dir", default=None, metavar="DIR",
+                   help="score through the execution cache in DIR, the one the tracks use "
+                        "(loraplace.scoring.execution; theirs is $LORAPLACE_CACHE_DIR/humaneval, "
+                        "else ~/.cache/loraplace/humaneval): only what is not cached runs, and "
+                        "only reproduced outcomes are stored. Default: no cache")
     p.add_argument("--json", action="store_true", help="print the summary as JSON")
     p.add_argument("--details", action="store_true", help="with --json: include per-item results")
     p.add_argument("--allow-unsandboxed", action="store_true",
@@ -30,9 +35,18 @@ def run(args: argparse.Namespace) -> int:
     if not os.path.exists(args.file):
         raise FileNotFoundError(f"no such file: {args.file}")
     try:
-        results = humaneval.score_file(args.file, args.scorer, workers=args.workers,
-                                       timeout=args.timeout, progress=not args.json,
-                                       allow_unsandboxed=args.allow_unsandboxed)
+        if args.cache_dir is None:
+            results = humaneval.score_file(args.file, args.scorer, workers=args.workers,
+                                           timeout=args.timeout, progress=not args.json,
+                                           allow_unsandboxed=args.allow_unsandboxed)
+        else:
+            from loraplace.scoring.execution import execute_cached
+
+            rows = humaneval.read_completions(args.file)
+            results = execute_cached([(r["task_id"], r["completion"]) for r in rows], args.scorer,
+                                     cache_dir=args.cache_dir, workers=args.workers,
+                                     timeout=args.timeout, progress=not args.json,
+                                     allow_unsandboxed=args.allow_unsandboxed)
     except sandbox.IsolationRefused as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2

@@ -4,28 +4,36 @@
 
 One item:
 
-    scorer thread ── Popen ──► [unshare --net --pid --ipc --mount --uts --fork --kill-child]
-      │  outcome.outcome:        └─ supervisor (worker.py; trusted, pid 1, in a cgroup)
-      │  check(candidate-proxy)        mounts (read-only /, private tmpfs), then forks
-      │   ── call: plain data ─────►   worker: rlimits, fresh uid, no_new_privs, seccomp,
-      │   ◄── value: plain data ────     exec(prompt + completion); serve calls
-      └─ outcome decided here; the sandbox (and its cgroup) is then killed and removed
+    scorer thread ── Popen ──► [setpriv --pdeathsig KILL unshare --net --pid --ipc --mount ...]
+      │  moves bytes only          └─ supervisor (worker.py; trusted, pid 1, in a cgroup)
+      │   ── call ────────────────►      mounts, then forks the worker: rlimits, fresh uid,
+      │   ◄── value (JSON text) ───        no_new_privs, seccomp, exec(prompt + completion)
+      │        ▲ │
+      │        │ ▼
+      └─ checker process (checker.py): decodes each value (plaindata), runs check(candidate-proxy)
+    The item's deadline covers all of it: past it the sandbox and, if it is still working, the
+    checker are killed; the sandbox (and its cgroup) is then removed.
 
-The outcome is decided in this process (see loraplace.sandbox.outcome): only plain data (builtin
+The outcome is decided on the host (see loraplace.sandbox.outcome): only plain data (builtin
 values, decoded strictly by loraplace.sandbox.plaindata) comes back from the completion's
-process, so nothing it prints, writes, patches or traces turns a failure into a pass.
+process, so nothing it prints, writes, patches or traces turns a failure into a pass, and what
+the values cost to decode or compare is paid by that item's checker, under its deadline.
 Isolation (loraplace.sandbox.isolation) is per sandbox; anything less than full is refused
 unless `allow_unsandboxed=True`, and every result names the isolation it obtained.
 
 Status of a `SandboxResult` (exactly one):
   passed   `check` returned, every call answered with plain data.
   failed   an assertion failed, the completion raised (also while being defined: SyntaxError,
-           NameError, ...), or it returned something that is not plain data.
-  timeout  the wall-clock limit passed (definition + every call), or the CPU limit (SIGXCPU).
-  crashed  the worker died (a signal, os._exit, ...), sent a malformed message, or the sandbox
-           could not be set up with the isolation required.
-  blocked  a limit ended it: memory (RLIMIT_AS, cgroup OOM), processes, file size, a refused
-           write, the network.
+           NameError, MemoryError, a refused write, ...), or it returned something that is not
+           plain data.
+  timeout  the deadline passed (definition + every call + decoding + check), or the CPU
+           rlimit (SIGXCPU).
+  crashed  the worker died (a signal, os._exit, ...), sent a malformed message or value (one too
+           big, too deep, or a hash flood), or the sandbox could not be set up with the
+           isolation required.
+  blocked  a failed or crashed item whose sandbox cgroup's counters show it ran into a limit:
+           memory (the limit reached, an OOM kill) or processes (pids.max). Host-side facts only:
+           what the sandbox says about its own exceptions never makes an item blocked.
 One item's failure, whatever it is, is that item's result: run_many never raises for it.
 """
 from __future__ import annotations
@@ -36,10 +44,12 @@ import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 
+from loraplace.sandbox import checking
 from loraplace.sandbox import isolation as iso_mod
-from loraplace.sandbox.outcome import Ended, outcome
+from loraplace.sandbox.checking import judge_item
+from loraplace.sandbox.outcome import Ended
 from loraplace.sandbox.program import Program, build_program  # noqa: F401  (the api's input type)
-from loraplace.sandbox.session import Session
+from loraplace.sandbox.session import LIVE, Session
 
 STATUSES = ("passed", "failed", "timeout", "crashed", "blocked")
 TAIL_BYTES = 64 * 1024
@@ -77,44 +87,68 @@ def run_program(program: Program, *, timeout: float = 3.0, memory_bytes: int = 1
     """Execute one program in a fresh sandbox and judge it; never raises for what it does.
     Raises IsolationRefused (before running anything) when isolation is not full and not allowed.
 
+    The item's deadline (`timeout`, wall clock) covers the sandbox, moving its messages, decoding
+    its values and `check` (in the checker process, loraplace.sandbox.checking).
+    RLIMIT_AS is twice `memory_bytes`, so a program that really uses its memory runs into the
+    cgroup's limit (a host-side fact: `blocked`) rather than a MemoryError it could fake.
     confirm_cpu_s: after a wall-clock timeout, how many more seconds the sandbox may run on,
     unjudged, to show that it needs more CPU than its whole time limit (then `cpu_s` >= timeout;
-    see Session.linger). The status stays `timeout` either way; `duration_s` excludes that time."""
+    see Session.linger). The status stays `timeout` either way; `duration_s` excludes that time.
+    `cpu_s` is the sandbox cgroup's CPU time plus the checker's for this item."""
     if not isinstance(program, Program):
         raise TypeError("run_program needs a Program (sandbox.build_program), got "
                         f"{type(program).__name__}: the test must be kept apart from the completion")
     iso = iso_mod.probe(mode)
     iso_mod.require(iso, allow_unsandboxed)
-    limits = {"as": memory_bytes, "fsize": fsize_bytes, "nproc": nproc, "inodes": 4096}
-    start, lingered = time.monotonic(), 0.0
+    limits = {"memory": memory_bytes, "as": 2 * memory_bytes, "fsize": fsize_bytes,
+              "nproc": nproc, "nproc_rlimit": 2 * nproc if iso.cgroup else nproc, "inodes": 4096}
+    start, lingered, judged_cpu = time.monotonic(), 0.0, 0.0
     session = None
     try:
         session = Session(program, iso, timeout=timeout, limits=limits, tail_bytes=tail_bytes)
-        status, reason = outcome(program, session)
+        status, reason, judged_cpu = judge_item(program, session)
     except Ended as e:
         status, reason = e.status, e.reason
     except Exception as e:  # noqa: BLE001 -- a host-side failure is this item's result
         status, reason = "crashed", f"sandbox error: {type(e).__name__}: {e}"[:200]
     finally:
         if session is not None:
-            if status == "timeout" and reason.startswith("wall-clock") and confirm_cpu_s > 0:
-                t0 = time.monotonic()
-                try:
-                    session.linger(timeout, confirm_cpu_s)
-                except Exception:  # noqa: BLE001 -- cpu_s stays the CPU at the limit
-                    pass
-                lingered = time.monotonic() - t0
-            try:
-                session.close(wait=status != "timeout")
-            except Exception:  # noqa: BLE001
-                pass
+            lingered = _finish(session, status, reason, timeout, confirm_cpu_s)
     feats = tuple(f for f in iso_mod.FEATURES if session is not None and f in session.features)
     if status == "passed" and not allow_unsandboxed and set(feats) != set(iso_mod.FEATURES):
         status, reason = "crashed", f"isolation incomplete: {iso_mod.level(feats)}"
+    if status in ("failed", "crashed") and session is not None and session.limit_hit:
+        status, reason = "blocked", f"{session.limit_hit} limit (sandbox cgroup): {reason}"[:200]
     out = session.out.text() if session else ""
     err = session.err.text() if session else ""
+    cpu = None if session is None or session.cpu_s is None else session.cpu_s + judged_cpu
     return SandboxResult(status, reason, err, time.monotonic() - start - lingered, "netns" in feats,
-                         out, feats, session.cpu_s if session else None)
+                         out, feats, cpu)
+
+
+def _finish(session: Session, status: str, reason: str, timeout: float, confirm_cpu_s: float) -> float:
+    """Linger (a wall-clock timeout, when asked) and close; the seconds spent lingering."""
+    lingered = 0.0
+    if status == "timeout" and reason.startswith("wall-clock") and confirm_cpu_s > 0:
+        t0 = time.monotonic()
+        try:
+            session.linger(timeout, confirm_cpu_s)
+        except Exception:  # noqa: BLE001 -- cpu_s stays the CPU at the limit
+            pass
+        lingered = time.monotonic() - t0
+    try:
+        session.close(wait=status != "timeout")
+    except Exception:  # noqa: BLE001
+        pass
+    return lingered
+
+
+def abort_all(threads=None) -> None:
+    """Kill every live sandbox of this process (of the given scorer threads) now: an
+    interrupted batch. Their items end as crashed; each is torn down by the thread that runs it."""
+    for s in list(LIVE):
+        if threads is None or s.thread in threads:
+            s.kill()
 
 
 def default_workers() -> int:
@@ -136,14 +170,29 @@ def run_many(programs, *, workers: int | None = None, timeout: float = 3.0,
     bar = _progress.phase(desc, len(programs), unit="prog", enabled=progress)
     lock = threading.Lock()
 
+    aborted, threads = threading.Event(), set()
+
     def one(p: Program) -> SandboxResult:
+        threads.add(threading.get_ident())
+        if aborted.is_set():
+            return SandboxResult("crashed", "the scorer was interrupted", "", 0.0, False)
         res = run_program(p, timeout=timeout, **kwargs)
         with lock:
             bar.advance()
         return res
 
+    pool = ThreadPoolExecutor(max_workers=workers)
     try:
-        with ThreadPoolExecutor(max_workers=workers) as pool:
-            return list(pool.map(one, programs))
+        futures = [pool.submit(one, p) for p in programs]
+        return [f.result() for f in futures]
+    except BaseException:  # an exception, SIGINT: nothing this batch started outlives it
+        aborted.set()
+        pool.shutdown(wait=False, cancel_futures=True)
+        for _ in range(5):  # and what a worker thread was starting meanwhile
+            abort_all(threads)
+            time.sleep(0.05)
+        raise
     finally:
+        pool.shutdown(wait=True)
+        checking.retire(threads)
         bar.close()

@@ -11,13 +11,18 @@ result states what it got. Anything less is refused unless the caller allows it
                              through the abstract namespace, no SysV IPC / POSIX mqueues of
                              the host or of another sandbox, a pid namespace whose end kills
                              every process the program left behind
-  fs-readonly private-tmpfs  (set by the supervisor) / read-only and nosuid; fresh size-capped
-                             tmpfs on /tmp (work dir and $HOME), /var/tmp, /dev/shm, /run
+  fs-readonly private-tmpfs  (set by the supervisor) a minimal root (worker.build_root: /usr,
+                             the interpreter, five devices, a private devpts; no other host
+                             file, FIFO or socket), read-only and nosuid; fresh size-capped
+                             tmpfs on /tmp (work dir and $HOME), /var/tmp, /dev/shm
   uid-drop                   the program runs as a fresh random uid, no capabilities
   cgroup                     memory, pids and cpu limits for the whole sandbox (not per process),
                              and its CPU time (a timeout that used its CPU is the program's own)
   seccomp                    no nested user namespaces, no setns / mount / ptrace / bpf /
-                             keyctl / perf_event_open, no AF_UNIX sockets
+                             keyctl / perf_event_open / io_uring; socket and socketpair for
+                             AF_INET / AF_INET6 only (32-bit argument compare)
+  (and, set up by the supervisor without a feature name of its own: a cgroup namespace)
+The `unshare` prefix runs under `setpriv --pdeathsig KILL` (loraplace.sandbox.cleanup).
 """
 from __future__ import annotations
 
@@ -39,6 +44,12 @@ FEATURES = ("netns", "pidns", "ipcns", "mountns", "fs-readonly", "private-tmpfs"
 NAMESPACES = ("--net", "--pid", "--ipc", "--mount", "--uts", "--fork", "--kill-child",
               "--mount-proc")
 CLONE_NEWUSER = 0x10000000
+# socket families a sandbox may open (inside its empty network namespace): the stdlib needs no
+# other offline. Every family below FAMILIES (the kernel's AF_MAX is 46 in 6.x; a family >= its
+# AF_MAX fails there anyway) is refused otherwise: AF_UNIX (host sockets), AF_VSOCK (outside the
+# network namespace), AF_NETLINK, AF_PACKET, ...
+SOCKET_FAMILIES = (socket.AF_INET, socket.AF_INET6)
+FAMILIES = 64
 _DENIED = ("setns", "mount", "umount2", "pivot_root", "mount_setattr", "open_tree", "move_mount",
            "fsopen", "fsmount", "fsconfig", "fspick", "keyctl", "add_key", "request_key", "bpf",
            "perf_event_open", "userfaultfd", "ptrace", "process_vm_readv", "process_vm_writev",
@@ -91,11 +102,13 @@ def probe(mode: str = "auto") -> Isolation:
     if mode not in modes:
         raise ValueError(f"Unknown isolation mode {mode!r}. Available: {', '.join(modes)}")
     root, unshare = os.geteuid() == 0, shutil.which("unshare")
+    setpriv = shutil.which("setpriv")  # unshare dies with the scorer thread (cleanup.py)
+    guard = (setpriv, "--pdeathsig", "KILL") if setpriv else ()
     candidates = []
     if unshare and mode == "auto" and root:
-        candidates.append(((unshare, *NAMESPACES), True))
+        candidates.append(((*guard, unshare, *NAMESPACES), True))
     if unshare and mode in ("auto", "userns"):
-        candidates.append(((unshare, "--user", "--map-root-user", *NAMESPACES), False))
+        candidates.append(((*guard, unshare, "--user", "--map-root-user", *NAMESPACES), False))
     prefix, drop = (), False
     for pre, d in candidates:
         try:
@@ -124,9 +137,14 @@ def _seccomp_bpf() -> bytes:
         f.add_rule(sc.ERRNO(errno.EPERM), "unshare", sc.Arg(0, sc.MASKED_EQ, CLONE_NEWUSER, CLONE_NEWUSER))
         f.add_rule(sc.ERRNO(errno.EPERM), "clone", sc.Arg(0, sc.MASKED_EQ, CLONE_NEWUSER, CLONE_NEWUSER))
         f.add_rule(sc.ERRNO(errno.ENOSYS), "clone3")  # flags live in memory: libc falls back to clone
-        f.add_rule(sc.ERRNO(errno.EACCES), "socket", sc.Arg(0, sc.EQ, socket.AF_UNIX))
+        for family in range(FAMILIES):  # an allowlist: every family but SOCKET_FAMILIES
+            if family not in SOCKET_FAMILIES:  # the kernel reads an int: compare 32 bits only
+                for call in ("socket", "socketpair"):
+                    f.add_rule(sc.ERRNO(errno.EACCES), call, sc.Arg(0, sc.MASKED_EQ, 0xFFFFFFFF, family))
         for name in _DENIED:
             f.add_rule(sc.ERRNO(errno.EPERM), name)
+        for name in ("io_uring_setup", "io_uring_enter", "io_uring_register"):
+            f.add_rule(sc.ERRNO(errno.ENOSYS), name)  # its socket / open ops bypass the rules above
         with tempfile.TemporaryFile() as fh:
             f.export_bpf(fh)
             fh.seek(0)
@@ -161,6 +179,14 @@ def _v1_dirs() -> dict[str, Path]:
         if d.is_dir() and os.access(d, os.W_OK):
             out[ctrl] = d
     return out
+
+
+def cgroup_parents(kind: str) -> list[Path]:
+    """The directories sandbox cgroups of `kind` are created in (one per v1 controller)."""
+    if kind == "v2":
+        base = _v2_base()
+        return [] if base is None else [base / _self_cgroup("").lstrip("/")]
+    return list(_v1_dirs().values())
 
 
 def _cgroup_kind() -> str:
@@ -214,6 +240,7 @@ class Cgroup:
         try:
             mem, pid, cpu, _ = made.dirs
             (mem / "memory.limit_in_bytes").write_text(str(memory))
+            (mem / "memory.swappiness").write_text("0")  # no swap: no futile reclaim at the limit
             if (mem / "memory.memsw.limit_in_bytes").exists():
                 (mem / "memory.memsw.limit_in_bytes").write_text(str(memory))
             (pid / "pids.max").write_text(str(pids))
@@ -237,39 +264,72 @@ class Cgroup:
         except (OSError, KeyError, ValueError, IndexError):
             return None
 
-    def oom_killed(self) -> bool:
-        d = self.dirs[0]
-        name = "memory.events" if self.kind == "v2" else "memory.oom_control"
+    def _read(self, index: int, name: str) -> str:
         try:
-            text = (d / name).read_text()
-        except OSError:
-            return False
-        return any(line.split()[:1] == ["oom_kill"] and line.split()[1] != "0"
-                   for line in text.splitlines() if len(line.split()) == 2)
+            return (self.dirs[index] / name).read_text()
+        except (OSError, IndexError):
+            return ""
+
+    def limit_hit(self) -> str | None:
+        """Which limit the sandbox ran into, from the kernel's counters (host-side facts, never
+        what the sandbox says): 'memory' (an OOM kill, or the limit reached), 'processes'
+        (a fork or thread refused by pids.max), else None."""
+        def count(text: str, keys: tuple) -> int:
+            n = 0
+            for line in text.splitlines():
+                parts = line.split()
+                if len(parts) == 2 and parts[0] in keys and parts[1].isdigit():
+                    n += int(parts[1])
+            return n
+        if self.kind == "v2":
+            mem = count(self._read(0, "memory.events"), ("max", "oom_kill"))
+            pids = count(self._read(0, "pids.events"), ("max",))
+        else:
+            fail = self._read(0, "memory.failcnt").strip()
+            mem = count(self._read(0, "memory.oom_control"), ("oom_kill",)) + (int(fail) if fail.isdigit() else 0)
+            pids = count(self._read(1, "pids.events"), ("max",))
+        return "memory" if mem else "processes" if pids else None
+
+    def runnable(self) -> bool:
+        """Whether any thread of the sandbox is running or waiting for a CPU (state R)."""
+        tids = self._read(0, "cgroup.threads" if self.kind == "v2" else "tasks").split()
+        for tid in tids:
+            try:
+                with open(f"/proc/{int(tid)}/stat", "rb") as f:
+                    if f.read().rsplit(b")", 1)[1].split()[0] == b"R":
+                        return True
+            except (OSError, ValueError, IndexError):
+                continue
+        return False
+
+    def kill(self) -> None:
+        """SIGKILL every task in the group (cgroup.kill where the kernel has it)."""
+        for d in self.dirs:
+            if self.kind == "v2" and (d / "cgroup.kill").exists():
+                try:
+                    (d / "cgroup.kill").write_text("1")
+                except OSError:
+                    pass
+            try:
+                pids = [int(p) for p in (d / "cgroup.procs").read_text().split()]
+            except (OSError, ValueError):
+                pids = []
+            for p in pids:
+                try:
+                    os.kill(p, signal.SIGKILL)
+                except OSError:
+                    pass
 
     def remove(self) -> None:
         """Kill whatever is left in the group, then remove it (a few tries, ~1 s at most)."""
         for attempt in range(60):
+            self.kill()
             left = False
             for d in self.dirs:
-                if not d.exists():
-                    continue
-                if self.kind == "v2" and (d / "cgroup.kill").exists():
-                    try:
-                        (d / "cgroup.kill").write_text("1")
-                    except OSError:
-                        pass
-                try:
-                    pids = [int(p) for p in (d / "cgroup.procs").read_text().split()]
-                except OSError:
-                    pids = []
-                for p in pids:
-                    try:
-                        os.kill(p, signal.SIGKILL)
-                    except OSError:
-                        pass
                 try:
                     d.rmdir()
+                except FileNotFoundError:
+                    pass
                 except OSError:
                     left = True
             if not left:

@@ -13,9 +13,13 @@ directly; every other type is a one-key object: {"tuple": [...]}, {"set": [...]}
 Who runs what: the sandbox worker encodes the candidate's return values (an honest subclass of
 a builtin -- Counter, namedtuple, IntEnum, numpy.float64 -- is sent as its builtin base; the
 completion can patch that code in its own process, which only changes the *values* it sends).
-The host decodes with this module, in a process that never runs completion code: `decode`
-builds values only with builtin constructors, so nothing it returns has a custom `__eq__`,
-`__hash__` or `__bool__`, and the official `check` compares builtin values only.
+The host decodes with this module, in a process that never runs completion code (the checker
+process, loraplace.sandbox.checker, under the item's deadline): `decode` builds values only with
+builtin constructors, so nothing it returns has a custom `__eq__`, `__hash__` or `__bool__`, and
+the official `check` compares builtin values only. Decoding is bounded: MAX_BYTES of text,
+MAX_DEPTH, MAX_NODES values, and no set / dict is built whose members share one hash more than
+MAX_SAME_HASH times (ints that are multiples of 2**61 - 1 all hash alike: building a set of them
+is quadratic), checked by sorting the members' hashes, before any hash table is built.
 
 This file imports nothing but the stdlib, and at import time only `_json`, the C encoder behind
 `json.dumps`: every sandbox loads it before the completion runs, and `import json` would pull in
@@ -32,6 +36,7 @@ except ImportError:  # pragma: no cover -- CPython has it; elsewhere json.dumps 
 MAX_DEPTH = 64
 MAX_NODES = 1_000_000
 MAX_BYTES = 16 << 20
+MAX_SAME_HASH = 16  # members of one set / dict keys sharing one hash: more is a hash flood
 _BIG = 1 << 63
 TAGS = ("tuple", "set", "frozenset", "dict", "bytes", "complex", "int")
 
@@ -123,20 +128,18 @@ def _dec(node, depth: int, count: list):
     (tag, payload), = node.items()
     if tag in ("tuple", "set", "frozenset"):
         items = [_dec(x, depth + 1, count) for x in _items(payload, tag)]
-        try:
-            return {"tuple": tuple, "set": set, "frozenset": frozenset}[tag](items)
-        except TypeError as exc:  # unhashable member
-            raise Malformed(f"{tag}: {exc}") from None
+        if tag == "tuple":
+            return tuple(items)
+        _no_flood(items, tag)
+        return set(items) if tag == "set" else frozenset(items)
     if tag == "dict":
-        out = {}
+        pairs = []
         for pair in _items(payload, tag):
             if type(pair) is not list or len(pair) != 2:
                 raise Malformed("dict entries are [key, value] pairs")
-            try:
-                out[_dec(pair[0], depth + 1, count)] = _dec(pair[1], depth + 1, count)
-            except TypeError as exc:
-                raise Malformed(f"dict key: {exc}") from None
-        return out
+            pairs.append((_dec(pair[0], depth + 1, count), _dec(pair[1], depth + 1, count)))
+        _no_flood([k for k, _ in pairs], "dict key")
+        return dict(pairs)
     if tag in ("bytes", "int") and type(payload) is str:
         try:
             return bytes.fromhex(payload) if tag == "bytes" else int(payload, 16)
@@ -146,6 +149,20 @@ def _dec(node, depth: int, count: list):
             and all(type(x) in (int, float) for x in payload):
         return complex(float(payload[0]), float(payload[1]))
     raise Malformed(f"unknown or ill-formed tag {tag!r} (valid: {', '.join(TAGS)})")
+
+
+def _no_flood(members: list, what: str) -> None:
+    """Malformed unless every member is hashable and no hash is shared by more than
+    MAX_SAME_HASH members (hashes sorted: no hash table is built on the way)."""
+    try:
+        hashes = sorted(hash(m) for m in members)
+    except TypeError as exc:  # unhashable member
+        raise Malformed(f"{what}: {exc}") from None
+    run = 1
+    for a, b in zip(hashes, hashes[1:]):
+        run = run + 1 if a == b else 1
+        if run > MAX_SAME_HASH:
+            raise Malformed(f"{what}: more than {MAX_SAME_HASH} members share one hash (a hash flood)")
 
 
 def decode(text: str):

@@ -1,17 +1,19 @@
-"""The process tree inside one sandbox: `python -I -S -B -c sandbox_session.BOOT` (stdlib only).
+"""The process tree inside one sandbox: `python -I -S -B -c boot.BOOT` (stdlib only).
 
 The host compiles this file and plaindata.py once and sends both code objects with the item's
-config, marshalled, on the supervisor's stdin; BOOT runs main(config, plaindata's code). So no
+config, marshalled, on the supervisor's stdin; BOOT runs main((plaindata's code,), config). So no
 sandbox compiles them again or reads the project's directory. Every import here is paid by
 every item: the sandbox imports only `ctypes`, `resource`, `marshal` and `_json` (not `json`,
 which pulls in `re`; not `traceback`).
 
 supervisor (trusted; pid 1 of the sandbox's pid namespace, real or namespace root)
-  1. joins the sandbox cgroup, 2. mounts: a private tmpfs on /run holding a read-only bind of
-  the interpreter's prefix (so a dropped uid can import the whole stdlib even when it lives
-  under a 0700 /root), / read-only + nosuid (recursive), fresh size-capped tmpfs on /tmp,
-  /var/tmp and /dev/shm; the work dir ($HOME, cwd) is /tmp/work, 3. forks the worker, waits for
-  it, kills what it left behind, and writes its report {exit, signal, notes} to its own fd.
+  1. joins the sandbox cgroup, then a cgroup namespace rooted there (no sibling or host cgroup
+  is visible), 2. builds a minimal root and pivots into it (build_root: a tmpfs holding only
+  /usr and its links, the interpreter's prefix at its own path, null/zero/full/random/urandom, a
+  private devpts, the pid namespace's /proc; no other host file, FIFO or socket, no /sys, no
+  /dev/fuse), makes it read-only + nosuid (recursive), and mounts fresh size-capped tmpfs on
+  /tmp, /var/tmp and /dev/shm; the work dir ($HOME, cwd) is /tmp/work, 3. forks the worker,
+  waits for it, kills what it left behind, and reports [exit, signal, notes] on its own fd.
 worker (untrusted from the moment it runs the completion)
   rlimits, a fresh uid (or every capability dropped), no_new_privs, the seccomp filter, then
   exec(prompt + completion) and a loop: read a call (plain data) from the host, call the entry
@@ -19,8 +21,9 @@ worker (untrusted from the moment it runs the completion)
 
 Nothing this process writes is trusted by the host beyond its being plain data: the host decodes
 every message strictly (loraplace.sandbox.plaindata) and decides the outcome itself.
-Messages are 4-byte big-endian lengths + a body: JSON from the sandbox (plaindata.dumps), and
-from the host (trusted) a call's arguments as marshalled builtin values.
+Messages are 4-byte big-endian lengths + a body: a JSON array from the sandbox (plaindata.dumps;
+never a JSON object, whose keys the host would hash), and from the host (trusted) a call's
+arguments as marshalled builtin values.
 """
 import ctypes
 import marshal
@@ -56,7 +59,7 @@ def write_msg(fd, obj):
 
 
 def exc_info(e):
-    """Plain facts about an exception; robust to hostile exception objects."""
+    """[type, mro, errno, msg] of an exception; robust to hostile exception objects."""
     try:
         name = str(type(e).__name__)
     except BaseException:
@@ -73,7 +76,7 @@ def exc_info(e):
         msg = str.__str__(str(e))[:300]
     except BaseException:
         msg = "<unprintable>"
-    return {"type": name, "mro": mro, "errno": no, "msg": msg}
+    return [name, mro, no, msg]
 
 
 libc = ctypes.CDLL(None, use_errno=True)
@@ -97,14 +100,60 @@ def readonly_root():
         raise OSError(ctypes.get_errno(), "mount_setattr /")  # 442 = mount_setattr, AT_RECURSIVE
 
 
+MS_BIND, MS_REC, MS_NOSUID, MS_NODEV, MS_NOEXEC = 0x1000, 0x4000, 0x2, 0x4, 0x8
+DEVICES = ("null", "zero", "full", "random", "urandom")
+
+
+def bind(src, dst):
+    if os.path.isdir(src):
+        os.makedirs(dst, 0o755, exist_ok=True)
+    else:
+        os.makedirs(os.path.dirname(dst), 0o755, exist_ok=True)
+        open(dst, "a").close()
+    mount(src, dst, None, MS_BIND | MS_REC, None)
+
+
+def build_root(cfg, new):
+    """A fresh tmpfs at `new` holding only what the interpreter needs, read-only: /usr (and the
+    /bin, /lib... links or dirs beside it), the interpreter's prefix at its own path, a few
+    devices, a private devpts, /proc; no other host file, FIFO or socket exists in it."""
+    mount("tmpfs", new, "tmpfs", MS_NOSUID | MS_NODEV, "size=1m,nr_inodes=256,mode=755")
+    for name in ("usr", "bin", "lib", "lib32", "lib64", "libx32", "sbin"):
+        host = "/" + name
+        if os.path.islink(host):
+            os.symlink(os.readlink(host), new + host)
+        elif os.path.isdir(host):
+            bind(host, new + host)
+    py = os.path.realpath(cfg["pyroot"])
+    if not os.path.exists(new + py):  # a prefix outside /usr (pyenv, /opt): at its own path
+        bind(py, new + py)
+    if os.path.exists("/etc/ld.so.cache"):
+        bind("/etc/ld.so.cache", new + "/etc/ld.so.cache")
+    for d in ("/etc", "/tmp", "/var/tmp", "/dev/shm", "/dev/pts", "/proc"):
+        os.makedirs(new + d, 0o755, exist_ok=True)
+    for dev in DEVICES:
+        bind("/dev/" + dev, new + "/dev/" + dev)
+    mount("devpts", new + "/dev/pts", "devpts", MS_NOSUID | MS_NOEXEC, "newinstance,ptmxmode=0666,mode=0620")
+    for link, target in (("ptmx", "pts/ptmx"), ("fd", "/proc/self/fd"), ("stdin", "/proc/self/fd/0"),
+                         ("stdout", "/proc/self/fd/1"), ("stderr", "/proc/self/fd/2")):
+        os.symlink(target, new + "/dev/" + link)
+    mount("/proc", new + "/proc", None, MS_BIND | MS_REC, None)  # the pid namespace's own proc
+    os.chdir(new)
+    os.mkdir(".old")
+    if libc.syscall(155, b".", b".old") != 0:  # 155 = pivot_root
+        raise OSError(ctypes.get_errno(), "pivot_root")
+    if libc.umount2(b"/.old", 2) != 0:  # MNT_DETACH
+        raise OSError(ctypes.get_errno(), "umount /.old")
+    os.rmdir("/.old")
+    os.chdir("/")
+
+
 def setup_mounts(cfg, notes):
-    """Private /run (+ the interpreter), read-only /, private tmpfs; the work dir on /tmp."""
-    MS_BIND, MS_REC, MS_NOSUID, MS_NODEV = 0x1000, 0x4000, 0x2, 0x4
+    """The minimal root (build_root), read-only and nosuid; private tmpfs on /tmp (the work dir,
+    $HOME), /var/tmp and /dev/shm."""
     uid = cfg["drop_uid"] if cfg["drop_uid"] is not None else 0
     try:
-        mount("tmpfs", "/run", "tmpfs", MS_NOSUID | MS_NODEV, "size=1m,mode=755")
-        os.mkdir("/run/py")
-        mount(cfg["pyroot"], "/run/py", None, MS_BIND | MS_REC, None)
+        build_root(cfg, "/run")
         readonly_root()
         notes.append("fs-readonly")
     except OSError as e:
@@ -114,8 +163,7 @@ def setup_mounts(cfg, notes):
         big = f"size={cfg['limits']['fsize']},nr_inodes={cfg['limits']['inodes']}"
         for path, opts in (("/tmp", big + ",mode=1777"), ("/var/tmp", "size=1m,nr_inodes=64,mode=1777"),
                            ("/dev/shm", "size=1m,nr_inodes=64,mode=1777")):
-            if os.path.isdir(path):
-                mount("tmpfs", path, "tmpfs", MS_NOSUID | MS_NODEV, opts)
+            mount("tmpfs", path, "tmpfs", MS_NOSUID | MS_NODEV, opts)
         os.mkdir("/tmp/work", 0o700)
         os.chown("/tmp/work", uid, uid)
         notes.append("private-tmpfs")
@@ -152,25 +200,17 @@ def worker(cfg, req, resp):
     """Never returns. Errors before the completion runs are reported as setup failures."""
     try:
         os.chdir(cfg["workdir"])
-        if cfg["pyroot_seen"]:  # import the stdlib through the public bind mount
-            old, new = cfg["pyroot"], cfg["pyroot_seen"]
-            moved = lambda p: new + p[len(old):] if isinstance(p, str) and p.startswith(old) else p  # noqa: E731
-            sys.path[:] = [moved(p) for p in sys.path]
-            for m in list(sys.modules.values()):  # packages imported already (collections, ...)
-                if isinstance(getattr(m, "__path__", None), list):
-                    m.__path__[:] = [moved(p) for p in m.__path__]
-            sys.path_importer_cache.clear()
         L = cfg["limits"]
         for name, v in (("AS", L["as"]), ("FSIZE", L["fsize"]), ("CORE", 0), ("NOFILE", 256)):
             resource.setrlimit(getattr(resource, "RLIMIT_" + name), (v, v))
         if cfg["drop_uid"] is not None:  # a fresh uid: RLIMIT_NPROC counts this sandbox only
-            resource.setrlimit(resource.RLIMIT_NPROC, (L["nproc"], L["nproc"]))
+            resource.setrlimit(resource.RLIMIT_NPROC, (L["nproc_rlimit"], L["nproc_rlimit"]))
         resource.setrlimit(resource.RLIMIT_CPU, (L["cpu"], L["cpu"] + 1))
         drop_privileges(cfg, [])
         code, entry = cfg["code"], cfg["entry_point"]
         cfg.clear()
     except BaseException as e:
-        write_msg(resp, {"setup_failed": exc_info(e)})
+        write_msg(resp, ["setup_failed", *exc_info(e)])
         os._exit(3)
     g = {"__name__": "__main__"}
     try:
@@ -182,9 +222,9 @@ def worker(cfg, req, resp):
             sys.stderr.flush()
         except BaseException:
             pass
-        write_msg(resp, {"raised": exc_info(e)})
+        write_msg(resp, ["raised", *exc_info(e)])
         os._exit(1)
-    write_msg(resp, {"ready": True})
+    write_msg(resp, ["ready"])
     me = os.getpid()
     while True:
         msg = read_msg(req)
@@ -196,24 +236,18 @@ def worker(cfg, req, resp):
         except BaseException as e:
             if os.getpid() != me:
                 os._exit(1)
-            write_msg(resp, {"raised": exc_info(e)})
+            write_msg(resp, ["raised", *exc_info(e)])
             continue
         if os.getpid() != me:  # a child forked by the candidate returned into this loop
             os._exit(0)
         try:
-            out = {"value": plaindata.encode(value)}
+            out = ["value", plaindata.encode(value)]
         except BaseException as e:
-            out = {"unencodable": exc_info(e)["msg"]}
+            out = ["unencodable", exc_info(e)[3]]
         write_msg(resp, out)
 
 
-def main(cfg, plaindata_code):
-    global plaindata
-    plaindata = type(sys)("plaindata")
-    exec(plaindata_code, plaindata.__dict__)
-    nul = os.open("/dev/null", os.O_RDONLY)
-    os.dup2(nul, 0)
-    notes = []
+def join_cgroup(cfg, notes):
     for path in cfg["cgroup_procs"]:
         try:
             with open(path, "w") as f:
@@ -222,31 +256,11 @@ def main(cfg, plaindata_code):
             notes.append(f"cgroup failed: {e}")
     if cfg["cgroup_procs"] and not any(n.startswith("cgroup failed") for n in notes):
         notes.append("cgroup")
-    cfg["pyroot_seen"] = None
-    if cfg["mount_ns"] and setup_mounts(cfg, notes):
-        cfg["pyroot_seen"], cfg["workdir"] = "/run/py", "/tmp/work"
-    prctl(36, 1, 0, 0, 0)  # child subreaper
-    prctl(4, 0, 0, 0, 0)   # not dumpable: no ptrace of the supervisor
-    if cfg["seccomp_bpf"]:
-        notes.append("seccomp")
-    req, resp, rep = cfg["req_fd"], cfg["resp_fd"], cfg["report_fd"]
-    write_msg(rep, {"notes": notes})  # first: the isolation obtained, whatever happens next
-    pid = os.fork()
-    if pid == 0:
-        os.close(rep)
-        worker(cfg, req, resp)
-    os.close(req)
-    os.close(resp)
-    st = None
-    while True:
-        try:
-            p, s = os.waitpid(-1, 0)
-        except ChildProcessError:
-            break
-        if p == pid:
-            st = s
-            break
-    for _ in range(50):  # without a pid namespace: kill what the worker left behind
+
+
+def kill_leftovers():
+    """Without a pid namespace: kill what the worker left behind (children re-parented here)."""
+    for _ in range(50):
         mine = []
         for p in os.listdir("/proc"):
             if not p.isdigit() or int(p) == os.getpid():
@@ -258,15 +272,53 @@ def main(cfg, plaindata_code):
             except (OSError, ValueError, IndexError):
                 continue
         if not mine:
-            break
+            return
         for p in mine:
             try:
                 os.kill(p, 9)
                 os.waitpid(p, 0)
             except OSError:
                 pass
-    write_msg(rep, {"exit": os.WEXITSTATUS(st) if st is not None and os.WIFEXITED(st) else None,
-                    "signal": os.WTERMSIG(st) if st is not None and os.WIFSIGNALED(st) else None,
-                    "notes": notes})
-    os._exit(0)
 
+
+def wait_for(pid):
+    """The worker's wait status (reaping every other child on the way), None if unknown."""
+    while True:
+        try:
+            p, s = os.waitpid(-1, 0)
+        except ChildProcessError:
+            return None
+        if p == pid:
+            return s
+
+
+def main(codes, cfg):
+    """codes: (plaindata.py's code object,); cfg: this item (see session.Session)."""
+    global plaindata
+    plaindata = type(sys)("plaindata")
+    exec(codes[0], plaindata.__dict__)
+    nul = os.open("/dev/null", os.O_RDONLY)
+    os.dup2(nul, 0)
+    notes = []
+    join_cgroup(cfg, notes)
+    if libc.unshare(0x02000000) == 0:  # CLONE_NEWCGROUP: its own cgroup is its root
+        notes.append("cgroupns")
+    if cfg["mount_ns"] and setup_mounts(cfg, notes):
+        cfg["workdir"] = "/tmp/work"
+    prctl(36, 1, 0, 0, 0)  # child subreaper
+    prctl(4, 0, 0, 0, 0)   # not dumpable: no ptrace of the supervisor
+    if cfg["seccomp_bpf"]:
+        notes.append("seccomp")
+    req, resp, rep = cfg["req_fd"], cfg["resp_fd"], cfg["report_fd"]
+    write_msg(rep, ["notes", notes])  # first: the isolation obtained, whatever happens next
+    pid = os.fork()
+    if pid == 0:
+        os.close(rep)
+        worker(cfg, req, resp)
+    os.close(req)
+    os.close(resp)
+    st = wait_for(pid)
+    kill_leftovers()
+    write_msg(rep, ["exit", os.WEXITSTATUS(st) if st is not None and os.WIFEXITED(st) else None,
+                    os.WTERMSIG(st) if st is not None and os.WIFSIGNALED(st) else None, notes])
+    os._exit(0)

