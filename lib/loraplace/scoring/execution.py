@@ -30,8 +30,9 @@ process ends without storing them. So a second process (e.g. a pytest-xdist work
 an item the first is running. Missing items run as one `score_rows` batch (one pool, one
 progress bar); duplicate (task_id, completion) pairs run once.
 
-`allow_unsandboxed=None` reads $LORAPLACE_ALLOW_UNSANDBOXED ("1": allowed; set by the pytest
-option --allow-unsandboxed), so the published loader needs no extra argument.
+`allow_unsandboxed=None` reads $LORAPLACE_ALLOW_UNSANDBOXED ("1": allowed), for callers outside a
+pytest session; the pytest plugin passes `--allow-unsandboxed` down as an argument (its settings
+object), never through the environment.
 
 `as-published` executes nothing (every item scores 0), so it bypasses the cache.
 Cached dicts keep the duration_s / network_isolated of the run that produced them.
