@@ -2,7 +2,8 @@
 models" (README: the HumanEval floor effect, 0/164 in every condition).
 
 Measured as pass@1 of every placement after CodeAlpaca training: supported iff each
-condition's 95 % CI stays below the 5 % floor. The study's metric never executed the code;
+condition's 95 % CI stays below the 5 % floor (exact; with several training runs the questions
+are the clusters, `loraplace.judging.floor`). The study's metric never executed the code;
 the `corrected` scorer executes it (sandbox)."""
 import pytest
 

@@ -154,3 +154,22 @@ def test_contrast_interval_covers_a_known_contrast():
         est = stats.stratified_bootstrap([(d, np.zeros(n))], resamples=1000, rng=np.random.default_rng(r))
         hits += est.ci_low <= 0 <= est.ci_high
     assert 0.92 <= hits / reps <= 0.99, hits / reps
+
+
+def test_c7_states_n_per_cell_and_flags_questions_a_cell_lacks():
+    ev = _evidence({"m_seq_gdn": -0.15, "m_par_m2": 0.12, "m_seq_m2": -0.14, "m_par_gdn": 0.10})
+    lacking = {f"gsm8k:{i}" for i in range(10)}   # the parallel Gated DeltaNet cell never saw 10 questions
+    kept = [r for r in ev.records if not (r.model == "m_par_gdn" and r.item_key in lacking)]
+    ev = Evidence("tiny", kept, models=ev.models, roles=ev.roles, cells=ev.cells)
+    v = {x.part_id: x for x in evaluate(get_claim("C7"), ev, "corrected", resamples=500, seed=3)}
+    gdn = v["C7-gsm8k-gdn"]
+    assert gdn.n == N - 10 and gdn.dropped and (gdn.n_a, gdn.n_b) == (N, N)
+    assert "n per cell: parallel × Gated DeltaNet gsm8k 290; sequential × Gated DeltaNet gsm8k 300" in gdn.note
+    assert "parallel × Mamba-2 gsm8k 300; sequential × Mamba-2 gsm8k 300" in v["C7-gsm8k-mamba2"].note
+    assert not v["C7-gsm8k-mamba2"].dropped
+
+
+def test_a_constant_nonzero_contrast_is_testable():
+    strata = [(np.full((3, 5), 0.2), np.zeros(5))]
+    assert not factorial.zero_variance(strata)
+    assert factorial.zero_variance([(np.zeros((3, 5)), np.zeros(5))])

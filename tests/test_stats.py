@@ -326,3 +326,22 @@ def test_stratified_strata_share_the_seeds():
     assert sum(s.var_share for s in est.strata) == pytest.approx(1.0)
     with pytest.raises(ValueError, match="same seeds"):
         stats.stratified_bootstrap([(seeds_a, seeds_b), (more_a[0], more_b[0])], resamples=10, rng=rng())
+
+
+# ───────────────────────────────────────── CI / p duality at the boundary (issue 24)
+
+def test_dual_p_lets_the_interval_decide_at_the_boundary():
+    from loraplace.judging.bootstrap import dual_p
+    assert dual_p(0.049999, 0.0, 0.3, 0.05) == 0.05          # touches 0: not excluded, so p is not < alpha
+    assert dual_p(0.05, 1e-18, 0.3, 0.05) < 0.05             # excludes 0 by a hair: p just below alpha
+    assert dual_p(0.2, -0.1, 0.3, 0.05) == 0.2 and dual_p(0.001, 0.01, 0.3, 0.05) == 0.001
+
+
+@settings(max_examples=40, deadline=None)
+@given(st.integers(3, 6), st.integers(2, 30), st.integers(0, 2**32 - 1), st.sampled_from([0.05, 0.05 / 6, 0.05 / 36]))
+def test_crossed_interval_and_p_are_dual_at_every_level(S, n, seed, alpha):
+    r = np.random.default_rng(seed)
+    a, b = r.integers(0, 2, (S, n)).astype(float), r.integers(0, 2, (S, n)).astype(float)
+    est = stats.crossed_bootstrap(a, b, resamples=10, rng=r, alpha=alpha)
+    assert (est.ci_low > 0 or est.ci_high < 0) == (est.p_value < alpha)
+    assert est.ci_low <= est.effect <= est.ci_high

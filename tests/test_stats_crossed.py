@@ -94,9 +94,9 @@ def test_one_item_draw_is_applied_to_every_seed_and_the_base():
 
 
 def test_seed_spread_widens_the_interval_with_t_quantiles():
-    # 3 seeds whose effects differ by 10 pp, items answered identically otherwise: the
-    # between-seed SD is ~0.1 (method of moments) and the interval must be at least the
-    # t(2) interval on the three seed means, half-width 4.30 * sd / sqrt(3).
+    # 3 seeds whose effects differ by 10 pp, items answered identically otherwise: the SD of
+    # the per-seed effects is ~0.1 and the interval must be at least the t(2) interval on the
+    # three seed means, half-width 4.30 * sd / sqrt(3).
     r = np.random.default_rng(3)
     base = r.integers(0, 2, 400).astype(float)
     a = np.stack([np.where(r.random(400) < s, 1.0, base) for s in (0.0, 0.1, 0.2)])

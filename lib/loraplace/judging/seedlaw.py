@@ -27,7 +27,8 @@ from scipy import optimize, special
 
 __all__ = ["SeedLaw"]
 
-_GRID_POINTS = 4001
+_Z_POINTS = 801    # over Z the integrand varies on a scale >= 1: 801 points agree with 4,001 to 1e-15
+_T_POINTS = 4001   # over theta it can be steep when the seed part is small (see the accuracy note above)
 
 
 def _normalised(nodes: np.ndarray, density: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -36,13 +37,13 @@ def _normalised(nodes: np.ndarray, density: np.ndarray) -> tuple[np.ndarray, np.
     return nodes, w / w.sum()
 
 
-_Z_GRID = _normalised(np.linspace(-12.0, 12.0, _GRID_POINTS), np.exp(-0.5 * np.linspace(-12.0, 12.0, _GRID_POINTS) ** 2))
+_Z_GRID = _normalised(np.linspace(-12.0, 12.0, _Z_POINTS), np.exp(-0.5 * np.linspace(-12.0, 12.0, _Z_POINTS) ** 2))
 
 
 @functools.lru_cache(maxsize=64)
 def _t_grid(df: int) -> tuple[np.ndarray, np.ndarray]:
     """T ~ t(df) as sqrt(df) tan(theta): theta has density proportional to cos(theta)^(df - 1)."""
-    theta = np.linspace(-np.pi / 2, np.pi / 2, _GRID_POINTS)[1:-1]
+    theta = np.linspace(-np.pi / 2, np.pi / 2, _T_POINTS)[1:-1]
     return _normalised(math.sqrt(df) * np.tan(theta), np.cos(theta) ** (df - 1))
 
 

@@ -93,7 +93,7 @@ class Verdict:
 
     @property
     def verdict_line(self) -> str:
-        head = f"{self.part_id} [{self.evidence}/{self.scorer}{'' if self.primary else ', sensitivity'}] " \
+        head = f"{self.part_id} [{self.evidence}/{self.scorer}] {'' if self.primary else '(sensitivity) '}" \
                f"{self.outcome_text}"
         if self.verdict == "untestable":
             return f"{head}: {self.comparison}: {self.note}"
