@@ -175,14 +175,26 @@ def test_a_floor_over_several_training_runs_treats_questions_as_clusters():
     assert v.verdict == "inconclusive"
 
 
-def test_a_scorer_that_fixes_the_outcome_is_untestable():
+def test_a_scorer_that_fixes_the_outcome_is_untestable(monkeypatch):
+    from loraplace.judging import rule
+
+    monkeypatch.setitem(rule.FIXED_BY_SCORER, ("published", "as-published", "humaneval"),
+                        "a scorer that records 0 without executing anything")
     v = evaluate(get_claim("C6"), _floor_evidence(0, scorer="as-published"), "as-published", resamples=100, seed=1)
     assert {x.verdict for x in v} == {"untestable"} and "without executing" in v[0].verdict_line
     assert all(x.family_size == 0 for x in v)
-    # the tiny track's as-published scorer executes the raw completion: there it is testable
-    tiny = evaluate(get_claim("C6"), _floor_evidence(0, scorer="as-published", track="tiny"), "as-published",
-                    resamples=100, seed=1)
-    assert {x.verdict for x in tiny} == {"supported"}          # 0/164: exact upper bound 2.2 % < 5 %
+
+
+def test_every_scorer_executes_humaneval_so_every_track_can_test_the_floor():
+    """One meaning per scorer name: as-published executes the raw completion on the published
+    track as on the others, so nothing is fixed by a scorer any more."""
+    from loraplace.judging import rule
+
+    assert rule.FIXED_BY_SCORER == {}
+    for track in ("published", "tiny"):
+        v = evaluate(get_claim("C6"), _floor_evidence(0, scorer="as-published", track=track), "as-published",
+                     resamples=100, seed=1)
+        assert {x.verdict for x in v} == {"supported"}          # 0/164: exact upper bound 2.2 % < 5 %
 
 
 def test_inconclusive_parts_get_a_power_plan():

@@ -79,13 +79,13 @@ def test_all_canonical_solutions_pass_and_empty_bodies_fail():
     bad = [(r["task_id"], r["status"], r["reason"]) for r in res if r["score"] != 1]
     assert not bad
     empty = humaneval.score_rows([{"task_id": t, "completion": "    pass\n"} for t in list(probs)[:8]],
-                                 "executed-raw", workers=2)
+                                 "as-published", workers=2)
     assert all(r["score"] == 0 and r["status"] == "failed" for r in empty)
 
 
 def test_a_program_runs_once_however_many_completions_make_it(monkeypatch):
     """Completions equal up to the stop sequence are one program under `corrected` (run once,
-    the result given to each); under `executed-raw` they differ and each runs."""
+    the result given to each); under `as-published` they differ and each runs."""
     sol = humaneval.load_problems()["HumanEval/0"]["canonical_solution"]
     rows = [{"task_id": "HumanEval/0", "completion": sol},
             {"task_id": "HumanEval/0", "completion": sol + "\ndef tail():\n    return 1/0\n"},
@@ -101,16 +101,14 @@ def test_a_program_runs_once_however_many_completions_make_it(monkeypatch):
     cor = humaneval.score_rows(rows, "corrected", workers=2)
     assert ran == [3] and [r["score"] for r in cor] == [1, 1, 0, 0]
     assert [r["task_id"] for r in cor] == [r["task_id"] for r in rows]
-    raw = humaneval.score_rows(rows, "executed-raw", workers=2)
+    raw = humaneval.score_rows(rows, "as-published", workers=2)
     assert ran == [3, 4] and [r["score"] for r in raw] == [1, 1, 0, 0]
 
 @needs_released
 def test_scorers_on_released_items():
     rows = humaneval.read_completions(RELEASED[0])[:12]
-    pub = humaneval.score_rows(rows, "as-published")
-    assert [r["score"] for r in pub] == [0] * 12
     cor = humaneval.score_rows(rows, "corrected", workers=2)
-    raw = humaneval.score_rows(rows, "executed-raw", workers=2)
+    raw = humaneval.score_rows(rows, "as-published", workers=2)
     for r in cor + raw:
         assert r["score"] in (0, 1) and r["status"] in ("passed", "failed", "timeout",
                                                         "crashed", "blocked")
@@ -145,8 +143,9 @@ def test_cli_json(tmp_path, capsys):
     out = json.loads(capsys.readouterr().out)
     assert out == {"n": 2, "pass_at_1": 0.5, "by_status": {"failed": 1, "passed": 1},
                    "isolation": "full"}
-    assert cli.main(["humaneval-score", str(f), "--scorer", "as-published", "--json"]) == 0
-    assert json.loads(capsys.readouterr().out)["pass_at_1"] == 0.0
+    # as-published executes the raw completion: the junk after the solution is still valid Python
+    assert cli.main(["humaneval-score", str(f), "--scorer", "as-published", "--json", "--workers", "2"]) == 0
+    assert json.loads(capsys.readouterr().out)["pass_at_1"] == 0.5
     f.write_text('{"task_id": "HumanEval/7"\n')
     assert cli.main(["humaneval-score", str(f), "--json"]) == 2
     assert "x__humaneval.jsonl:1" in capsys.readouterr().err

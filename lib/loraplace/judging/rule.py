@@ -31,10 +31,9 @@ from loraplace.judging import stats
 ALPHA = 0.05
 FLOOR = 0.05  # "floor": pass@1 below 5 %
 POWER = 0.8
-# (evidence track, scorer, benchmark) whose outcome the scorer sets without looking at the output
-# (the tiny track's as-published HumanEval scorer does execute the raw completion: testable)
-FIXED_BY_SCORER = {("published", "as-published", "humaneval"): "the as-published scorer records pass@1 = 0 "
-                                                               "for every completion without executing it"}
+# (evidence track, scorer, benchmark) whose outcome the scorer sets without looking at the output:
+# none since every scorer executes HumanEval completions in every track (`scoring.gsm8k.MEANINGS`)
+FIXED_BY_SCORER: dict[tuple[str, str, str], str] = {}
 
 
 def decide(direction: str, lo: float, hi: float, p: float) -> str:

@@ -34,7 +34,6 @@ progress bar); duplicate (task_id, completion) pairs run once.
 pytest session; the pytest plugin passes `--allow-unsandboxed` down as an argument (its settings
 object), never through the environment.
 
-`as-published` executes nothing (every item scores 0), so it bypasses the cache.
 Cached dicts keep the duration_s / network_isolated of the run that produced them.
 """
 from __future__ import annotations
@@ -261,10 +260,6 @@ def execute_cached(items: list[tuple[str, str]], scorer: str, *, cache_dir: Path
     items = [(str(t), str(c)) for t, c in items]
     if scorer not in humaneval.SCORERS:
         raise ValueError(f"Unknown scorer {scorer!r}. Available: {', '.join(humaneval.SCORERS)}")
-    if scorer == "as-published":  # nothing executes: nothing to cache
-        rows = humaneval.score_rows([{"task_id": t, "completion": c} for t, c in items], scorer)
-        return [{**{"duration_s": 0.0, "network_isolated": False}, **r, "cached": False}
-                for r in rows]
     allow = allowed_unsandboxed(allow_unsandboxed)
     cache_dir = Path(cache_dir) if cache_dir is not None else default_cache_dir()
     keys = [cache_key(t, c, scorer, timeout) for t, c in items]

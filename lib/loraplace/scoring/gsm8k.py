@@ -30,9 +30,8 @@ MEANINGS = {
     "as-published": {
         "gsm8k": "the study's rule on the raw, untruncated generation: the last '#### N' (N starting with a digit), "
                  "else the last number; commas dropped, integral floats written as integers",
-        "humaneval": "the raw, untruncated completion executed after the prompt, then the tests (paper track). "
-                     "The published track keeps the study's recorded 0 for every item instead: its released "
-                     "number was never an execution (see scoring.humaneval)",
+        "humaneval": "the raw, untruncated completion executed after the prompt, then the tests, in every track "
+                     "(the study's own 0/164 was never an execution: see scoring.humaneval)",
         "multiple choice": "the letter (or choice) with the highest summed log-likelihood",
     },
     "corrected": {

@@ -2,14 +2,12 @@
 
 The names mean what `scoring.gsm8k.MEANINGS` says; `RULES` is the paper track's rule per name.
 
-  as-published  paper track: execute the raw, untruncated completion (`RULES`). Published track
-                (`score_rows` here, the published loader): the study's stored result, every item
-                scores 0 (it reported 0/164 everywhere; its `code_eval` call never executed
-                anything). The two differ on purpose until the published track adopts the
-                execution rule: that is `executed-raw` below, and it moves published verdicts.
+  as-published  execute the raw, untruncated completion: prompt + completion + tests in the
+                sandbox, in every track. (The study's own table says 0/164 everywhere: its
+                `code_eval` call ran the completion without the prompt and never called `check`,
+                so that number measured nothing; the released completions are scored here.)
   corrected     truncate the completion at the first standard HumanEval stop sequence
                 (STOP_SEQUENCES), then execute prompt + completion + tests in the sandbox.
-  executed-raw  execute the untruncated completion (= the paper track's as-published rule).
 
 Executed items are judged outside the completion's reach (loraplace.sandbox.api) and carry
 the isolation they obtained (`isolation`: "full", or "partial (missing: ...)"). Without full
@@ -28,7 +26,7 @@ from loraplace import jsonl
 from loraplace.sandbox import api as sandbox
 
 STOP_SEQUENCES = ("\nclass", "\ndef", "\n#", "\nif", "\nprint")
-SCORERS = ("as-published", "corrected", "executed-raw")
+SCORERS = ("as-published", "corrected")
 
 
 # The paper track's rule per scorer name (its generations are executed under both): (label, completion -> program body)
@@ -82,12 +80,7 @@ def score_rows(rows: list[dict], scorer: str, *, workers: int | None = None,
     `confirm_cpu_s`)."""
     if scorer not in SCORERS:
         raise ValueError(f"Unknown scorer {scorer!r}. Available: {', '.join(SCORERS)}")
-    if scorer == "as-published":
-        return [{"task_id": r["task_id"], "score": 0, "status": "not-executed",
-                 "reason": "as published: the study recorded 0/164", "stderr_tail": "",
-                 "isolation": "not-executed"}
-                for r in rows]
-    cut = truncate if scorer == "corrected" else (lambda c: c)
+    cut = RULES[scorer][1]
     # completions that differ only after the stop sequence make the same program: run it once
     # (the released data: 1,554 distinct completions, 1,221 distinct programs when cut)
     slot: dict[tuple[str, str], int] = {}

@@ -154,15 +154,12 @@ def _records_of_row(run: RunFile, row: dict, key: str, topology: str, scorers: t
                      "raw_sha256": sha256_text(row["raw_completion"])}
         elif run.benchmark == "humaneval":
             extra = {"example_id": row["example_id"], "source": source, "raw_sha256": sha256_text(row["completion"])}
-            if scorer != "as-published":
-                if "_executed" not in row:
-                    continue  # not executed (load_published(execute_humaneval=False))
-                result = row["_executed"]
-                score = result["score"]
-                extra.update(status=result["status"], reason=result["reason"], stderr_tail=result["stderr_tail"][-500:],
-                             network_isolated=result["network_isolated"], isolation=result.get("isolation", "full"))
-            else:
-                score = 0  # the study recorded pass@1 = 0 for every completion; it never executed them
+            result = row.get("_executed", {}).get(scorer)
+            if result is None:
+                continue  # not executed (load_published(execute_humaneval=False))
+            score = result["score"]
+            extra.update(status=result["status"], reason=result["reason"], stderr_tail=result["stderr_tail"][-500:],
+                         network_isolated=result["network_isolated"], isolation=result.get("isolation", "full"))
         else:  # multiple choice: the study's stored log-likelihood label under every scorer
             score = int(row["correct"])
             extra = {"example_id": row["example_id"], "pred": row.get("pred_index"), "source": source}
@@ -182,26 +179,27 @@ def load_published(root: Path | str | None = None, scorers: tuple[str, ...] = SC
                    execute_humaneval: bool = True, allow_unsandboxed: bool = False) -> Evidence:
     """Every released per-item output as records, under each named scorer.
 
-    HumanEval completions are executed in the sandbox for the `corrected` scorer (results are
-    cached by content, so only the first load pays, ~42 s on 2 busy cores); with
-    ``execute_humaneval=False`` HumanEval has `as-published` records only. Without full sandbox
-    isolation execution is refused unless ``allow_unsandboxed`` (`--allow-unsandboxed`).
+    HumanEval completions are executed in the sandbox under each scorer (as-published: the raw
+    completion; corrected: cut at the stop sequences; results cached by content, so only the
+    first load pays); with ``execute_humaneval=False`` HumanEval has no records. Without full
+    sandbox isolation execution is refused unless ``allow_unsandboxed`` (`--allow-unsandboxed`).
     """
     root = Path(root) if root is not None else default_dir()
     return _load(str(root.resolve()), tuple(check_scorer(s) for s in scorers), execute_humaneval,
                  bool(allow_unsandboxed))
 
 
-def _execute_humaneval(runs: list[tuple[RunFile, list[dict]]], allow_unsandboxed: bool) -> None:
-    """Attach each completion's sandboxed `corrected` result to its row (as `_executed`)."""
+def _execute_humaneval(runs: list[tuple[RunFile, list[dict]]], scorers: tuple[str, ...],
+                       allow_unsandboxed: bool) -> None:
+    """Attach each completion's sandboxed result per scorer to its row (as `_executed[scorer]`)."""
     from loraplace.scoring.execution import execute_cached
 
     rows = [row for run, rs in runs if run.benchmark == "humaneval" for row in rs]
-    if rows:
-        results = execute_cached([(str(r["task_id"]), r["completion"]) for r in rows], "corrected",
+    for scorer in scorers if rows else ():
+        results = execute_cached([(str(r["task_id"]), r["completion"]) for r in rows], scorer,
                                  allow_unsandboxed=allow_unsandboxed)
         for row, result in zip(rows, results):
-            row["_executed"] = result
+            row.setdefault("_executed", {})[scorer] = result
 
 
 @functools.lru_cache(maxsize=4)
@@ -223,8 +221,8 @@ def _load(root_str: str, scorers: tuple[str, ...], execute_humaneval: bool, allo
         rows, digest = _read_lines(path, run.benchmark)
         inputs.append({"path": str(path.relative_to(root)), "sha256": digest})
         runs.append((run, rows))
-    if execute_humaneval and any(s != "as-published" for s in scorers):
-        _execute_humaneval(runs, allow_unsandboxed)
+    if execute_humaneval:
+        _execute_humaneval(runs, scorers, allow_unsandboxed)
     for run, rows in runs:
         path = run.path
         positions = indices.get((run.benchmark, len(rows)))
