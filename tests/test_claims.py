@@ -74,7 +74,21 @@ def test_parts_without_data_are_unavailable_with_the_reason():
 def test_holm_p_is_at_least_the_raw_p_and_part_of_every_line():
     for v in _c2({"sequential": -0.15, "parallel": 0.10}).values():
         assert v.p_holm >= v.p_value
-        assert f"Holm p={v.p_holm:.3g}" in v.verdict_line and f"n={N}" in v.verdict_line
+        assert f"Holm p{v.p_text} " in v.verdict_line and f"n={N}" in v.verdict_line
+
+
+def test_a_p_below_the_bootstraps_resolution_is_never_printed_as_zero():
+    """Every bootstrap replicate on one side: p = 0 is "< 1/B", the resolution of B resamples."""
+    for v in _c2({"sequential": -0.3, "parallel": 0.3}).values():
+        assert v.p_holm == 0 and "Holm p<1/" in v.verdict_line and "Holm p=0 " not in v.verdict_line
+
+
+def test_the_paper_tracks_protocol_is_in_every_verdict_line():
+    ev = _evidence({"sequential": -0.15, "parallel": 0.10})
+    ev.source["protocol"] = {"name": "harness"}
+    for v in evaluate(get_claim("C2"), ev, "as-published", resamples=200, seed=0):
+        assert v.protocol == "harness"
+        assert v.verdict_line.startswith(f"{v.part_id} [published/as-published; harness protocol]")
 
 
 @pytest.mark.parametrize("direction, lo, hi, p, want", [

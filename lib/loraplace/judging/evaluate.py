@@ -160,15 +160,22 @@ def decide_part(row: Paired, p_holm: dict[int, float]) -> tuple[str, list[Judged
     return verdict, done
 
 
+def protocol_of(evidence: Evidence) -> str:
+    """The paper track's protocol name (`source["protocol"]["name"]`), else ""."""
+    proto = evidence.source.get("protocol")
+    return str(proto.get("name", "")) if isinstance(proto, dict) else ""
+
+
 def to_verdict(claim: Claim, row: Paired, evidence: Evidence, scorer: str, m: int, verdict: str,
-               done: list[Judged]) -> Verdict:
+               done: list[Judged], resamples: int = 0) -> Verdict:
     """The `Verdict` a reader sees: the deciding comparison's numbers, and every comparison's outcome."""
     part, model = row.part, row.model
     common = dict(claim_id=claim.id, claim_title=claim.title, sentence=claim.sentence, part_id=part.id,
                   part=part.label, topology=part.topology, model=model, evidence=evidence.track,
                   scorer=scorer, direction=part.direction, family_size=m,
                   mixer=evidence.cells.get(model, {}).get("mixer", part.mixer or ""), family=part.family,
-                  claimed_pp=part.claimed_pp, primary=scorer == part.primary_scorer)
+                  claimed_pp=part.claimed_pp, primary=scorer == part.primary_scorer, resamples=resamples,
+                  protocol=protocol_of(evidence))
     if row.missing:
         comp = part.comparisons[0]
         return Verdict(**common, comparison=comp.label(), benchmark="+".join(comp.benchmarks),
@@ -208,5 +215,6 @@ def evaluate(claim: Claim, evidence: Evidence, scorer: str, *, resamples: int, s
     out = []
     for row in rows:
         verdict, done = decide_part(row, p_holm) if not row.missing else ("unavailable", [])
-        out.append(to_verdict(claim, row, evidence, scorer, family_size[row.part.family], verdict, done))
+        out.append(to_verdict(claim, row, evidence, scorer, family_size[row.part.family], verdict, done,
+                              resamples=resamples))
     return out

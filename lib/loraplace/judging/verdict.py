@@ -51,6 +51,15 @@ class Verdict:
     claimed_pp: float | None = None  # the paper's own number for this part, if it states one
     magnitude: str = ""             # "excluded" (claimed number outside the CI) | "compatible" | ""
     primary: bool = True            # this scorer is the part's pre-registered primary scorer
+    protocol: str = ""              # the paper track's protocol (study | harness); "" elsewhere
+    resamples: int = 0              # bootstrap resamples: a p below 1/resamples is printed as "<1/B"
+
+    @property
+    def p_text(self) -> str:
+        """"=0.012", or "<1/10000" where the bootstrap cannot resolve a smaller p (never "=0")."""
+        if self.p_holm is not None and (self.p_holm == 0 or (self.resamples and self.p_holm < 1 / self.resamples)):
+            return f"<1/{self.resamples}" if self.resamples else "<1/B"
+        return f"={self.p_holm:.3g}"
 
     @property
     def dropped(self) -> bool:
@@ -93,7 +102,8 @@ class Verdict:
 
     @property
     def verdict_line(self) -> str:
-        head = f"{self.part_id} [{self.evidence}/{self.scorer}] {'' if self.primary else '(sensitivity) '}" \
+        protocol = f"; {self.protocol} protocol" if self.protocol else ""
+        head = f"{self.part_id} [{self.evidence}/{self.scorer}{protocol}] {'' if self.primary else '(sensitivity) '}" \
                f"{self.outcome_text}"
         if self.verdict == "untestable":
             return f"{head}: {self.comparison}: {self.note}"
@@ -104,7 +114,7 @@ class Verdict:
             return (f"{head}: {self.comparison} = {self.effect_pp:.1f} % [{self.ci_low_pp:.1f}, {self.ci_high_pp:.1f}] "
                     f"exact 95 % (claimed below {100 * FLOOR:.0f} %), {self.sample_text}{tail}")
         return (f"{head}: {self.comparison} = {self.effect_pp:+.1f} pp [{self.ci_low_pp:+.1f}, {self.ci_high_pp:+.1f}] "
-                f"(claimed {self.direction}), {self.sample_text}, Holm p={self.p_holm:.3g} (m={self.family_size}), "
+                f"(claimed {self.direction}), {self.sample_text}, Holm p{self.p_text} (m={self.family_size}), "
                 f"MDE {self.mde_pp:.1f} pp at α/{self.family_size}{tail}")
 
     def to_dict(self) -> dict:
