@@ -22,6 +22,7 @@ Every record's `extra` holds the prediction and `output_sha256`, the sha256 of t
 """
 from __future__ import annotations
 
+import copy
 import hashlib
 
 import torch
@@ -30,39 +31,49 @@ from torch import nn
 from loraplace.evidence.records import Record, Run, sha256_text
 from loraplace.scoring.execution import execute
 from loraplace.scoring.gsm8k import SCORERS, score_gsm8k
+from loraplace.tracks.tiny.fastpath import recurrent_gated_deltanet
 from loraplace.train import synthetic
 from loraplace.train.tokenizer import BOS_ID, PAD_ID
 
 MC_NORMALISED = {"mmlu": False, "arc_challenge": False, "hellaswag": True}
 
 
-def _encode(tokenizer, text: str) -> list[int]:
-    return tokenizer(text, add_special_tokens=False)["input_ids"]
+def _encode(tokenizer, texts: list[str]) -> list[list[int]]:
+    """Token ids of each text, one tokenizer call for all (the same ids as one call per text)."""
+    return tokenizer(list(texts), add_special_tokens=False)["input_ids"] if texts else []
 
 
 @torch.no_grad()
+@recurrent_gated_deltanet()
 def choice_loglikelihoods(model: nn.Module, tokenizer, items: list[synthetic.Item], batch: int = 128) -> list[list[float]]:
-    """Sum of log p(choice tokens | BOS + prompt) for every choice of every item."""
-    seqs, spans = [], []
+    """Sum of log p(choice tokens | BOS + prompt) for every choice of every item.
+
+    Each distinct prompt runs once (prompts of one length batched together, so none is padded);
+    its cache -- Gated DeltaNet / Mamba-2 conv and recurrent states, attention keys and values --
+    is copied into one row per choice, and the choice tokens run from there (right-padded: a
+    causal model's earlier positions never see the padding). The same sums as running every
+    prompt + choice whole, in another floating-point order."""
+    texts = list(dict.fromkeys(item.prompt for item in items))
+    ctx = {text: [BOS_ID] + ids for text, ids in zip(texts, _encode(tokenizer, texts))}
+    choices = list(dict.fromkeys(c for item in items for c in item.choices))
+    choice_ids = dict(zip(choices, _encode(tokenizer, choices)))
+    rows: dict[str, list[tuple[int, list[int]]]] = {}  # prompt -> (flat choice index, choice ids)
+    k = 0
     for item in items:
-        ctx = [BOS_ID] + _encode(tokenizer, item.prompt)
         for choice in item.choices:
-            cont = _encode(tokenizer, choice)
-            seqs.append(ctx + cont)
-            spans.append((len(ctx), len(ctx) + len(cont)))
-    order = sorted(range(len(seqs)), key=lambda i: len(seqs[i]))  # less padding
-    scores = [0.0] * len(seqs)
-    for start in range(0, len(order), batch):
-        idx = order[start:start + batch]
-        width = max(len(seqs[i]) for i in idx)
-        x = torch.full((len(idx), width), PAD_ID, dtype=torch.long)
-        for row, i in enumerate(idx):  # right padding: causal, so earlier positions are unaffected
-            x[row, :len(seqs[i])] = torch.tensor(seqs[i])
-        logp = torch.log_softmax(model(input_ids=x).logits.float(), dim=-1)  # [B, T, V]
-        for row, i in enumerate(idx):
-            a, b = spans[i]
-            target = x[row, a:b]
-            scores[i] = float(logp[row, a - 1:b - 1].gather(-1, target[:, None]).sum())
+            rows.setdefault(item.prompt, []).append((k, choice_ids[choice]))
+            k += 1
+    scores = [0.0] * k
+    by_len: dict[int, list[str]] = {}
+    for prompt, ids in ctx.items():
+        by_len.setdefault(len(ids), []).append(prompt)
+    for length in sorted(by_len):
+        prompts = by_len[length]
+        for start in range(0, len(prompts), batch):
+            group = prompts[start:start + batch]
+            flat = [(g, k, cont) for g, prompt in enumerate(group) for k, cont in rows[prompt]]
+            for k, score in _score_behind_prompts(model, [ctx[p] for p in group], flat, batch):
+                scores[k] = score
     out, k = [], 0
     for item in items:
         out.append(scores[k:k + len(item.choices)])
@@ -70,12 +81,46 @@ def choice_loglikelihoods(model: nn.Module, tokenizer, items: list[synthetic.Ite
     return out
 
 
+def _score_behind_prompts(model: nn.Module, prompts: list[list[int]], flat: list[tuple[int, int, list[int]]],
+                          batch: int) -> list[tuple[int, float]]:
+    """(k, log-likelihood) of each (prompt row, k, continuation ids) in `flat`, the equal-length
+    `prompts` run once and their cache carried into batches of `batch` continuations."""
+    length = len(prompts[0])
+    out = model(input_ids=torch.tensor(prompts), use_cache=True)
+    first = torch.log_softmax(out.logits[:, -1].float(), dim=-1)  # [prompts, V]: the first choice token
+    order = sorted(range(len(flat)), key=lambda i: len(flat[i][2]))  # less padding
+    scored = []
+    for start in range(0, len(order), batch):
+        part = [flat[i] for i in order[start:start + batch]]
+        src = torch.tensor([g for g, _, _ in part])
+        heads = first[src, torch.tensor([cont[0] for _, _, cont in part])]
+        width = max(len(cont) for _, _, cont in part) - 1  # the last token's prediction is not needed
+        logp = None
+        if width > 0:
+            cache = copy.deepcopy(out.cache)
+            cache.reorder_cache(src)  # one row per continuation (index_select: the copy's own tensors)
+            y = torch.full((len(part), width), PAD_ID, dtype=torch.long)
+            for row, (_, _, cont) in enumerate(part):
+                y[row, :len(cont) - 1] = torch.tensor(cont[:-1])
+            pos = torch.arange(length, length + width)[None].expand(len(part), -1)  # Bamba needs them explicit
+            logits = model(input_ids=y, cache=cache, use_cache=True, position_ids=pos).logits
+            logp = torch.log_softmax(logits.float(), dim=-1)
+        for row, (_, k, cont) in enumerate(part):
+            terms = heads[row:row + 1]
+            if len(cont) > 1:
+                tail = logp[row, :len(cont) - 1].gather(-1, torch.tensor(cont[1:])[:, None])[:, 0]
+                terms = torch.cat([terms, tail])
+            scored.append((k, float(terms.sum())))
+    return scored
+
+
 @torch.no_grad()
+@recurrent_gated_deltanet()
 def generate(model: nn.Module, tokenizer, prompts: list[str], max_new_tokens: int, batch: int = 64) -> list[str]:
     """Greedy continuations (left-padded batches, KV/recurrent cache), decoded raw."""
     outs = []
     for start in range(0, len(prompts), batch):
-        chunk = [[BOS_ID] + _encode(tokenizer, p) for p in prompts[start:start + batch]]
+        chunk = [[BOS_ID] + ids for ids in _encode(tokenizer, prompts[start:start + batch])]
         width = max(map(len, chunk))
         x = torch.full((len(chunk), width), PAD_ID, dtype=torch.long)
         mask = torch.zeros_like(x)
