@@ -24,6 +24,8 @@ from __future__ import annotations
 
 import copy
 import hashlib
+from concurrent.futures import ThreadPoolExecutor
+from typing import Callable
 
 import torch
 from torch import nn
@@ -157,42 +159,59 @@ def eval_gsm8k(model, tokenizer, run: Run, items: list[synthetic.Item], max_new_
 
 
 def eval_humaneval(model, tokenizer, run: Run, items: list[synthetic.Item], max_new_tokens: int,
-                   batch: int) -> list[Record]:
+                   batch: int, pool: ThreadPoolExecutor | None = None) -> Callable[[], list[Record]]:
+    """Generate the completions now and execute them with their tests in the sandbox -- in `pool`'s
+    thread when given, so the model evaluates the other benchmarks meanwhile (the sandboxes are
+    other processes; this one only waits for them) -> a callable giving the records."""
     from loraplace.sandbox.api import build_program
     from loraplace.scoring.humaneval import truncate
 
     outs = generate(model, tokenizer, [i.prompt for i in items], max_new_tokens, batch)
     rules = {"corrected": truncate, "as-published": lambda c: c}
-    programs = {s: [build_program(i.prompt, cut(o), i.test, i.entry_point) for i, o in zip(items, outs)]
-                for s, cut in rules.items()}
-    results = {s: execute(p) for s, p in programs.items()}
-    records = []
-    for k, (item, out) in enumerate(zip(items, outs)):
-        for scorer in SCORERS:
-            res = results[scorer][k]
-            records.append(run.record(item, res["passed"], scorer, {
-                "prediction": rules[scorer](out), "status": res["status"],
-                "rule": "truncate-then-execute" if scorer == "corrected" else "execute-untruncated",
-                "output": out, "output_sha256": sha256_text(out)}))
+    programs = [build_program(i.prompt, cut(o), i.test, i.entry_point) for cut in rules.values()
+                for i, o in zip(items, outs)]  # one batch: each distinct program runs once
+    pending = pool.submit(execute, programs) if pool is not None else None
+    done = None if pool is not None else execute(programs)
+
+    def records() -> list[Record]:
+        flat = pending.result() if pending is not None else done
+        results = {s: flat[k * len(items):(k + 1) * len(items)] for k, s in enumerate(rules)}
+        out = []
+        for k, (item, text) in enumerate(zip(items, outs)):
+            for scorer in SCORERS:
+                res = results[scorer][k]
+                out.append(run.record(item, res["passed"], scorer, {
+                    "prediction": rules[scorer](text), "status": res["status"],
+                    "rule": "truncate-then-execute" if scorer == "corrected" else "execute-untruncated",
+                    "output": text, "output_sha256": sha256_text(text)}))
+        return out
+
     return records
 
 
 def evaluate(model: nn.Module, tokenizer, run: Run, n_items: dict[str, int], *, mc_batch: int = 128,
              gen_batch: int = 64, max_new_tokens: int = 32, code_tokens: int = 24) -> list[Record]:
-    """Records of `run` on every benchmark in `n_items` ({benchmark: number of held-out items})."""
+    """Records of `run` on every benchmark in `n_items` ({benchmark: number of held-out items}), in
+    that order; HumanEval first, so that its sandboxes run while the model scores the rest."""
     model.eval()
-    records = []
-    for bench, n in n_items.items():
-        items = synthetic.eval_items(bench, n)
-        if bench == "gsm8k":
-            records += eval_gsm8k(model, tokenizer, run, items, max_new_tokens, gen_batch)
-        elif bench == "humaneval":
-            records += eval_humaneval(model, tokenizer, run, items, code_tokens, gen_batch)
-        elif bench in MC_NORMALISED:
-            records += eval_mc(model, tokenizer, run, items, mc_batch)
-        else:
-            raise ValueError(f"Unknown benchmark {bench!r}. Available: {', '.join(synthetic.BENCHMARKS)}")
-    return records
+    unknown = [b for b in n_items if b not in synthetic.BENCHMARKS]
+    if unknown:
+        raise ValueError(f"Unknown benchmark {unknown[0]!r}. Available: {', '.join(synthetic.BENCHMARKS)}")
+    parts: dict[str, list[Record]] = {}
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="tiny-sandbox") as pool:
+        executed = None
+        if "humaneval" in n_items:
+            executed = eval_humaneval(model, tokenizer, run, synthetic.eval_items("humaneval", n_items["humaneval"]),
+                                      code_tokens, gen_batch, pool)
+        for bench, n in n_items.items():
+            items = synthetic.eval_items(bench, n)
+            if bench == "gsm8k":
+                parts[bench] = eval_gsm8k(model, tokenizer, run, items, max_new_tokens, gen_batch)
+            elif bench in MC_NORMALISED:
+                parts[bench] = eval_mc(model, tokenizer, run, items, mc_batch)
+        if executed is not None:
+            parts["humaneval"] = executed()
+    return [r for bench in n_items for r in parts[bench]]
 
 
 def accuracy(records: list[Record], scorer: str = "corrected") -> dict[str, float]:
