@@ -83,13 +83,34 @@ def choice_loglikelihoods(model: nn.Module, tokenizer, items: list[synthetic.Ite
     return out
 
 
+SHARED_MIN = 8  # a common prefix this long (tokens) is run once for all prompts of a batch
+
+
+def _prefill(model: nn.Module, prompts: list[list[int]]):
+    """(logits at the last token, cache) of equal-length prompts; their common prefix, when at least
+    `SHARED_MIN` tokens, runs once and its cache is copied into every row for the rest."""
+    n, length = len(prompts), len(prompts[0])
+    shared = 0
+    while shared < length - 1 and all(p[shared] == prompts[0][shared] for p in prompts):
+        shared += 1
+    if n == 1 or shared < SHARED_MIN:
+        out = model(input_ids=torch.tensor(prompts), use_cache=True, logits_to_keep=1)
+        return out.logits[:, -1], out.cache
+    cache = model(input_ids=torch.tensor([prompts[0][:shared]]), use_cache=True, logits_to_keep=1).cache
+    cache.reorder_cache(torch.zeros(n, dtype=torch.long))
+    pos = torch.arange(shared, length)[None].expand(n, -1)
+    out = model(input_ids=torch.tensor([p[shared:] for p in prompts]), cache=cache, use_cache=True,
+                position_ids=pos, logits_to_keep=1)
+    return out.logits[:, -1], out.cache
+
+
 def _score_behind_prompts(model: nn.Module, prompts: list[list[int]], flat: list[tuple[int, int, list[int]]],
                           batch: int) -> list[tuple[int, float]]:
     """(k, log-likelihood) of each (prompt row, k, continuation ids) in `flat`, the equal-length
     `prompts` run once and their cache carried into batches of `batch` continuations."""
     length = len(prompts[0])
-    out = model(input_ids=torch.tensor(prompts), use_cache=True)
-    first = torch.log_softmax(out.logits[:, -1].float(), dim=-1)  # [prompts, V]: the first choice token
+    last, cache = _prefill(model, prompts)
+    first = torch.log_softmax(last.float(), dim=-1)  # [prompts, V]: the first choice token
     order = sorted(range(len(flat)), key=lambda i: len(flat[i][2]))  # less padding
     scored = []
     for start in range(0, len(order), batch):
@@ -99,13 +120,13 @@ def _score_behind_prompts(model: nn.Module, prompts: list[list[int]], flat: list
         width = max(len(cont) for _, _, cont in part) - 1  # the last token's prediction is not needed
         logp = None
         if width > 0:
-            cache = copy.deepcopy(out.cache)
-            cache.reorder_cache(src)  # one row per continuation (index_select: the copy's own tensors)
+            rows = copy.deepcopy(cache)
+            rows.reorder_cache(src)  # one row per continuation (index_select: the copy's own tensors)
             y = torch.full((len(part), width), PAD_ID, dtype=torch.long)
             for row, (_, _, cont) in enumerate(part):
                 y[row, :len(cont) - 1] = torch.tensor(cont[:-1])
             pos = torch.arange(length, length + width)[None].expand(len(part), -1)  # Bamba needs them explicit
-            logits = model(input_ids=y, cache=cache, use_cache=True, position_ids=pos).logits
+            logits = model(input_ids=y, cache=rows, use_cache=True, position_ids=pos).logits
             logp = torch.log_softmax(logits.float(), dim=-1)
         for row, (_, k, cont) in enumerate(part):
             terms = heads[row:row + 1]
@@ -119,19 +140,23 @@ def _score_behind_prompts(model: nn.Module, prompts: list[list[int]], flat: list
 @torch.no_grad()
 @recurrent_gated_deltanet()
 def generate(model: nn.Module, tokenizer, prompts: list[str], max_new_tokens: int, batch: int = 64) -> list[str]:
-    """Greedy continuations (left-padded batches, KV/recurrent cache), decoded raw."""
-    outs = []
-    for start in range(0, len(prompts), batch):
-        chunk = [[BOS_ID] + ids for ids in _encode(tokenizer, prompts[start:start + batch])]
-        width = max(map(len, chunk))
-        x = torch.full((len(chunk), width), PAD_ID, dtype=torch.long)
+    """Greedy continuations (left-padded batches of prompts of similar length, KV/recurrent cache),
+    decoded raw, in the order of `prompts`."""
+    ids = [[BOS_ID] + row for row in _encode(tokenizer, prompts)]
+    order = sorted(range(len(ids)), key=lambda i: len(ids[i]))  # less padding
+    outs = [""] * len(ids)
+    for start in range(0, len(order), batch):
+        part = order[start:start + batch]
+        width = max(len(ids[i]) for i in part)
+        x = torch.full((len(part), width), PAD_ID, dtype=torch.long)
         mask = torch.zeros_like(x)
-        for row, ids in enumerate(chunk):
-            x[row, width - len(ids):] = torch.tensor(ids)
-            mask[row, width - len(ids):] = 1
+        for row, i in enumerate(part):
+            x[row, width - len(ids[i]):] = torch.tensor(ids[i])
+            mask[row, width - len(ids[i]):] = 1
         y = model.generate(input_ids=x, attention_mask=mask, max_new_tokens=max_new_tokens, do_sample=False,
                            pad_token_id=PAD_ID, eos_token_id=None, num_beams=1)
-        outs += [tokenizer.decode(row[width:].tolist(), skip_special_tokens=True) for row in y]
+        for row, i in enumerate(part):
+            outs[i] = tokenizer.decode(y[row, width:].tolist(), skip_special_tokens=True)
     return outs
 
 
