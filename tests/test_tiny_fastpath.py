@@ -114,3 +114,36 @@ def test_generation_under_the_fast_path_matches_generate(organism, models):
                                pad_token_id=PAD_ID, eos_token_id=None, num_beams=1)
             ref.append(tok.decode(y[0, x.shape[1]:].tolist(), skip_special_tokens=True))
     assert ours == ref
+
+
+def test_join_left_pads_attention_and_stacks_states(models):
+    from loraplace.tracks.tiny.greedy import join
+
+    model = models["tiny_falcon_h1"]  # every layer holds keys / values and conv + recurrent states
+    with torch.no_grad():
+        short = model(input_ids=torch.tensor([[BOS_ID, 5, 6]]), use_cache=True).cache
+        long = model(input_ids=torch.tensor([[BOS_ID, 7, 8, 9, 10], [BOS_ID, 9, 9, 9, 9]]), use_cache=True).cache
+    joined = join([short, long], [3, 5])
+    layer, a, b = joined.layers[0], short.layers[0], long.layers[0]
+    assert layer.keys.shape[0] == 3 and layer.keys.shape[-2] == 5
+    assert torch.equal(layer.keys[0, :, :2], torch.zeros_like(layer.keys[0, :, :2]))
+    assert torch.equal(layer.keys[0, :, 2:], a.keys[0]) and torch.equal(layer.values[1:], b.values)
+    assert torch.equal(layer.recurrent_states[0][0], a.recurrent_states[0][0])
+    assert torch.equal(layer.conv_states[0][1:], b.conv_states[0])
+
+
+@pytest.mark.parametrize("organism", ORGANISMS)
+def test_greedy_with_and_without_a_shared_prefix_matches_generate(organism, models):
+    from loraplace.tracks.tiny.greedy import greedy
+
+    model = models[organism]
+    prompts = [[BOS_ID, 9, 10, 11, 12, 13, 14, 15, 16, 20], [BOS_ID, 9, 10, 11, 12, 13, 14, 15, 16, 30, 31, 32],
+               [BOS_ID, 9, 10, 11, 12, 13, 14, 15, 16, 40], [50, 51]]  # the last shares nothing
+    for rows in (prompts[:3], prompts):
+        ours = greedy(rows, 8, model=model)
+        with torch.no_grad():
+            for row, got in zip(rows, ours):
+                x = torch.tensor([row])
+                y = model.generate(input_ids=x, attention_mask=torch.ones_like(x), max_new_tokens=8, do_sample=False,
+                                   pad_token_id=PAD_ID, eos_token_id=None, num_beams=1)
+                assert got == y[0, len(row):].tolist()

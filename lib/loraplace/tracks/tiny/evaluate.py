@@ -34,6 +34,7 @@ from loraplace.evidence.records import Record, Run, sha256_text
 from loraplace.scoring.execution import execute
 from loraplace.scoring.gsm8k import SCORERS, score_gsm8k
 from loraplace.tracks.tiny.fastpath import recurrent_gated_deltanet
+from loraplace.tracks.tiny.greedy import greedy
 from loraplace.train import synthetic
 from loraplace.train.tokenizer import BOS_ID, PAD_ID
 
@@ -140,23 +141,16 @@ def _score_behind_prompts(model: nn.Module, prompts: list[list[int]], flat: list
 @torch.no_grad()
 @recurrent_gated_deltanet()
 def generate(model: nn.Module, tokenizer, prompts: list[str], max_new_tokens: int, batch: int = 64) -> list[str]:
-    """Greedy continuations (left-padded batches of prompts of similar length, KV/recurrent cache),
-    decoded raw, in the order of `prompts`."""
+    """Greedy continuations, decoded raw, in the order of `prompts`: batches of up to `batch`
+    prompts of similar length, each decoded by `greedy.greedy` (their common prefix run once, the
+    model's cache carried through every step)."""
     ids = [[BOS_ID] + row for row in _encode(tokenizer, prompts)]
-    order = sorted(range(len(ids)), key=lambda i: len(ids[i]))  # less padding
+    order = sorted(range(len(ids)), key=lambda i: len(ids[i]))
     outs = [""] * len(ids)
     for start in range(0, len(order), batch):
         part = order[start:start + batch]
-        width = max(len(ids[i]) for i in part)
-        x = torch.full((len(part), width), PAD_ID, dtype=torch.long)
-        mask = torch.zeros_like(x)
-        for row, i in enumerate(part):
-            x[row, width - len(ids[i]):] = torch.tensor(ids[i])
-            mask[row, width - len(ids[i]):] = 1
-        y = model.generate(input_ids=x, attention_mask=mask, max_new_tokens=max_new_tokens, do_sample=False,
-                           pad_token_id=PAD_ID, eos_token_id=None, num_beams=1)
-        for row, i in enumerate(part):
-            outs[i] = tokenizer.decode(y[row, width:].tolist(), skip_special_tokens=True)
+        for i, tokens in zip(part, greedy([ids[i] for i in part], max_new_tokens, model=model)):
+            outs[i] = tokenizer.decode(tokens, skip_special_tokens=True)
     return outs
 
 
