@@ -9,7 +9,8 @@ values -- is copied into every prompt of one length, and the rest of those promp
 unpadded. The length groups' caches are then joined into one batch, the shorter attention caches
 left-padded with masked positions (what `generate` does with left-padded prompts: a masked key has
 weight exactly 0), and all prompts decode together, one token per step, greedily, with the model's
-cache and explicit positions. The same tokens as `model.generate` on each prompt alone, in
+cache and explicit positions; the attention caches get room for every new token up front, written in
+place (`preallocate`: the same values, without a copy of the whole cache per step). The same tokens as `model.generate` on each prompt alone, in
 another floating-point order (tests/test_tiny_fastpath.py).
 """
 from __future__ import annotations
@@ -64,6 +65,29 @@ def join(caches: list, lengths: list[int]):
     return joined
 
 
+def preallocate(cache, extra: int) -> None:
+    """Give every attention layer of `cache` room for `extra` more positions, written in place
+    (`DynamicLayer.update` concatenates: each decoding step would copy the whole cache)."""
+    for layer in cache.layers:
+        keys = getattr(layer, "keys", None)
+        if not (isinstance(keys, torch.Tensor) and keys.numel()):
+            continue
+        n = keys.shape[-2]
+        room = [t.new_zeros(*t.shape[:-2], n + extra, t.shape[-1]) for t in (layer.keys, layer.values)]
+        for buf, t in zip(room, (layer.keys, layer.values)):
+            buf[..., :n, :] = t
+        layer.keys, layer.values = (buf[..., :n, :] for buf in room)
+
+        def update(key_states, value_states, *args, _layer=layer, _room=room, **kwargs):
+            n, t = _layer.keys.shape[-2], key_states.shape[-2]
+            _room[0][..., n:n + t, :] = key_states
+            _room[1][..., n:n + t, :] = value_states
+            _layer.keys, _layer.values = _room[0][..., :n + t, :], _room[1][..., :n + t, :]
+            return _layer.keys, _layer.values
+
+        layer.update = update  # this cache object only
+
+
 @torch.no_grad()
 def greedy(prompts: list[list[int]], max_new_tokens: int, *, model: nn.Module) -> list[list[int]]:
     """`max_new_tokens` greedy tokens after each prompt (token ids; no stop token)."""
@@ -87,6 +111,7 @@ def greedy(prompts: list[list[int]], max_new_tokens: int, *, model: nn.Module) -
                                  torch.ones(len(groups[n]), n, dtype=torch.long)], 1) for n in lengths])
     pos = torch.tensor([len(prompts[i]) for i in order])
     cache, token = join(caches, lengths), torch.cat(firsts)
+    preallocate(cache, max_new_tokens)
     out = [token]
     for _ in range(max_new_tokens - 1):
         mask = torch.cat([mask, mask.new_ones(len(order), 1)], 1)
