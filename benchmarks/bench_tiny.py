@@ -22,9 +22,11 @@ gives each phase's median and the ratio reference / HEAD: pretraining steps/s (a
 there is HEAD slower), fine-tuning and evaluation seconds per run at the `--profile`'s sizes,
 and the smoke profile's total worker-seconds, *estimated* as Σ over organisms of 1,200
 pretraining steps at the measured rate + (base + runs) × the smoke evaluation + runs × the smoke
-fine-tuning run (a cold smoke build is not run). Both trees evaluate the same model (a cached
-base from `--cache-dir` when there, else a fresh organism), and the labels of every record are
-compared: the share that agree is printed per benchmark.
+fine-tuning run (a cold smoke build is not run). Both trees start from the same base (a cached
+pretrained base from `--cache-dir` when there, else a fresh organism), fine-tune it (condition
+`full`, GSM8K) and evaluate the fine-tuned model; the sha256 of the pretraining probe's weights and
+of the adapter are compared (bit-identical training), and so are the labels of every record (score
+and prediction, both scorers): the share that agree is printed per benchmark.
 """
 from __future__ import annotations
 
@@ -122,15 +124,18 @@ def against(args) -> int:
 
 
 def print_against(args, rows: dict, agree: dict) -> None:
-    first = next(iter(rows.values()))[0]
+    models = sorted({r["head"]["model"] for reps in rows.values() for r in reps})
     print(f"\nbench_tiny --against {args.against}: profile {args.profile}, {args.reps} rep(s), one torch thread, "
-          f"model: {first['head']['model']}; ratio = {args.against} / HEAD (speed-up; steps/s: HEAD / ref)")
+          f"base: {' / '.join(models)}; speed-up = {args.against} / HEAD (steps/s: HEAD / {args.against})")
     print(f"{'organism':20} {'phase':26} {args.against:>10} {'HEAD':>10} {'speed-up':>9}")
     for key, reps in rows.items():
         for field, name, rate in PHASES:
             a = statistics.median(r["ref"][field] for r in reps)
             b = statistics.median(r["head"][field] for r in reps)
             print(f"{key:20} {name:26} {a:>10.2f} {b:>10.2f} {(b / a if rate else a / b):>8.2f}x")
+    for field in ("pretrained_sha256", "adapter_sha256"):
+        same = sum(r["ref"].get(field) == r["head"].get(field) for reps in rows.values() for r in reps)
+        print(f"{'all organisms':20} {field:26} bit-identical in {same} of {sum(map(len, rows.values()))} probes")
     a, b = smoke_total(rows, "ref"), smoke_total(rows, "head")
     print(f"{'smoke, all organisms':20} {'worker-s (estimated)':26} {a:>10.0f} {b:>10.0f} {a / b:>8.2f}x")
     print("\nlabels (score and prediction of every record, both scorers) equal under both revisions:")

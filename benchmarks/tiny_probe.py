@@ -10,8 +10,11 @@ tiny track's evaluation / track / design modules under their current names
 `tiny_design`). Torch runs on one thread, as every cache entry is made. Prints one JSON object:
 
   pretrain_steps_s   pretraining steps per second (the profile's batch and window, after one warm-up step)
+  pretrained_sha256  sha256 of the weights after those steps (equal in both trees: the same bits)
   finetune_s         seconds of one LoRA fine-tuning run (the profile's steps; condition `full`, GSM8K)
-  eval_s             seconds of one evaluation run (the profile's items, sandboxed HumanEval included)
+  adapter_sha256     sha256 of that run's adapter
+  eval_s             seconds of one evaluation run of the fine-tuned model (the profile's items,
+                     sandboxed HumanEval included)
   smoke_finetune_s, smoke_eval_s   the same at the smoke profile's sizes
   model              "cached base" (a pretrained base found in --cache-dir) or "random init"
 
@@ -56,7 +59,18 @@ def base_model(spec, prof, cache_dir):
     return org.build(spec, 0).eval(), build_tokenizer(), "random init"
 
 
-def pretrain_rate(spec, prof, steps: int = 6) -> float:
+def digest(tensors: dict) -> str:
+    """sha256 over named tensors' bytes (bit-identity of weights across the two trees)."""
+    import hashlib
+
+    h = hashlib.sha256()
+    for name in sorted(tensors):
+        h.update(name.encode())
+        h.update(tensors[name].detach().contiguous().numpy().tobytes())
+    return h.hexdigest()
+
+
+def pretrain_rate(spec, prof, steps: int = 6) -> tuple[float, str]:
     from loraplace.models import organisms as org
     from loraplace.train import lora
     from loraplace.train.tokenizer import build_tokenizer
@@ -70,16 +84,25 @@ def pretrain_rate(spec, prof, steps: int = 6) -> float:
         t0 = time.perf_counter()
         for x in batches[1:]:
             lora.train_step(model, opt, x)
-    return steps / (time.perf_counter() - t0)
+        rate = steps / (time.perf_counter() - t0)
+    return rate, digest(dict(model.named_parameters()))
 
 
-def finetune_seconds(model, tok, prof) -> float:
+def finetune_seconds(model, tok, prof) -> tuple[float, dict]:
+    """Seconds of one fine-tuning run, and its adapter (LoRA state dict)."""
     from loraplace.train import lora
 
     t0 = time.perf_counter()
-    lora.finetune(model, "full", "gsm8k_train", seed=0, steps=prof.finetune_steps, lr=prof.finetune_lr,
-                  rank=prof.rank, batch=prof.finetune_batch, seq_len=prof.seq_len, tokenizer=tok)
-    return time.perf_counter() - t0
+    state = lora.finetune(model, "full", "gsm8k_train", seed=0, steps=prof.finetune_steps, lr=prof.finetune_lr,
+                          rank=prof.rank, batch=prof.finetune_batch, seq_len=prof.seq_len, tokenizer=tok)
+    return time.perf_counter() - t0, state
+
+
+def adapted(model, state, prof):
+    """The base with the run's adapter merged (`lora.adapted`, what a run's evaluation scores)."""
+    from loraplace.train import lora
+
+    return lora.adapted(model, "full", state, prof.rank, seed=0)
 
 
 def eval_seconds(model, tok, spec, prof) -> tuple[float, dict]:
@@ -110,15 +133,16 @@ def main() -> int:
     phases = set(args.phases.split(","))
     out: dict = {"organism": spec.key}
     if "pretrain" in phases:
-        out["pretrain_steps_s"] = pretrain_rate(spec, prof)
+        out["pretrain_steps_s"], out["pretrained_sha256"] = pretrain_rate(spec, prof)
     model, tok, out["model"] = base_model(spec, prof, args.cache_dir)
     if "smoke" in phases:  # first: its HumanEval programs would otherwise be memoised by the larger evaluation
-        out["smoke_finetune_s"] = finetune_seconds(model, tok, smoke)
-        out["smoke_eval_s"] = eval_seconds(model, tok, spec, smoke)[0]
-    if "finetune" in phases:
-        out["finetune_s"] = finetune_seconds(model, tok, prof)
+        out["smoke_finetune_s"], state = finetune_seconds(model, tok, smoke)
+        out["smoke_eval_s"] = eval_seconds(adapted(model, state, smoke), tok, spec, smoke)[0]
+    if "finetune" in phases or "eval" in phases:  # the evaluation is of the fine-tuned model, as in a run
+        out["finetune_s"], state = finetune_seconds(model, tok, prof)
+        out["adapter_sha256"] = digest(state)
     if "eval" in phases:
-        out["eval_s"], labels = eval_seconds(model, tok, spec, prof)
+        out["eval_s"], labels = eval_seconds(adapted(model, state, prof), tok, spec, prof)
         if args.out:
             with open(args.out, "w") as f:
                 json.dump(labels, f)
