@@ -51,8 +51,9 @@ def _encode(tokenizer, texts: list[str]) -> list[list[int]]:
 def choice_loglikelihoods(model: nn.Module, tokenizer, items: list[synthetic.Item], batch: int = 128) -> list[list[float]]:
     """Sum of log p(choice tokens | BOS + prompt) for every choice of every item.
 
-    Each distinct prompt runs once (prompts of one length batched together, so none is padded);
-    its cache -- Gated DeltaNet / Mamba-2 conv and recurrent states, attention keys and values --
+    Each distinct prompt runs once (prompts of one length batched together, so none is padded,
+    a common beginning of a batch's prompts once for all), and each distinct (prompt, choice) once;
+    the prompt's cache -- Gated DeltaNet / Mamba-2 conv and recurrent states, attention keys and values --
     is copied into one row per choice, and the choice tokens run from there (right-padded: a
     causal model's earlier positions never see the padding). The same sums as running every
     prompt + choice whole, in another floating-point order."""
@@ -60,13 +61,16 @@ def choice_loglikelihoods(model: nn.Module, tokenizer, items: list[synthetic.Ite
     ctx = {text: [BOS_ID] + ids for text, ids in zip(texts, _encode(tokenizer, texts))}
     choices = list(dict.fromkeys(c for item in items for c in item.choices))
     choice_ids = dict(zip(choices, _encode(tokenizer, choices)))
-    rows: dict[str, list[tuple[int, list[int]]]] = {}  # prompt -> (flat choice index, choice ids)
-    k = 0
+    pairs: dict[tuple[str, str], int] = {}  # each distinct (prompt, choice) is scored once
+    rows: dict[str, list[tuple[int, list[int]]]] = {}  # prompt -> (pair index, choice ids)
+    slot = []  # flat choice index -> pair index
     for item in items:
         for choice in item.choices:
-            rows.setdefault(item.prompt, []).append((k, choice_ids[choice]))
-            k += 1
-    scores = [0.0] * k
+            if (item.prompt, choice) not in pairs:
+                pairs[item.prompt, choice] = len(pairs)
+                rows.setdefault(item.prompt, []).append((pairs[item.prompt, choice], choice_ids[choice]))
+            slot.append(pairs[item.prompt, choice])
+    unique = [0.0] * len(pairs)
     by_len: dict[int, list[str]] = {}
     for prompt, ids in ctx.items():
         by_len.setdefault(len(ids), []).append(prompt)
@@ -76,7 +80,8 @@ def choice_loglikelihoods(model: nn.Module, tokenizer, items: list[synthetic.Ite
             group = prompts[start:start + batch]
             flat = [(g, k, cont) for g, prompt in enumerate(group) for k, cont in rows[prompt]]
             for k, score in _score_behind_prompts(model, [ctx[p] for p in group], flat, batch):
-                scores[k] = score
+                unique[k] = score
+    scores = [unique[j] for j in slot]
     out, k = [], 0
     for item in items:
         out.append(scores[k:k + len(item.choices)])
