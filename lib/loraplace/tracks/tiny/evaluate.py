@@ -19,6 +19,12 @@ Scoring, per benchmark (both scorer names are always written, so every claim has
 
 Every record's `extra` holds the prediction and `output_sha256`, the sha256 of the raw output
 (the generated text, or the choices' log-likelihoods rounded to 1e-4).
+
+How (`tiny-eval-3`; the same sums as running every sequence whole, in another floating-point
+order): each distinct prompt runs once and its cache is carried into its choices; generation is
+`greedy.greedy` (the prompts' common prefix once, all prompts decoded together with the cache);
+every Gated DeltaNet runs transformers' recurrent rule (`fastpath`); HumanEval's sandboxes run in a
+background thread while the model scores the other benchmarks.
 """
 from __future__ import annotations
 

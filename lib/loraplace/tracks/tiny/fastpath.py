@@ -13,7 +13,9 @@ Both are transformers' reference code and compute the same function; only the fl
 differs (agreement tested in tests/test_tiny_fastpath.py). Inside the context manager every Gated
 DeltaNet -- tiny Qwen3.5's and the parallel cell's, both `Qwen3_5GatedDeltaNet` -- runs the recurrent
 rule on every call; outside it nothing changes, so training (and everything a cached base or
-adapter holds) keeps the chunk rule it was made with.
+adapter holds) keeps the chunk rule it was made with. The swap is process-wide while any block is
+open: the tiny track never trains in another thread of an evaluating process (its workers are
+processes, each doing one thing at a time).
 """
 from __future__ import annotations
 
