@@ -52,7 +52,7 @@ class Profile:
     max_new_tokens: int  # gsm8k generation cap (characters)
     code_tokens: int  # humaneval generation cap (characters)
     mc_batch: int = 256
-    gen_batch: int = 128
+    gen_batch: int = 512  # prompts per generation batch (sorted by length): fewer decoding steps
     control_domains: tuple[str, ...] = ()  # fine-tuning domains the study pair's budget controls run after
 
     @property

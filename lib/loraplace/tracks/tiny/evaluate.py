@@ -19,10 +19,19 @@ Scoring, per benchmark (both scorer names are always written, so every claim has
 
 Every record's `extra` holds the prediction and `output_sha256`, the sha256 of the raw output
 (the generated text, or the choices' log-likelihoods rounded to 1e-4).
+
+How (`tiny-eval-3`; the same sums as running every sequence whole, in another floating-point
+order): each distinct prompt runs once and its cache is carried into its choices; generation is
+`greedy.greedy` (the prompts' common prefix once, all prompts decoded together with the cache);
+every Gated DeltaNet runs transformers' recurrent rule (`fastpath`); HumanEval's sandboxes run in a
+background thread while the model scores the other benchmarks.
 """
 from __future__ import annotations
 
+import copy
 import hashlib
+from concurrent.futures import ThreadPoolExecutor
+from typing import Callable
 
 import torch
 from torch import nn
@@ -30,39 +39,55 @@ from torch import nn
 from loraplace.evidence.records import Record, Run, sha256_text
 from loraplace.scoring.execution import execute
 from loraplace.scoring.gsm8k import SCORERS, score_gsm8k
+from loraplace.tracks.tiny.fastpath import recurrent_gated_deltanet
+from loraplace.tracks.tiny.greedy import greedy
 from loraplace.train import synthetic
 from loraplace.train.tokenizer import BOS_ID, PAD_ID
 
 MC_NORMALISED = {"mmlu": False, "arc_challenge": False, "hellaswag": True}
 
 
-def _encode(tokenizer, text: str) -> list[int]:
-    return tokenizer(text, add_special_tokens=False)["input_ids"]
+def _encode(tokenizer, texts: list[str]) -> list[list[int]]:
+    """Token ids of each text, one tokenizer call for all (the same ids as one call per text)."""
+    return tokenizer(list(texts), add_special_tokens=False)["input_ids"] if texts else []
 
 
 @torch.no_grad()
+@recurrent_gated_deltanet()
 def choice_loglikelihoods(model: nn.Module, tokenizer, items: list[synthetic.Item], batch: int = 128) -> list[list[float]]:
-    """Sum of log p(choice tokens | BOS + prompt) for every choice of every item."""
-    seqs, spans = [], []
+    """Sum of log p(choice tokens | BOS + prompt) for every choice of every item.
+
+    Each distinct prompt runs once (prompts of one length batched together, so none is padded,
+    a common beginning of a batch's prompts once for all), and each distinct (prompt, choice) once;
+    the prompt's cache -- Gated DeltaNet / Mamba-2 conv and recurrent states, attention keys and values --
+    is copied into one row per choice, and the choice tokens run from there (right-padded: a
+    causal model's earlier positions never see the padding). The same sums as running every
+    prompt + choice whole, in another floating-point order."""
+    texts = list(dict.fromkeys(item.prompt for item in items))
+    ctx = {text: [BOS_ID] + ids for text, ids in zip(texts, _encode(tokenizer, texts))}
+    choices = list(dict.fromkeys(c for item in items for c in item.choices))
+    choice_ids = dict(zip(choices, _encode(tokenizer, choices)))
+    pairs: dict[tuple[str, str], int] = {}  # each distinct (prompt, choice) is scored once
+    rows: dict[str, list[tuple[int, list[int]]]] = {}  # prompt -> (pair index, choice ids)
+    slot = []  # flat choice index -> pair index
     for item in items:
-        ctx = [BOS_ID] + _encode(tokenizer, item.prompt)
         for choice in item.choices:
-            cont = _encode(tokenizer, choice)
-            seqs.append(ctx + cont)
-            spans.append((len(ctx), len(ctx) + len(cont)))
-    order = sorted(range(len(seqs)), key=lambda i: len(seqs[i]))  # less padding
-    scores = [0.0] * len(seqs)
-    for start in range(0, len(order), batch):
-        idx = order[start:start + batch]
-        width = max(len(seqs[i]) for i in idx)
-        x = torch.full((len(idx), width), PAD_ID, dtype=torch.long)
-        for row, i in enumerate(idx):  # right padding: causal, so earlier positions are unaffected
-            x[row, :len(seqs[i])] = torch.tensor(seqs[i])
-        logp = torch.log_softmax(model(input_ids=x).logits.float(), dim=-1)  # [B, T, V]
-        for row, i in enumerate(idx):
-            a, b = spans[i]
-            target = x[row, a:b]
-            scores[i] = float(logp[row, a - 1:b - 1].gather(-1, target[:, None]).sum())
+            if (item.prompt, choice) not in pairs:
+                pairs[item.prompt, choice] = len(pairs)
+                rows.setdefault(item.prompt, []).append((pairs[item.prompt, choice], choice_ids[choice]))
+            slot.append(pairs[item.prompt, choice])
+    unique = [0.0] * len(pairs)
+    by_len: dict[int, list[str]] = {}
+    for prompt, ids in ctx.items():
+        by_len.setdefault(len(ids), []).append(prompt)
+    for length in sorted(by_len):
+        prompts = by_len[length]
+        for start in range(0, len(prompts), batch):
+            group = prompts[start:start + batch]
+            flat = [(g, k, cont) for g, prompt in enumerate(group) for k, cont in rows[prompt]]
+            for k, score in _score_behind_prompts(model, [ctx[p] for p in group], flat, batch):
+                unique[k] = score
+    scores = [unique[j] for j in slot]
     out, k = [], 0
     for item in items:
         out.append(scores[k:k + len(item.choices)])
@@ -70,21 +95,73 @@ def choice_loglikelihoods(model: nn.Module, tokenizer, items: list[synthetic.Ite
     return out
 
 
+SHARED_MIN = 8  # a common prefix this long (tokens) is run once for all prompts of a batch
+
+
+def _prefill(model: nn.Module, prompts: list[list[int]]):
+    """(logits at the last token, cache) of equal-length prompts; their common prefix, when at least
+    `SHARED_MIN` tokens, runs once and its cache is copied into every row for the rest."""
+    n, length = len(prompts), len(prompts[0])
+    shared = 0
+    while shared < length - 1 and all(p[shared] == prompts[0][shared] for p in prompts):
+        shared += 1
+    if n == 1 or shared < SHARED_MIN:
+        out = model(input_ids=torch.tensor(prompts), use_cache=True, logits_to_keep=1)
+        return out.logits[:, -1], out.cache
+    cache = model(input_ids=torch.tensor([prompts[0][:shared]]), use_cache=True, logits_to_keep=1).cache
+    cache.reorder_cache(torch.zeros(n, dtype=torch.long))
+    pos = torch.arange(shared, length)[None].expand(n, -1)
+    out = model(input_ids=torch.tensor([p[shared:] for p in prompts]), cache=cache, use_cache=True,
+                position_ids=pos, logits_to_keep=1)
+    return out.logits[:, -1], out.cache
+
+
+def _score_behind_prompts(model: nn.Module, prompts: list[list[int]], flat: list[tuple[int, int, list[int]]],
+                          batch: int) -> list[tuple[int, float]]:
+    """(k, log-likelihood) of each (prompt row, k, continuation ids) in `flat`, the equal-length
+    `prompts` run once and their cache carried into batches of `batch` continuations."""
+    length = len(prompts[0])
+    last, cache = _prefill(model, prompts)
+    first = torch.log_softmax(last.float(), dim=-1)  # [prompts, V]: the first choice token
+    order = sorted(range(len(flat)), key=lambda i: len(flat[i][2]))  # less padding
+    scored = []
+    for start in range(0, len(order), batch):
+        part = [flat[i] for i in order[start:start + batch]]
+        src = torch.tensor([g for g, _, _ in part])
+        heads = first[src, torch.tensor([cont[0] for _, _, cont in part])]
+        width = max(len(cont) for _, _, cont in part) - 1  # the last token's prediction is not needed
+        logp = None
+        if width > 0:
+            rows = copy.deepcopy(cache)
+            rows.reorder_cache(src)  # one row per continuation (index_select: the copy's own tensors)
+            y = torch.full((len(part), width), PAD_ID, dtype=torch.long)
+            for row, (_, _, cont) in enumerate(part):
+                y[row, :len(cont) - 1] = torch.tensor(cont[:-1])
+            pos = torch.arange(length, length + width)[None].expand(len(part), -1)  # Bamba needs them explicit
+            logits = model(input_ids=y, cache=rows, use_cache=True, position_ids=pos).logits
+            logp = torch.log_softmax(logits.float(), dim=-1)
+        for row, (_, k, cont) in enumerate(part):
+            terms = heads[row:row + 1]
+            if len(cont) > 1:
+                tail = logp[row, :len(cont) - 1].gather(-1, torch.tensor(cont[1:])[:, None])[:, 0]
+                terms = torch.cat([terms, tail])
+            scored.append((k, float(terms.sum())))
+    return scored
+
+
 @torch.no_grad()
+@recurrent_gated_deltanet()
 def generate(model: nn.Module, tokenizer, prompts: list[str], max_new_tokens: int, batch: int = 64) -> list[str]:
-    """Greedy continuations (left-padded batches, KV/recurrent cache), decoded raw."""
-    outs = []
-    for start in range(0, len(prompts), batch):
-        chunk = [[BOS_ID] + _encode(tokenizer, p) for p in prompts[start:start + batch]]
-        width = max(map(len, chunk))
-        x = torch.full((len(chunk), width), PAD_ID, dtype=torch.long)
-        mask = torch.zeros_like(x)
-        for row, ids in enumerate(chunk):
-            x[row, width - len(ids):] = torch.tensor(ids)
-            mask[row, width - len(ids):] = 1
-        y = model.generate(input_ids=x, attention_mask=mask, max_new_tokens=max_new_tokens, do_sample=False,
-                           pad_token_id=PAD_ID, eos_token_id=None, num_beams=1)
-        outs += [tokenizer.decode(row[width:].tolist(), skip_special_tokens=True) for row in y]
+    """Greedy continuations, decoded raw, in the order of `prompts`: batches of up to `batch`
+    prompts of similar length, each decoded by `greedy.greedy` (their common prefix run once, the
+    model's cache carried through every step)."""
+    ids = [[BOS_ID] + row for row in _encode(tokenizer, prompts)]
+    order = sorted(range(len(ids)), key=lambda i: len(ids[i]))
+    outs = [""] * len(ids)
+    for start in range(0, len(order), batch):
+        part = order[start:start + batch]
+        for i, tokens in zip(part, greedy([ids[i] for i in part], max_new_tokens, model=model)):
+            outs[i] = tokenizer.decode(tokens, skip_special_tokens=True)
     return outs
 
 
@@ -112,42 +189,59 @@ def eval_gsm8k(model, tokenizer, run: Run, items: list[synthetic.Item], max_new_
 
 
 def eval_humaneval(model, tokenizer, run: Run, items: list[synthetic.Item], max_new_tokens: int,
-                   batch: int) -> list[Record]:
+                   batch: int, pool: ThreadPoolExecutor | None = None) -> Callable[[], list[Record]]:
+    """Generate the completions now and execute them with their tests in the sandbox -- in `pool`'s
+    thread when given, so the model evaluates the other benchmarks meanwhile (the sandboxes are
+    other processes; this one only waits for them) -> a callable giving the records."""
     from loraplace.sandbox.api import build_program
     from loraplace.scoring.humaneval import truncate
 
     outs = generate(model, tokenizer, [i.prompt for i in items], max_new_tokens, batch)
     rules = {"corrected": truncate, "as-published": lambda c: c}
-    programs = {s: [build_program(i.prompt, cut(o), i.test, i.entry_point) for i, o in zip(items, outs)]
-                for s, cut in rules.items()}
-    results = {s: execute(p) for s, p in programs.items()}
-    records = []
-    for k, (item, out) in enumerate(zip(items, outs)):
-        for scorer in SCORERS:
-            res = results[scorer][k]
-            records.append(run.record(item, res["passed"], scorer, {
-                "prediction": rules[scorer](out), "status": res["status"],
-                "rule": "truncate-then-execute" if scorer == "corrected" else "execute-untruncated",
-                "output": out, "output_sha256": sha256_text(out)}))
+    programs = [build_program(i.prompt, cut(o), i.test, i.entry_point) for cut in rules.values()
+                for i, o in zip(items, outs)]  # one batch: each distinct program runs once
+    pending = pool.submit(execute, programs) if pool is not None else None
+    done = None if pool is not None else execute(programs)
+
+    def records() -> list[Record]:
+        flat = pending.result() if pending is not None else done
+        results = {s: flat[k * len(items):(k + 1) * len(items)] for k, s in enumerate(rules)}
+        out = []
+        for k, (item, text) in enumerate(zip(items, outs)):
+            for scorer in SCORERS:
+                res = results[scorer][k]
+                out.append(run.record(item, res["passed"], scorer, {
+                    "prediction": rules[scorer](text), "status": res["status"],
+                    "rule": "truncate-then-execute" if scorer == "corrected" else "execute-untruncated",
+                    "output": text, "output_sha256": sha256_text(text)}))
+        return out
+
     return records
 
 
 def evaluate(model: nn.Module, tokenizer, run: Run, n_items: dict[str, int], *, mc_batch: int = 128,
              gen_batch: int = 64, max_new_tokens: int = 32, code_tokens: int = 24) -> list[Record]:
-    """Records of `run` on every benchmark in `n_items` ({benchmark: number of held-out items})."""
+    """Records of `run` on every benchmark in `n_items` ({benchmark: number of held-out items}), in
+    that order; HumanEval first, so that its sandboxes run while the model scores the rest."""
     model.eval()
-    records = []
-    for bench, n in n_items.items():
-        items = synthetic.eval_items(bench, n)
-        if bench == "gsm8k":
-            records += eval_gsm8k(model, tokenizer, run, items, max_new_tokens, gen_batch)
-        elif bench == "humaneval":
-            records += eval_humaneval(model, tokenizer, run, items, code_tokens, gen_batch)
-        elif bench in MC_NORMALISED:
-            records += eval_mc(model, tokenizer, run, items, mc_batch)
-        else:
-            raise ValueError(f"Unknown benchmark {bench!r}. Available: {', '.join(synthetic.BENCHMARKS)}")
-    return records
+    unknown = [b for b in n_items if b not in synthetic.BENCHMARKS]
+    if unknown:
+        raise ValueError(f"Unknown benchmark {unknown[0]!r}. Available: {', '.join(synthetic.BENCHMARKS)}")
+    parts: dict[str, list[Record]] = {}
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="tiny-sandbox") as pool:
+        executed = None
+        if "humaneval" in n_items:
+            executed = eval_humaneval(model, tokenizer, run, synthetic.eval_items("humaneval", n_items["humaneval"]),
+                                      code_tokens, gen_batch, pool)
+        for bench, n in n_items.items():
+            items = synthetic.eval_items(bench, n)
+            if bench == "gsm8k":
+                parts[bench] = eval_gsm8k(model, tokenizer, run, items, max_new_tokens, gen_batch)
+            elif bench in MC_NORMALISED:
+                parts[bench] = eval_mc(model, tokenizer, run, items, mc_batch)
+        if executed is not None:
+            parts["humaneval"] = executed()
+    return [r for bench in n_items for r in parts[bench]]
 
 
 def accuracy(records: list[Record], scorer: str = "corrected") -> dict[str, float]:

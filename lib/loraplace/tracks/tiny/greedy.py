@@ -1,0 +1,126 @@
+"""Greedy decoding of many prompts that share a beginning, the shared part run once.
+
+    tokens = greedy(prompt_ids, max_new_tokens=40, model=model)   # [[token, ...] per prompt]
+
+The GSM8K analogue's prompts all open with the same 45 tokens (BOS, the preamble, "Question: ").
+`model.generate` on a left-padded batch runs them once per prompt. Here the common prefix runs once
+(batch 1); its cache -- Gated DeltaNet / Mamba-2 conv and recurrent states, attention keys and
+values -- is copied into every prompt of one length, and the rest of those prompts runs from there
+unpadded. The length groups' caches are then joined into one batch, the shorter attention caches
+left-padded with masked positions (what `generate` does with left-padded prompts: a masked key has
+weight exactly 0), and all prompts decode together, one token per step, greedily, with the model's
+cache and explicit positions; the attention caches get room for every new token up front, written in
+place (`preallocate`: the same values, without a copy of the whole cache per step). The same tokens as `model.generate` on each prompt alone, in
+another floating-point order (tests/test_tiny_fastpath.py).
+"""
+from __future__ import annotations
+
+import copy
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+
+def shared_prefix(rows: list[list[int]]) -> int:
+    """Length of the rows' common prefix, leaving at least one token of the shortest row."""
+    limit = min(len(r) for r in rows) - 1
+    n = 0
+    while n < limit and all(r[n] == rows[0][n] for r in rows):
+        n += 1
+    return n
+
+
+def _rest(model: nn.Module, head, rows: list[list[int]], shared: int):
+    """(last-token logits, cache) of equal-length rows whose first `shared` tokens are `head`'s."""
+    length = len(rows[0])
+    if head is None:  # nothing shared
+        out = model(input_ids=torch.tensor(rows), use_cache=True, logits_to_keep=1)
+        return out.logits[:, -1], out.cache
+    cache = copy.deepcopy(head)
+    cache.reorder_cache(torch.zeros(len(rows), dtype=torch.long))
+    pos = torch.arange(shared, length)[None].expand(len(rows), -1)
+    out = model(input_ids=torch.tensor([r[shared:] for r in rows]), cache=cache, use_cache=True,
+                position_ids=pos, logits_to_keep=1)
+    return out.logits[:, -1], out.cache
+
+
+def join(caches: list, lengths: list[int]):
+    """One cache holding the rows of `caches` in order; attention keys / values (group k's
+    `lengths[k]` long) left-padded with zeros to the longest."""
+    joined = copy.deepcopy(caches[0])
+    width = max(lengths)
+    for i, layer in enumerate(joined.layers):
+        parts = [c.layers[i] for c in caches]
+        if isinstance(getattr(layer, "keys", None), torch.Tensor) and layer.keys.numel():
+            for name in ("keys", "values"):
+                setattr(layer, name, torch.cat([F.pad(getattr(p, name), (0, 0, width - getattr(p, name).shape[-2], 0))
+                                                for p in parts]))
+        for states in ("conv_states", "recurrent_states"):
+            held = getattr(layer, states, None)
+            if isinstance(held, dict):
+                for k, v in held.items():
+                    if isinstance(v, torch.Tensor):
+                        held[k] = torch.cat([getattr(p, states)[k] for p in parts])
+    return joined
+
+
+def preallocate(cache, extra: int) -> None:
+    """Give every attention layer of `cache` room for `extra` more positions, written in place
+    (`DynamicLayer.update` concatenates: each decoding step would copy the whole cache)."""
+    for layer in cache.layers:
+        keys = getattr(layer, "keys", None)
+        if not (isinstance(keys, torch.Tensor) and keys.numel()):
+            continue
+        n = keys.shape[-2]
+        room = [t.new_zeros(*t.shape[:-2], n + extra, t.shape[-1]) for t in (layer.keys, layer.values)]
+        for buf, t in zip(room, (layer.keys, layer.values)):
+            buf[..., :n, :] = t
+        layer.keys, layer.values = (buf[..., :n, :] for buf in room)
+
+        def update(key_states, value_states, *args, _layer=layer, _room=room, **kwargs):
+            n, t = _layer.keys.shape[-2], key_states.shape[-2]
+            _room[0][..., n:n + t, :] = key_states
+            _room[1][..., n:n + t, :] = value_states
+            _layer.keys, _layer.values = _room[0][..., :n + t, :], _room[1][..., :n + t, :]
+            return _layer.keys, _layer.values
+
+        layer.update = update  # this cache object only
+
+
+@torch.no_grad()
+def greedy(prompts: list[list[int]], max_new_tokens: int, *, model: nn.Module) -> list[list[int]]:
+    """`max_new_tokens` greedy tokens after each prompt (token ids; no stop token)."""
+    if not prompts or max_new_tokens < 1:
+        return [[] for _ in prompts]
+    shared = shared_prefix(prompts)
+    head = None if shared == 0 else model(input_ids=torch.tensor([prompts[0][:shared]]), use_cache=True,
+                                          logits_to_keep=1).cache
+    groups: dict[int, list[int]] = {}
+    for i, p in enumerate(prompts):
+        groups.setdefault(len(p), []).append(i)
+    order, lengths, caches, firsts = [], [], [], []
+    for length, members in sorted(groups.items()):
+        logits, cache = _rest(model, head, [prompts[i] for i in members], shared)
+        order += members
+        lengths.append(length)
+        caches.append(cache)
+        firsts.append(logits.argmax(-1))
+    width = max(lengths)
+    mask = torch.cat([torch.cat([torch.zeros(len(groups[n]), width - n, dtype=torch.long),
+                                 torch.ones(len(groups[n]), n, dtype=torch.long)], 1) for n in lengths])
+    pos = torch.tensor([len(prompts[i]) for i in order])
+    cache, token = join(caches, lengths), torch.cat(firsts)
+    preallocate(cache, max_new_tokens)
+    out = [token]
+    for _ in range(max_new_tokens - 1):
+        mask = torch.cat([mask, mask.new_ones(len(order), 1)], 1)
+        logits = model(input_ids=token[:, None], attention_mask=mask, position_ids=pos[:, None], cache=cache,
+                       use_cache=True, logits_to_keep=1).logits
+        token, pos = logits[:, -1].argmax(-1), pos + 1
+        out.append(token)
+    tokens = torch.stack(out, 1).tolist()
+    result: list[list[int]] = [[] for _ in prompts]
+    for row, i in enumerate(order):
+        result[i] = tokens[row]
+    return result
