@@ -33,15 +33,10 @@ def default_workers() -> int:
     return max(1, min(cpus, MAX_DEFAULT_WORKERS))
 
 
-# Cold-build wall minutes on 2 cores with 2 workers at this machine's speed of 2026-11-27
-# (benchmarks/README.md); other machines scale by workers. This machine has run up to `SLOW_DAY` times slower
-# since (tiny Qwen3.5's 1,200 pretraining steps: 197 s then, 357-444 s in three builds on
-# 2026-11-30), so the plan line gives the range. smoke: 13.4 min measured on a 2.07x day;
-# default: 52.0 min measured on a 1.81x day with the controls after every domain, minus their
-# measured 9.3 min after CodeAlpaca and UltraChat (now `full` only); full: an estimate, never built.
-# Since tiny-eval-3 the evaluation is 2-7x cheaper per run (`bench_tiny.py --against`); smoke and
-# default are those builds scaled by the measured phase ratios (benchmarks/RESULTS.md, issue 25),
-# not re-measured cold; pretraining, unchanged, bounds smoke.
+# Cold-build wall minutes on 2 cores with 2 workers at the reference machine speed, and how much
+# slower this machine has run on a slow day; other machines scale by workers. Where each number
+# comes from (measured builds, and since tiny-eval-3 the measured phase ratios of
+# `bench_tiny.py --against`): benchmarks/RESULTS.md, the only place for dated timings.
 REFERENCE_MINUTES = {"smoke": 6, "default": 14, "full": 240}
 SLOW_DAY = 2.26
 

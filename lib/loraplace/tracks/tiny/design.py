@@ -12,9 +12,9 @@ Falcon-H1 with a Gated DeltaNet). The runs:
   and every parameter-budget control (`loraplace.models.controls`) × `control_domains` × seed,
   evaluated on the domain's target benchmarks only (the C1 control parts are on target). The
   `default` profile runs the controls after GSM8K training only (the study's headline domain,
-  its target the 500 generated GSM8K answers): after CodeAlpaca and UltraChat they took 1,118 s
-  of worker CPU, 9.3 min of a 52-min cold build on 2 cores (2026-11-30), which puts the profile
-  over its 25-min budget -- chosen by that cost before any control verdict was looked at;
+  its target the 500 generated GSM8K answers): after CodeAlpaca and UltraChat they cost about a
+  sixth of a cold default build (measured: benchmarks/RESULTS.md), which put the profile over its
+  time budget -- chosen by that cost before any control verdict was looked at;
   `full` runs them after every domain, `smoke` none;
 * the factorial's added cells: the runs claims C2, C3 and C7 need -- recurrent-only after GSM8K
   training and full after every domain (`FACTORIAL_RUNS`) × seed. The other claims' conditions
