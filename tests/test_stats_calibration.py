@@ -12,6 +12,7 @@ prints them) use 20,000 replications.
 from __future__ import annotations
 
 import math
+import os
 
 import numpy as np
 import pytest
@@ -21,6 +22,11 @@ from loraplace.evidence.records import Evidence, Record
 from loraplace.judging import stats
 from loraplace.judging.evaluate import evaluate
 from loraplace.study import MODELS, ROLES
+
+# The full simulations (20,000 replications each: tens of minutes on 2 cores) run on request only;
+# their fast versions in this file run in CI.
+FULL = pytest.mark.skipif(not os.environ.get("LORAPLACE_FULL_SIMULATIONS"),
+                          reason="full simulation: set LORAPLACE_FULL_SIMULATIONS=1 (tens of minutes)")
 
 ALPHA = 0.05
 LEVELS = (ALPHA, ALPHA / 6, ALPHA / 36)
@@ -127,6 +133,7 @@ def test_familywise_error_of_c4_through_evaluate():
 
 # ─────────────────────────────────────────────────────────────────────────── full (slow)
 
+@FULL
 @pytest.mark.slow
 @pytest.mark.parametrize("S", [3, 5, 10])
 @pytest.mark.parametrize("per_seed", [True, False])
@@ -139,6 +146,7 @@ def test_full_rejection_and_coverage(S, per_seed):
         assert out["coverage"] <= 0.96 + 2 * mc_se(0.05, out["reps"])
 
 
+@FULL
 @pytest.mark.slow
 @pytest.mark.parametrize("claim_id, family", [("C1", "study"), ("C4", "study"), ("C1", "controls")])
 def test_full_familywise_error(claim_id, family):

@@ -9,12 +9,18 @@ a + b = (1 - rho) / rho); S runs solve question q independently with probability
 from __future__ import annotations
 
 import math
+import os
 
 import numpy as np
 import pytest
 import scipy.stats
 
 from loraplace.judging.stats import layered_ci, proportion_ci
+
+# The full simulations (20,000 replications each: tens of minutes on 2 cores) run on request only;
+# their fast versions in this file run in CI.
+FULL = pytest.mark.skipif(not os.environ.get("LORAPLACE_FULL_SIMULATIONS"),
+                          reason="full simulation: set LORAPLACE_FULL_SIMULATIONS=1 (tens of minutes)")
 
 FLOOR, N = 0.05, 164
 
@@ -45,6 +51,7 @@ def test_false_support_at_the_floor_is_at_most_2_5_percent(S, rho):
         assert false_support(S, rho, reps, seed=S, pooled=True) > 0.025 + 3 * se
 
 
+@FULL
 @pytest.mark.slow
 @pytest.mark.parametrize("S", [2, 3, 5, 10])
 @pytest.mark.parametrize("rho", [0.0001, 0.1, 0.3, 0.6, 0.9])
