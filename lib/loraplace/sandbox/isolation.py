@@ -31,7 +31,6 @@ import errno
 import os
 import secrets
 import shutil
-import signal
 import socket
 import subprocess
 import tempfile
@@ -304,21 +303,10 @@ class Cgroup:
 
     def kill(self) -> None:
         """SIGKILL every task in the group (cgroup.kill where the kernel has it)."""
+        from loraplace.sandbox.reaper import kill_group
+
         for d in self.dirs:
-            if self.kind == "v2" and (d / "cgroup.kill").exists():
-                try:
-                    (d / "cgroup.kill").write_text("1")
-                except OSError:
-                    pass
-            try:
-                pids = [int(p) for p in (d / "cgroup.procs").read_text().split()]
-            except (OSError, ValueError):
-                pids = []
-            for p in pids:
-                try:
-                    os.kill(p, signal.SIGKILL)
-                except OSError:
-                    pass
+            kill_group(str(d))
 
     def remove(self) -> None:
         """Kill whatever is left in the group, then remove it (a few tries, ~1 s at most)."""

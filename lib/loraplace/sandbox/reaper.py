@@ -10,6 +10,26 @@ import signal
 import time
 
 
+def kill_group(d):
+    """SIGKILL every task of the cgroup directory `d`: cgroup.kill where the kernel has it (v2),
+    and each pid in cgroup.procs (also used by loraplace.sandbox.isolation)."""
+    try:
+        with open(os.path.join(d, "cgroup.kill"), "w") as f:
+            f.write("1")
+    except OSError:
+        pass
+    try:
+        with open(os.path.join(d, "cgroup.procs")) as f:
+            pids = [int(p) for p in f.read().split()]
+    except (OSError, ValueError):
+        pids = []
+    for p in pids:
+        try:
+            os.kill(p, signal.SIGKILL)
+        except OSError:
+            pass
+
+
 def sweep(prefix, parents):
     """One pass: kill and remove what is left; True when nothing is."""
     left = False
@@ -20,21 +40,7 @@ def sweep(prefix, parents):
             continue
         for name in names:
             d = os.path.join(parent, name)
-            try:
-                with open(os.path.join(d, "cgroup.kill"), "w") as f:
-                    f.write("1")
-            except OSError:
-                pass
-            try:
-                with open(os.path.join(d, "cgroup.procs")) as f:
-                    pids = [int(p) for p in f.read().split()]
-            except (OSError, ValueError):
-                pids = []
-            for p in pids:
-                try:
-                    os.kill(p, signal.SIGKILL)
-                except OSError:
-                    pass
+            kill_group(d)
             try:
                 os.rmdir(d)
             except FileNotFoundError:
