@@ -302,15 +302,52 @@ def execute_cached(items: list[tuple[str, str]], scorer: str, *, cache_dir: Path
 _EXEC_MEMO: dict[str, dict] = {}
 
 
-def execute(programs: list[str], timeout: float = 3.0, workers: int = 2) -> list[dict]:
-    """Run programs in the sandbox, each distinct program once per process (memoised by sha256)
-    once its outcome is reproduced (sandbox.reproduce; a flaky one is not passed): the re-run
-    tracks' path (the published track's is `execute_cached`, with the disk cache)."""
+def program_digest(program) -> str:
+    """sha256 of a program's parts (prompt, completion, test, entry point: the judge keeps them
+    apart, so two programs of one text but other parts are different programs)."""
+    parts = [getattr(program, k, None) for k in ("prompt", "completion", "test", "entry_point")]
+    return sha256_text(_canon(parts if None not in parts else [str(program)]))
+
+
+def program_key(program, timeout: float) -> tuple[str, dict]:
+    """The disk-cache key of a whole program (the re-run tracks' `execute`) and its inputs; the
+    program is stored only as the sha256 of its parts (`completion_sha256`)."""
+    inputs = {"kind": "program", "completion": _canon([program_digest(program)]), "timeout": float(timeout),
+              "sandbox_version": SANDBOX_VERSION}
+    return sha256_text(_canon(inputs)), inputs
+
+
+def _stored_result(res: dict) -> dict:
+    """A settled `execute` result in the stored shape (`valid_result`)."""
+    return {"task_id": "", "score": int(res["status"] == "passed"), "status": res["status"],
+            "reason": str(res.get("reason", ""))[:200], "stderr_tail": "", "duration_s": 0.0,
+            "network_isolated": True, "isolation": res["isolation"], "confirmed": res.get("confirmed")}
+
+
+def execute(programs: list[str], timeout: float = 3.0, workers: int = 2, *,
+            cache_dir: Path | None = None) -> list[dict]:
+    """Run programs in the sandbox, each distinct program once (memoised by sha256 in the process,
+    and on disk in `cache_dir`, default `default_cache_dir()`, beside `execute_cached`'s entries
+    under keys of their own) once its outcome is reproduced (sandbox.reproduce; a flaky one is
+    not passed): the re-run tracks' path. Only reproduced, fully isolated outcomes are stored
+    (`valid_result`), so a cached program reads back as it would run again."""
     from loraplace.sandbox import api as sandbox
     from loraplace.sandbox.isolation import level
 
-    keys = [sha256_text(p) for p in programs]
-    todo = {k: p for k, p in zip(keys, programs) if k not in _EXEC_MEMO}
+    keys = [program_digest(p) for p in programs]
+    disk = Path(cache_dir) if cache_dir is not None else default_cache_dir()
+    todo: dict[str, str] = {}
+    for k, p in zip(keys, programs):
+        if k in _EXEC_MEMO or k in todo:
+            continue
+        key = program_key(p, timeout)[0]
+        stored = _load(_path(disk, key), key)
+        if stored is not None:
+            _EXEC_MEMO[k] = {"passed": stored["status"] == "passed", "status": stored["status"],
+                             "isolation": stored["isolation"]}
+        else:
+            todo[k] = p
+    now = {}
     if todo:
         progs = list(todo.values())
 
@@ -322,11 +359,13 @@ def execute(programs: list[str], timeout: float = 3.0, workers: int = 2) -> list
                      "cpu_s": r.cpu_s, "isolation": level(r.isolation)} for r in res]
 
         settled = reproduce.settle(run(progs), lambda idx: run([progs[i] for i in idx]), timeout)
-        now = {}
-        for k, res in zip(todo, settled):
+        for (k, prog), res in zip(todo.items(), settled):
             now[k] = {"passed": res["status"] == "passed", "status": res["status"],
                       "isolation": res["isolation"]}
             if "confirmed" in res:
                 _EXEC_MEMO[k] = now[k]
-        return [_EXEC_MEMO.get(k) or now[k] for k in keys]
-    return [_EXEC_MEMO[k] for k in keys]
+                stored = _stored_result(res)
+                if valid_result(stored):
+                    key, inputs = program_key(prog, timeout)
+                    _store(disk, key, inputs, stored)
+    return [dict(_EXEC_MEMO.get(k) or now[k]) for k in keys]
