@@ -13,8 +13,12 @@ result states what it got. Anything less is refused unless the caller allows it
                              every process the program left behind
   fs-readonly private-tmpfs  (set by the supervisor) a minimal root (worker.build_root: /usr,
                              the interpreter, five devices, a private devpts; no other host
-                             file, FIFO or socket), read-only and nosuid; fresh size-capped
-                             tmpfs on /tmp (work dir and $HOME), /var/tmp, /dev/shm
+                             file, FIFO or socket), read-only and nosuid, the host trees nodev;
+                             Landlock lets the program open files for writing only on its own
+                             tmpfs, devpts, /proc and the five devices (a FIFO a host process
+                             makes under /usr or the interpreter's prefix, which are bound live,
+                             receives nothing); fresh size-capped tmpfs on /tmp (work dir and
+                             $HOME), /var/tmp, /dev/shm
   uid-drop                   the program runs as a fresh random uid, no capabilities
   cgroup                     memory, pids and cpu limits for the whole sandbox (not per process),
                              and its CPU time (a timeout that used its CPU is the program's own)
@@ -116,7 +120,8 @@ def probe(mode: str = "auto") -> Isolation:
                 break
         except (OSError, subprocess.TimeoutExpired):
             continue
-    feats = ["netns", "pidns", "ipcns", "mountns", "fs-readonly", "private-tmpfs"] if prefix else []
+    feats = ["netns", "pidns", "ipcns", "mountns", "private-tmpfs"] if prefix else []
+    feats += ["fs-readonly"] if prefix and _landlock() else []
     if prefix and (drop or not root):
         feats.append("uid-drop")  # ns-root of a user namespace: capabilities dropped instead
     cg = _cgroup_kind() if prefix and drop else ""
@@ -124,6 +129,17 @@ def probe(mode: str = "auto") -> Isolation:
     bpf = _seccomp_bpf() if prefix else b""
     feats += ["seccomp"] if bpf else []
     return Isolation(prefix, tuple(f for f in FEATURES if f in feats), drop, cg, bpf)
+
+
+def _landlock() -> bool:
+    """Whether the kernel enforces Landlock (its ABI version is at least 1)."""
+    import ctypes
+
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        return libc.syscall(444, None, ctypes.c_size_t(0), ctypes.c_uint32(1)) >= 1  # _VERSION
+    except (OSError, AttributeError):
+        return False
 
 
 def _seccomp_bpf() -> bytes:
