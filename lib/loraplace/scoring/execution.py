@@ -30,7 +30,7 @@ most; sandbox.session.Session.linger). Results without full isolation (`--allow-
 are never stored.
 
 Concurrency: no lock is held while a sandbox runs. Missing keys are *claimed* (a claim file per
-key, `cache_dir/claims/key.claim` holding the claimer's pid, written under a brief
+key, `cache_dir/claims/key.claim` holding the claimer's pid and start time, written under a brief
 `filelock.FileLock(cache_dir/.lock)`); a process runs what it claimed, stores, and removes its
 claims, and waits (polling) for keys another live process claimed, running them itself if that
 process ends without storing them. So a second process (e.g. a pytest-xdist worker) never runs
@@ -230,13 +230,27 @@ def _claims(cache_dir: Path) -> Path:
     return cache_dir / "claims"
 
 
-def _stale(claim: Path) -> bool:
-    """A claim whose process has ended (or that is older than MAX_CLAIM_S) binds nobody."""
+def _started(pid: int) -> str:
+    """When process `pid` started (/proc/PID/stat's starttime), '' if unknown: a pid the kernel
+    has given to another process since has another start time."""
     try:
-        pid, age = int(claim.read_text().strip() or 0), time.time() - claim.stat().st_mtime
+        with open(f"/proc/{pid}/stat", "rb") as f:
+            return f.read().rsplit(b")", 1)[1].split()[19].decode()
+    except (OSError, IndexError, ValueError):
+        return ""
+
+
+def _stale(claim: Path) -> bool:
+    """A claim whose process has ended (or whose pid now names another process, or that is older
+    than MAX_CLAIM_S) binds nobody."""
+    try:
+        fields, age = claim.read_text().split(), time.time() - claim.stat().st_mtime
+        pid = int(fields[0]) if fields else 0
     except (OSError, ValueError):
         return True
     if age > MAX_CLAIM_S or pid <= 0:
+        return True
+    if len(fields) > 1 and _started(pid) not in ("", fields[1]):
         return True
     try:
         os.kill(pid, 0)
@@ -256,7 +270,7 @@ def _claim(cache_dir: Path, keys: list[str]) -> set[str]:
             claim = _claims(cache_dir) / f"{k}.claim"
             if (claim.exists() and not _stale(claim)) or _stored(cache_dir, k):
                 continue
-            claim.write_text(str(os.getpid()))
+            claim.write_text(f"{os.getpid()} {_started(os.getpid())}")
             mine.add(k)
     return mine
 
