@@ -180,6 +180,16 @@ def test_a_device_node_in_a_bound_tree_opens_nothing(bound_dirs):
     assert r.status == "failed", r
 
 
+def test_the_program_cannot_make_itself_dumpable():
+    """A core dump of the program would go wherever the host's core_pattern says, possibly to a
+    pipe helper running as root outside every namespace: the worker stays undumpable."""
+    r = run(prog("    import ctypes\n"
+                 "    libc = ctypes.CDLL(None, use_errno=True)\n"
+                 "    made = libc.prctl(4, 1, 0, 0, 0) == 0 and libc.prctl(3, 0, 0, 0, 0) == 1\n"
+                 "    return x + 1 if made else -1\n"))
+    assert r.status == "failed", r
+
+
 def test_bind_on_af_vsock_fails():
     r = run(prog("    import socket\n"
                  "    try:\n"

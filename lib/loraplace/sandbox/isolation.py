@@ -23,8 +23,9 @@ result states what it got. Anything less is refused unless the caller allows it
   cgroup                     memory, pids and cpu limits for the whole sandbox (not per process),
                              and its CPU time (a timeout that used its CPU is the program's own)
   seccomp                    no nested user namespaces, no setns / mount / ptrace / bpf /
-                             keyctl / perf_event_open / io_uring; socket and socketpair for
-                             AF_INET / AF_INET6 only (32-bit argument compare)
+                             keyctl / perf_event_open / io_uring / prctl(PR_SET_DUMPABLE) (no
+                             core dump to a host's core_pattern helper); socket and socketpair
+                             for AF_INET / AF_INET6 only (32-bit argument compare)
   (and, set up by the supervisor without a feature name of its own: a cgroup namespace)
 The `unshare` prefix runs under `setpriv --pdeathsig KILL` (loraplace.sandbox.cleanup).
 """
@@ -47,6 +48,7 @@ FEATURES = ("netns", "pidns", "ipcns", "mountns", "fs-readonly", "private-tmpfs"
 NAMESPACES = ("--net", "--pid", "--ipc", "--mount", "--uts", "--fork", "--kill-child",
               "--mount-proc")
 CLONE_NEWUSER = 0x10000000
+PR_SET_DUMPABLE = 4
 # socket families a sandbox may open (inside its empty network namespace): the stdlib needs no
 # other offline. Every family below FAMILIES (the kernel's AF_MAX is 46 in 6.x; a family >= its
 # AF_MAX fails there anyway) is refused otherwise: AF_UNIX (host sockets), AF_VSOCK (outside the
@@ -158,6 +160,9 @@ def _seccomp_bpf() -> bytes:
                     f.add_rule(sc.ERRNO(errno.EACCES), call, sc.Arg(0, sc.MASKED_EQ, 0xFFFFFFFF, family))
         for name in _DENIED:
             f.add_rule(sc.ERRNO(errno.EPERM), name)
+        # PR_SET_DUMPABLE: the worker stays undumpable, so a crash it provokes never feeds its
+        # memory to a host's core_pattern pipe helper (which runs as root outside every namespace)
+        f.add_rule(sc.ERRNO(errno.EPERM), "prctl", sc.Arg(0, sc.MASKED_EQ, 0xFFFFFFFF, PR_SET_DUMPABLE))
         for name in ("io_uring_setup", "io_uring_enter", "io_uring_register"):
             f.add_rule(sc.ERRNO(errno.ENOSYS), name)  # its socket / open ops bypass the rules above
         with tempfile.TemporaryFile() as fh:
