@@ -16,7 +16,8 @@ import pytest
 from loraplace.scoring import execution as ec
 from loraplace.scoring import humaneval
 
-T = 1.0  # the infinite loop burns the whole limit once, on the cold call
+T = 3.0  # the default limit: an honest program passes within it on a loaded machine too (the
+# infinite loop burns it once, on the cold call)
 
 
 @pytest.fixture(scope="module")
@@ -328,7 +329,7 @@ RACER = textwrap.dedent("""
     humaneval.score_rows = counting
     while not os.path.exists(go):
         time.sleep(0.01)
-    res = ec.execute_cached(items, "corrected", cache_dir=cache, workers=1, timeout=1.0,
+    res = ec.execute_cached(items, "corrected", cache_dir=cache, workers=1, timeout=3.0,
                             progress=False)
     with open(out, "w") as f:
         json.dump(res, f)
