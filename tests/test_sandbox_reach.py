@@ -229,3 +229,12 @@ def test_no_host_pty_no_fuse_no_cgroup_tree():
                  "    return x + 1 if ok else -1\n"))
     assert r.status == "passed", r
     assert set(os.listdir("/dev/pts")) == before  # its ptys lived in its own devpts
+
+
+def test_a_sandbox_gets_a_few_ptys_not_the_machines():
+    """Every devpts instance draws on the kernel's one pool (kernel.pty.max): a sandbox's own is
+    capped at 64, so it cannot use up the ptys of the sandboxes beside it."""
+    r = run(prog("    import pty\n    n = 0\n    try:\n        while n < 1000:\n"
+                 "            pty.openpty()\n            n += 1\n    except OSError:\n        pass\n"
+                 "    return x + 1 if n <= 64 else -1\n"), timeout=10)
+    assert r.status == "passed", r

@@ -171,7 +171,7 @@ def build_root(cfg, new):
         os.makedirs(new + d, 0o755, exist_ok=True)
     for dev in DEVICES:
         bind("/dev/" + dev, new + "/dev/" + dev)
-    mount("devpts", new + "/dev/pts", "devpts", MS_NOSUID | MS_NOEXEC, "newinstance,ptmxmode=0666,mode=0620")
+    mount("devpts", new + "/dev/pts", "devpts", MS_NOSUID | MS_NOEXEC, "newinstance,ptmxmode=0666,mode=0620,max=64")
     for link, target in (("ptmx", "pts/ptmx"), ("fd", "/proc/self/fd"), ("stdin", "/proc/self/fd/0"),
                          ("stdout", "/proc/self/fd/1"), ("stderr", "/proc/self/fd/2")):
         os.symlink(target, new + "/dev/" + link)
