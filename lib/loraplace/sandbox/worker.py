@@ -11,11 +11,14 @@ supervisor (trusted; pid 1 of the sandbox's pid namespace, real or namespace roo
   is visible), 2. builds a minimal root and pivots into it (build_root: a tmpfs holding only
   /usr and its links, the interpreter's prefix at its own path, null/zero/full/random/urandom, a
   private devpts, the pid namespace's /proc; no other host file, FIFO or socket, no /sys, no
-  /dev/fuse), makes it read-only + nosuid (recursive), and mounts fresh size-capped tmpfs on
-  /tmp, /var/tmp and /dev/shm; the work dir ($HOME, cwd) is /tmp/work, 3. forks the worker,
-  waits for it, kills what it left behind, and reports [exit, signal, notes] on its own fd.
+  /dev/fuse), makes it read-only + nosuid (recursive; the host trees nodev too), mounts fresh
+  size-capped tmpfs on /tmp, /var/tmp and /dev/shm, and builds a Landlock ruleset allowing
+  files to be opened for writing only there, in its devpts, /proc and the five devices (the
+  host trees are bound live: a FIFO a host process makes there later must receive nothing);
+  the work dir ($HOME, cwd) is /tmp/work, 3. forks the worker, waits for it, kills what it left
+  behind, and reports [exit, signal, notes] on its own fd.
 worker (untrusted from the moment it runs the completion)
-  rlimits, a fresh uid (or every capability dropped), no_new_privs, the seccomp filter, then
+  rlimits, a fresh uid (or every capability dropped), no_new_privs, Landlock, seccomp, then
   exec(prompt + completion) and a loop: read a call (plain data) from the host, call the entry
   point, write back its return value as plain data, or the exception it raised.
 
