@@ -54,7 +54,8 @@ def first_load(files: list[str], timeout: float) -> None:
     """Cold (empty cache), then the first warm scoring (which runs each pending pass once
     more: sandbox.reproduce), then a warm one (nothing runs)."""
     from loraplace.scoring import execution as ec
-    items = [(r["task_id"], r["completion"]) for f in files for r in humaneval.read_completions(f)]
+    per_file = [[(r["task_id"], r["completion"]) for r in humaneval.read_completions(f)] for f in files]
+    items = [it for rows in per_file for it in rows]
     programs = {(t, humaneval.truncate(c)) for t, c in items}
     real, ran = humaneval.score_rows, []
 
@@ -74,9 +75,14 @@ def first_load(files: list[str], timeout: float) -> None:
                                 for p in glob.glob(f"{cache}/*/*.json"))
             print(f"{label}: {len(items)} items, {len(set(items))} distinct completions, "
                   f"{len(programs)} distinct programs: {wall:.1f} s wall, {cpu:.1f} s CPU, load "
-                  f"{load0:.2f} -> {os.getloadavg()[0]:.2f}; programs run per batch {ran}; "
+                  f"{load0:.2f} -> {os.getloadavg()[0]:.2f}; rows run per batch {ran}; "
                   f"{dict(Counter(r['status'] for r in res))}; served from the cache "
                   f"{sum(r['cached'] for r in res)}; stored {dict(confirmed)}", flush=True)
+            at, rates = 0, []
+            for f, rows in zip(files, per_file):
+                rates.append(f"{short(f)} {sum(r['score'] for r in res[at:at + len(rows)]) / len(rows):.4f}")
+                at += len(rows)
+            print("  pass@1 per file: " + ", ".join(rates), flush=True)
     humaneval.score_rows = real
 
 
