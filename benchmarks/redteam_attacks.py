@@ -223,3 +223,18 @@ def flood_rows(problems: dict) -> list[tuple[str, str, dict]]:
         if i % 2 == 1 and honest:
             out.append(honest.pop())
     return out + honest
+
+
+# 50 %-flaky programs: each decides once per sandbox, from a real source of randomness, whether
+# to answer HumanEval/2 right; `k` makes each distinct. Scored twice into one cache, none may
+# ever come back as a cached pass (it may pass, run now).
+COINS = ("__import__('random').random() < 0.5", "__import__('os').urandom(1)[0] < 128",
+         "__import__('secrets').randbits(1) == 1", "__import__('time').time_ns() // 1000 % 2 == 0")
+RANDOM = ("    global _coin\n    try:\n        _coin\n    except NameError:\n"
+          "        _coin = ({coin}) + 0 * {k}\n    return number % 1.0 if _coin else -1.0\n")
+
+
+def flaky_rows(n: int = 24) -> list[tuple[str, str, dict]]:
+    return [("flaky", f"random-{k}", {"task_id": "HumanEval/2",
+                                      "completion": RANDOM.format(coin=COINS[k % len(COINS)], k=k)})
+            for k in range(n)]

@@ -13,6 +13,8 @@ format) to a temporary directory and runs the command on them:
            world-writable unix sockets (stream, datagram, abstract), FIFOs in /tmp and in the
            bound host trees, and 127.0.0.1: every attack must score 0, every honest item pass,
            and nothing must arrive.
+  flaky    24 programs that pass or fail at random (50 %), scored twice into one cache: none
+           may come back as a cached pass.
   flood    ints that are multiples of 2**61 - 1 in sets, dicts and lists near the 16 MB cap,
            honest items between them: wall time against 2 x items x timeout.
   kill     sleepers; the command is killed mid-batch (SIGTERM, SIGKILL, SIGINT): processes and
@@ -227,6 +229,7 @@ def main(argv=None) -> int:
             listen.close()
         print(f"host received: {listen.got}")
         holes += [f"host received {kind}: {data!r}" for kind, data in listen.got]
+        holes += scored("flaky", RT.flaky_rows(), work, args.timeout, 2)[1]
         holes += scored("flood", RT.flood_rows(problems), work, args.timeout, 1)[1]
         if not args.skip_kill:
             holes += killed(work)
