@@ -66,6 +66,23 @@ def test_a_confirming_run_that_only_shows_load_runs_again_then_stays_pending():
     assert out[0]["status"] == "passed" and out[0]["confirmed"] == "pending"
 
 
+def test_a_sandbox_the_host_never_started_is_no_evidence():
+    """A failed spawn (EMFILE, EAGAIN on a machine under pressure) says nothing about the
+    program: it never makes a pass flaky, and is never stored, however often it repeats."""
+    from loraplace.sandbox.api import NOT_STARTED
+
+    not_started = {**run_of("crashed"), "reason": f"{NOT_STARTED}: OSError: [Errno 24] Too many open files"}
+    out, asked = settle_with([not_started], [not_started])
+    assert asked == [[0]] and "confirmed" not in out[0]
+    out, _ = settle_with([run_of("passed")], [not_started])
+    assert out[0]["status"] == "passed" and "confirmed" not in out[0]  # reported, not stored
+    out, _ = settle_with([not_started], [not_started], earlier={0: PENDING_PASS})
+    assert out[0]["status"] == "passed" and out[0]["confirmed"] == "pending"
+    crash = run_of("crashed")  # the program's own crash still disagrees with a pass
+    out, _ = settle_with([crash], [], earlier={0: PENDING_PASS})
+    assert out[0]["status"] == "flaky"
+
+
 def test_pending_results_are_never_valid_results():
     res = {"task_id": "HumanEval/0", "score": 1, "status": "passed", "reason": "ok",
            "stderr_tail": "", "duration_s": 0.1, "network_isolated": True, "isolation": "full"}

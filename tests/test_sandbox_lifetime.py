@@ -157,5 +157,6 @@ def test_a_failed_spawn_leaks_no_fd_and_no_cgroup(monkeypatch):
     monkeypatch.setattr(session_mod.subprocess, "Popen", fail)
     r = sandbox.run_program(prog(OK))
     assert r.status == "crashed" and "Too many open files" in r.reason, r
+    assert r.reason.startswith(sandbox.NOT_STARTED), r  # the program never ran: no evidence
     assert set(os.listdir("/proc/self/fd")) <= before
     assert _cgroups(os.getpid()) == [] and not session_mod.LIVE

@@ -24,7 +24,9 @@ scoring observed for that item (its run in `results` is then the confirming run)
             counts as failed), reason naming both runs; stored as flaky, never as a pass
             ("disagree").
 Anything else is returned (the latest informative run) but not stored, and runs again next time:
-a pass beside a timeout that may be load's, a crash beside a block. A confirming run that is
+a pass beside a timeout that may be load's, a crash beside a block. A sandbox the host could not
+start ("sandbox not started": a failed spawn) is no evidence about the program either: like a
+timeout of load, it is run again and never stored, and never makes a pass flaky. A confirming run that is
 such a timeout (run twice in its scoring) leaves the pending pass pending and returns it.
 
 Why a pass waits for a second scoring: within one scoring two runs bound how often a flaky
@@ -59,9 +61,17 @@ def _settled(res: dict, timeout: float) -> str | None:
     return None
 
 
+NOT_STARTED = "sandbox not started"  # sandbox.api.NOT_STARTED: the host failed, not the program
+
+
+def _not_run(res: dict) -> bool:
+    """The host could not start the sandbox (a failed spawn: EMFILE, EAGAIN...): no evidence."""
+    return res["status"] == "crashed" and str(res.get("reason", "")).startswith(NOT_STARTED)
+
+
 def _informative(res: dict, timeout: float) -> bool:
-    """Not a timeout that load alone could explain."""
-    return res["status"] != "timeout" or cpu_bound(res, timeout)
+    """Not a timeout that load alone could explain, nor a sandbox the host never started."""
+    return (res["status"] != "timeout" or cpu_bound(res, timeout)) and not _not_run(res)
 
 
 def _disagree(first: dict, second: dict) -> dict:
@@ -83,7 +93,8 @@ def _combine(first: dict, second: dict, timeout: float) -> dict:
                 if k != "confirmed"}
     if settled:
         return {**second, "confirmed": settled}
-    if second["status"] == first["status"] and second["status"] in ("crashed", "blocked"):
+    if (second["status"] == first["status"] and second["status"] in ("crashed", "blocked")
+            and not _not_run(first) and not _not_run(second)):
         return {**second, "confirmed": "repeated"}
     return dict(second) if _informative(second, timeout) or not _informative(first, timeout) else dict(first)
 
