@@ -59,8 +59,8 @@ def first_load(files: list[str], timeout: float) -> None:
     programs = {(t, humaneval.truncate(c)) for t, c in items}
     real, ran = humaneval.score_rows, []
 
-    def counting(rows, *a, **k):
-        ran.append(len(rows))
+    def counting(rows, *a, **k):  # rows, and the sandboxes they make (distinct programs)
+        ran.append(f"{len(rows)} rows = {len({(r['task_id'], humaneval.truncate(r['completion'])) for r in rows})}")
         return real(rows, *a, **k)
 
     humaneval.score_rows = counting
@@ -75,7 +75,7 @@ def first_load(files: list[str], timeout: float) -> None:
                                 for p in glob.glob(f"{cache}/*/*.json"))
             print(f"{label}: {len(items)} items, {len(set(items))} distinct completions, "
                   f"{len(programs)} distinct programs: {wall:.1f} s wall, {cpu:.1f} s CPU, load "
-                  f"{load0:.2f} -> {os.getloadavg()[0]:.2f}; rows run per batch {ran}; "
+                  f"{load0:.2f} -> {os.getloadavg()[0]:.2f}; rows and sandboxes per batch {ran}; "
                   f"{dict(Counter(r['status'] for r in res))}; served from the cache "
                   f"{sum(r['cached'] for r in res)}; stored {dict(confirmed)}", flush=True)
             at, rates = 0, []
