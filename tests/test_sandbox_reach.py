@@ -141,14 +141,20 @@ def test_a_host_fifo_in_a_bound_tree_receives_nothing(bound_dirs):
         os.chmod(fifo, 0o666)
         readers.append(os.open(fifo, os.O_RDONLY | os.O_NONBLOCK))
     try:
+        # directly, read-write, reopened through /proc/self/fd of an O_PATH fd, through a
+        # symlink in its own tmpfs
         r = run(prog("    import os\n    reached = []\n"
-                     f"    for p in {fifos!r}:\n"
-                     "        try:\n"
-                     "            fd = os.open(p, os.O_WRONLY | os.O_NONBLOCK)\n"
-                     "            os.write(fd, b'PWNED')\n"
-                     "            reached.append(p)\n"
-                     "        except OSError:\n"
-                     "            pass\n"
+                     f"    for k, p in enumerate({fifos!r}):\n"
+                     "        os.path.lexists(f'/tmp/work/l{k}') or os.symlink(p, f'/tmp/work/l{k}')\n"
+                     "        for way in (lambda: os.open(p, os.O_WRONLY | os.O_NONBLOCK),\n"
+                     "                    lambda: os.open(p, os.O_RDWR | os.O_NONBLOCK),\n"
+                     "                    lambda: os.open(f'/proc/self/fd/{os.open(p, os.O_PATH)}', os.O_WRONLY | os.O_NONBLOCK),\n"
+                     "                    lambda: os.open(f'/tmp/work/l{k}', os.O_WRONLY | os.O_NONBLOCK)):\n"
+                     "            try:\n"
+                     "                os.write(way(), b'PWNED')\n"
+                     "                reached.append(p)\n"
+                     "            except OSError:\n"
+                     "                pass\n"
                      "    return x + 1 if reached else -1\n"))
         got = []
         for rd in readers:
