@@ -24,7 +24,8 @@ def register(subparsers) -> None:
                    help="score through the execution cache in DIR, the one the tracks use "
                         "(loraplace.scoring.execution; theirs is $LORAPLACE_CACHE_DIR/humaneval, "
                         "else ~/.cache/loraplace/humaneval): only what is not cached runs, and "
-                        "only reproduced outcomes are stored. Default: no cache")
+                        "only reproduced outcomes are served (a pass is confirmed by the next "
+                        "scoring into DIR, which runs it once more). Default: no cache")
     p.add_argument("--json", action="store_true", help="print the summary as JSON")
     p.add_argument("--details", action="store_true", help="with --json: include per-item results")
     p.add_argument("--allow-unsandboxed", action="store_true",
