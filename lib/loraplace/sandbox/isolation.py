@@ -96,7 +96,8 @@ def require(iso: Isolation, allow_unsandboxed: bool) -> None:
         raise IsolationRefused(
             f"refusing to execute model-written code: this machine gives {level(iso.features)} "
             "isolation. Fix the host (root or unprivileged user namespaces, util-linux unshare, "
-            "writable cgroups, libseccomp + pyseccomp) or pass --allow-unsandboxed, which marks "
+            "writable cgroups, libseccomp + pyseccomp, a kernel with Landlock enabled) or pass "
+            "--allow-unsandboxed, which marks "
             "every affected HumanEval number.")
 
 
