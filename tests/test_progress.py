@@ -263,7 +263,7 @@ def test_tiny_plan_line_says_what_is_missing_and_roughly_how_long(tmp_path, monk
     assert f"roughly {fast}-{round(fast * tiny_build.SLOW_DAY)} min on idle CPUs" in cold and "longer now" not in cold
     monkeypatch.setattr(tiny_build.shipped, "lookup", lambda key: None)  # e.g. other library versions
     unshipped = tiny_build.plan_line(tiny.profile("smoke"), Cache(tmp_path), workers=2)
-    slow = fast + tiny_build.PRETRAIN_MINUTES
+    slow = fast + tiny_build.PRETRAIN_MINUTES["smoke"]
     assert "4 of 4 bases to pretrain (1200 steps each), up to" in unshipped
     assert f"roughly {slow}-{round(slow * tiny_build.SLOW_DAY)} min on idle CPUs" in unshipped
     monkeypatch.setattr(Cache, "has", lambda self, kind, spec: True)  # bases cached

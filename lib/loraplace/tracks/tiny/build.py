@@ -38,8 +38,8 @@ def default_workers() -> int:
 # slower this machine has run on a slow day; other machines scale by workers. Where each number
 # comes from (measured builds, and since tiny-eval-3 the measured phase ratios of
 # `bench_tiny.py --against`): benchmarks/RESULTS.md, the only place for dated timings.
-REFERENCE_MINUTES = {"smoke": 6, "default": 14, "full": 240}  # the bases installed from the shipped files
-PRETRAIN_MINUTES = 6  # the four bases pretrained here instead (`tracks.tiny.shipped`)
+REFERENCE_MINUTES = {"smoke": 2, "default": 10, "full": 210}  # the bases installed (shipped) or cached
+PRETRAIN_MINUTES = {"smoke": 6, "default": 6, "full": 30}  # the four bases pretrained here instead
 SLOW_DAY = 2.26
 
 
@@ -55,7 +55,7 @@ def plan_line(p: Profile, cache, workers: int) -> str:
     if ref is None:
         rough = "time unknown (a custom profile)"
     else:
-        minutes = ref + PRETRAIN_MINUTES * bases / len(every)
+        minutes = ref + PRETRAIN_MINUTES[p.name] * bases / len(every)
         fast = max(1, round(minutes * 2 / max(2, min(workers, cpus, 8))))
         rough = f"roughly {fast}-{round(fast * SLOW_DAY)} min on idle CPUs"
         load = os.getloadavg()[0] if hasattr(os, "getloadavg") else 0.0
