@@ -12,7 +12,14 @@ candidates pair seed by seed and question by question). After each round:
    admissible candidate is compared with it on the paired target questions, and dropped when the
    leader is better with a Holm-adjusted one-sided p below the round's level. The level is
    ``alpha / rounds`` (Bonferroni over the looks), so however many rounds run, the chance of
-   dropping a candidate that is truly as good as the leader stays at most ``alpha``;
+   dropping a candidate that is truly as good as the leader stays at most ``alpha``. This is
+   "the candidate's upper bound is below the leader's lower bound" taken on the paired
+   difference: the candidate is out when the upper bound of (candidate - leader), at the Holm-
+   adjusted level, is below zero. Pairing the same questions and seeds makes the test sharper
+   than two overlapping marginal intervals, and no less honest. Before the third seed the
+   between-seed spread is not estimable (`judging.crossed`): an early drop is then about the
+   runs trained so far (question noise only), and the full sweep's answer on the same runs is
+   the check (tests/test_recommend_sweep.py);
 4. the race stops when one candidate is left (best with confidence), when every round is
    spent (the survivors are indistinguishable: the report names them and the cheapest), or when
    the caller's budget of runs is.
