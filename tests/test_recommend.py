@@ -70,7 +70,7 @@ def test_a_directory_that_is_not_the_exported_organism_is_refused(exported, tmp_
 
 
 @pytest.mark.parametrize("args, message", [
-    (["--train", "data.jsonl"], "synthetic"),
+    (["--train", "data.jsonl"], "data.jsonl: no such file"),
     (["--train", "gsm8k"], "Unknown domain 'gsm8k'"),
 ])
 def test_clear_errors(exported, capsys, args, message):

@@ -46,8 +46,9 @@ class Interval:
     p: float
 
     @classmethod
-    def of(cls, est) -> Interval:
-        return cls(100 * est.effect, 100 * est.ci_low, 100 * est.ci_high, float(est.p_value))
+    def of(cls, est, scale: float = 100.0) -> Interval:
+        """`scale` 100: a rate's difference in percentage points (`*_pp`); 1: in the score's own unit."""
+        return cls(scale * est.effect, scale * est.ci_low, scale * est.ci_high, float(est.p_value))
 
 
 @dataclass
@@ -66,6 +67,8 @@ class RaceState:
     rounds: int
     alpha: float = 0.05
     tolerance_pp: float = 2.0
+    scale: float = 100.0  # target scores: 100 for rates (pp), 1 for a loss (nats/token)
+    unit: str = "pp"
     standings: dict[str, Standing] = field(default_factory=dict)
     history: list[dict] = field(default_factory=list)
 
@@ -74,7 +77,7 @@ class RaceState:
         return [n for n, s in self.standings.items() if s.status in ("racing", "leader")]
 
 
-def _strata(runs: list[Scores], base: Scores, benchmarks: tuple[str, ...]) -> list[tuple[np.ndarray, np.ndarray]]:
+def strata(runs: list[Scores], base: Scores, benchmarks: tuple[str, ...]) -> list[tuple[np.ndarray, np.ndarray]]:
     return [(np.stack([np.asarray(r[b], float) for r in runs]), np.asarray(base[b], float)) for b in benchmarks]
 
 
@@ -98,9 +101,10 @@ def judge_round(state: RaceState, runs: dict[str, list[Scores]], base: Scores, t
     for name in alive:
         s = state.standings[name]
         s.seeds = len(runs[name])
-        s.target = Interval.of(stratified_bootstrap(_strata(runs[name], base, targets), resamples=resamples, rng=rng))
+        s.target = Interval.of(stratified_bootstrap(strata(runs[name], base, targets), resamples=resamples, rng=rng),
+                               state.scale)
         if retention:
-            s.retention = Interval.of(stratified_bootstrap(_strata(runs[name], base, retention),
+            s.retention = Interval.of(stratified_bootstrap(strata(runs[name], base, retention),
                                                            resamples=resamples, rng=rng))
             if s.retention.ci_high_pp < -state.tolerance_pp:
                 s.status, s.dropped_in_round = "forgets", round_no
@@ -117,8 +121,9 @@ def judge_round(state: RaceState, runs: dict[str, list[Scores]], base: Scores, t
         s = state.standings[name]
         if p_adj < level and est.effect > 0:
             s.status, s.dropped_in_round = "dropped", round_no
-            s.why = (f"{leader} leads it by {100 * est.effect:+.1f} pp [{100 * est.ci_low:+.1f}, "
-                     f"{100 * est.ci_high:+.1f}] on target, Holm one-sided p={p_adj:.2g} < {level:.3g}")
+            k, u = state.scale, state.unit
+            s.why = (f"{leader} leads it by {k * est.effect:+.3g} {u} [{k * est.ci_low:+.3g}, "
+                     f"{k * est.ci_high:+.3g}] on target, Holm one-sided p={p_adj:.2g} < {level:.3g}")
         else:
             s.status = "racing"
     state.standings[leader].status = "leader"

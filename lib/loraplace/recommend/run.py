@@ -15,14 +15,21 @@ from dataclasses import asdict
 
 import numpy as np
 
+from loraplace.judging.stats import stratified_bootstrap
 from loraplace.progress import events as progress
 from loraplace.recommend.candidates import Candidate, candidates
-from loraplace.recommend.racing import RaceState, Standing, finish, judge_round
+from loraplace.recommend.racing import Interval, RaceState, Standing, finish, judge_round, strata
+
+
+def backend_candidates(backend) -> tuple[list[Candidate], list[str]]:
+    """The backend's candidates: at its rank, budget-matched at its budget (if it sets one)."""
+    return candidates(backend.taxonomy, backend.rank, budget_params=getattr(backend, "budget_params", None),
+                      budget_rank=getattr(backend, "budget_rank", None))
 
 
 def plan(backend, seeds: int, racing: bool = True) -> dict:
     """What would run: the candidates, the racing schedule, the full sweep's size."""
-    cands, notes = candidates(backend.taxonomy, backend.rank)
+    cands, notes = backend_candidates(backend)
     return {"model": backend.describe(), "candidates": [asdict(c) | {"label": c.label} for c in cands],
             "notes": notes, "seeds": seeds, "full_sweep_runs": len(cands) * seeds,
             "schedule": ([f"round {r + 1}: seed {r} for every candidate still racing, then drop those the leader "
@@ -38,12 +45,13 @@ def recommend(backend, *, seeds: int | None = None, racing: bool = True, alpha: 
     t0 = time.perf_counter()
     spent_before = float(getattr(backend, "seconds", 0.0))
     seed_list = tuple(backend.seeds)[:seeds] if seeds else tuple(backend.seeds)
-    cands, notes = candidates(backend.taxonomy, backend.rank)
+    cands, notes = backend_candidates(backend)
     by_name: dict[str, Candidate] = {c.name: c for c in cands}
     base = backend.base_scores()
     rng = np.random.default_rng(seed)
+    unit = getattr(backend, "unit", "pp")
     state = RaceState(rounds=len(seed_list) if racing else 1, alpha=alpha, tolerance_pp=tolerance_pp,
-                      standings={c.name: Standing(c.name) for c in cands})
+                      scale=100.0 if unit == "pp" else 1.0, unit=unit, standings={c.name: Standing(c.name) for c in cands})
     runs: dict[str, list] = {c.name: [] for c in cands}
     spent, stopped = 0, ""
     bar = progress.phase("recommend: training runs", len(cands) * len(seed_list), unit="run") if show_progress \
@@ -80,12 +88,24 @@ def recommend(backend, *, seeds: int | None = None, racing: bool = True, alpha: 
         "seconds": round(time.perf_counter() - t0, 1), "history": state.history,
         # the seconds the backend reports for its training and evaluation (simulated in tests)
         "backend_seconds": round(float(getattr(backend, "seconds", 0.0)) - spent_before, 1),
-        "table": _table(state, by_name),
+        "unit": unit, "table": _table(state, by_name, also(backend, runs, base, resamples, rng)),
         "sentence": sentence(answer, state, by_name, spent, full, alpha, tolerance_pp),
     }
 
 
-def _table(state: RaceState, by_name: dict[str, Candidate]) -> list[dict]:
+def also(backend, runs: dict[str, list], base: dict, resamples: int, rng) -> dict[str, dict]:
+    """{candidate: {"loss": interval}}: the backend's secondary target (the held-out loss beside an
+    accuracy target), in nats/token, for every candidate with runs; reported, not raced on."""
+    out: dict[str, dict] = {}
+    for name, rs in runs.items():
+        for bench in getattr(backend, "secondary", ()):
+            if rs:
+                est = stratified_bootstrap(strata(rs, base, (bench,)), resamples=resamples, rng=rng)
+                out.setdefault(name, {})[bench] = asdict(Interval.of(est, 1.0))
+    return out
+
+
+def _table(state: RaceState, by_name: dict[str, Candidate], secondary: dict[str, dict]) -> list[dict]:
     order = {"winner": 0, "leader": 0, "tied": 1, "racing": 1, "dropped": 2, "forgets": 3}
     rows = []
     for name, s in state.standings.items():
@@ -93,7 +113,8 @@ def _table(state: RaceState, by_name: dict[str, Candidate]) -> list[dict]:
         rows.append({"candidate": name, "placement": c.label, "trainable": c.trainable, "rank": c.rank,
                      "seeds": s.seeds, "status": s.status, "why": s.why, "dropped_in_round": s.dropped_in_round,
                      "target": asdict(s.target) if s.target else None,
-                     "retention": asdict(s.retention) if s.retention else None})
+                     "retention": asdict(s.retention) if s.retention else None,
+                     "also": secondary.get(name, {})})
     return sorted(rows, key=lambda r: (order.get(r["status"], 4), -(r["target"] or {}).get("effect_pp", -1e9)))
 
 
@@ -101,8 +122,9 @@ def sentence(answer: dict, state: RaceState, by_name: dict, runs: int, full: int
     cost = f"{runs} of the full sweep's {full} training runs ({runs / full:.0%})" if full else "no runs"
     if answer["outcome"] == "winner":
         w = state.standings[answer["winner"]]
-        return (f"Put LoRA on {by_name[w.name].label}: it gains {w.target.effect_pp:+.1f} pp "
-                f"[{w.target.ci_low_pp:+.1f}, {w.target.ci_high_pp:+.1f}] on target over the base model with "
+        u = state.unit
+        return (f"Put LoRA on {by_name[w.name].label}: it gains {w.target.effect_pp:+.3g} {u} "
+                f"[{w.target.ci_low_pp:+.3g}, {w.target.ci_high_pp:+.3g}] on target over the base model with "
                 f"{by_name[w.name].trainable:,} trainable parameters, and beats every other admissible placement "
                 f"(familywise error ≤ {alpha:g}, retention tolerance {tol:g} pp); it cost {cost}.")
     if answer["outcome"] == "indistinguishable":
