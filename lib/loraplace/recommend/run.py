@@ -23,8 +23,10 @@ from loraplace.recommend.racing import Interval, RaceState, Standing, finish, ju
 
 def backend_candidates(backend) -> tuple[list[Candidate], list[str]]:
     """The backend's candidates: at its rank, budget-matched at its budget (if it sets one)."""
-    return candidates(backend.taxonomy, backend.rank, budget_params=getattr(backend, "budget_params", None),
-                      budget_rank=getattr(backend, "budget_rank", None))
+    cands, notes = candidates(backend.taxonomy, backend.rank, controls=getattr(backend, "controls", True),
+                              budget_params=getattr(backend, "budget_params", None),
+                              budget_rank=getattr(backend, "budget_rank", None))
+    return cands, notes + list(getattr(backend, "notes", ()))
 
 
 def plan(backend, seeds: int, racing: bool = True) -> dict:
