@@ -120,6 +120,11 @@ def test_recommend_on_a_tiny_llama_with_a_jsonl_races_attention_and_mlp_and_cach
                       resamples=100, show_progress=False)
     assert sorted(p.name for p in (cache / "recommend-adapter").iterdir() if p.is_dir()) == entries  # nothing retrained
     assert [r["target"] for r in again["table"]] == [r["target"] for r in out["table"]]
+    from loraplace.recommend import page
+
+    html = page.render(out)
+    assert "Where should LoRA go in llama?" in html and "held-out loss reduction, nats/token" in html
+    assert "CPU-seconds" in html and "not a hybrid" in html
 
 
 def test_budget_params_matches_each_placement_to_the_budget(inputs):

@@ -134,8 +134,9 @@ def run(args) -> int:
                            engine=args.engine, workers=args.workers, address=args.address)
     except (UnclassifiableModel, DataError) as exc:
         raise ValueError(str(exc)) from None
-    for note in result["notes"][:1]:
-        print(note, file=sys.stderr)
+    for note in result["notes"]:
+        if "not a hybrid" in note:
+            print(note, file=sys.stderr)
     _, html = page.write(result, Path(args.report_dir))
     if args.json:
         print(json.dumps(result, default=str))
@@ -159,6 +160,6 @@ def _table_text(result: dict) -> list[str]:
         return "-" if not x else f"{x['effect_pp']:+.3g} [{x['ci_low_pp']:+.3g}, {x['ci_high_pp']:+.3g}]"
 
     head = (f"{'placement':<40}{'status':<10}{'trainable':>12}{'seeds':>6}  {'target Δ ' + result['unit']:<26}"
-            f"{'retention Δ pp':<22}")
+            f"{'retention Δ pp':<22}{'seconds':>8}")
     return [head] + [f"{r['placement']:<40}{r['status']:<10}{r['trainable']:>12,}{r['seeds']:>6}  "
-                     f"{ci(r['target']):<26}{ci(r['retention']):<22}" for r in result["table"]]
+                     f"{ci(r['target']):<26}{ci(r['retention']):<22}{r.get('seconds', 0):>8.0f}" for r in result["table"]]

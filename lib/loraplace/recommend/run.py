@@ -55,18 +55,24 @@ def recommend(backend, *, seeds: int | None = None, racing: bool = True, alpha: 
     state = RaceState(rounds=len(seed_list) if racing else 1, alpha=alpha, tolerance_pp=tolerance_pp,
                       scale=100.0 if unit == "pp" else 1.0, unit=unit, standings={c.name: Standing(c.name) for c in cands})
     runs: dict[str, list] = {c.name: [] for c in cands}
+    seconds = {c.name: 0.0 for c in cands}  # wall seconds spent on each candidate's runs
     spent, stopped = 0, ""
     bar = progress.phase("recommend: training runs", len(cands) * len(seed_list), unit="run") if show_progress \
         else None
     for r, s in enumerate(seed_list, start=1):
         todo = state.alive if max_runs is None else state.alive[:max(0, max_runs - spent)]
         if hasattr(backend, "prefetch") and todo:  # the round's runs side by side (worker processes, Ray)
+            t_round = time.perf_counter()
             backend.prefetch([(name, s) for name in todo], engine=engine, workers=workers, address=address)
+            for name in todo:  # the round's wall time, split evenly over its runs
+                seconds[name] += (time.perf_counter() - t_round) / len(todo)
         for name in state.alive:
             if max_runs is not None and spent >= max_runs:
                 stopped = f"the budget of {max_runs} runs is spent"
                 break
+            t_run = time.perf_counter()
             runs[name].append(backend.run(name, s))
+            seconds[name] += time.perf_counter() - t_run
             spent += 1
             if bar:
                 bar.advance(current=f"{name} seed {s}")
@@ -90,7 +96,7 @@ def recommend(backend, *, seeds: int | None = None, racing: bool = True, alpha: 
         "seconds": round(time.perf_counter() - t0, 1), "history": state.history,
         # the seconds the backend reports for its training and evaluation (simulated in tests)
         "backend_seconds": round(float(getattr(backend, "seconds", 0.0)) - spent_before, 1),
-        "unit": unit, "table": _table(state, by_name, also(backend, runs, base, resamples, rng)),
+        "unit": unit, "table": _table(state, by_name, also(backend, runs, base, resamples, rng), seconds),
         "sentence": sentence(answer, state, by_name, spent, full, alpha, tolerance_pp),
     }
 
@@ -107,7 +113,8 @@ def also(backend, runs: dict[str, list], base: dict, resamples: int, rng) -> dic
     return out
 
 
-def _table(state: RaceState, by_name: dict[str, Candidate], secondary: dict[str, dict]) -> list[dict]:
+def _table(state: RaceState, by_name: dict[str, Candidate], secondary: dict[str, dict],
+           seconds: dict[str, float]) -> list[dict]:
     order = {"winner": 0, "leader": 0, "tied": 1, "racing": 1, "dropped": 2, "forgets": 3}
     rows = []
     for name, s in state.standings.items():
@@ -116,7 +123,7 @@ def _table(state: RaceState, by_name: dict[str, Candidate], secondary: dict[str,
                      "seeds": s.seeds, "status": s.status, "why": s.why, "dropped_in_round": s.dropped_in_round,
                      "target": asdict(s.target) if s.target else None,
                      "retention": asdict(s.retention) if s.retention else None,
-                     "also": secondary.get(name, {})})
+                     "also": secondary.get(name, {}), "seconds": round(seconds[name], 1)})
     return sorted(rows, key=lambda r: (order.get(r["status"], 4), -(r["target"] or {}).get("effect_pp", -1e9)))
 
 
