@@ -67,6 +67,7 @@ def test_racing_picks_the_full_sweeps_winner_for_at_most_half_its_compute():
     # the race dropped placements early: after the first round, with one seed each
     first = [r for r in raced["table"] if r["dropped_in_round"] == 1]
     assert first and all(r["seeds"] == 1 for r in first)
+    assert all("p=0 " not in r["why"] for r in raced["table"])  # below the bootstrap's resolution: p<1/B
     assert raced["fraction_of_full_sweep"] == raced["runs"] / swept["runs"]
 
 

@@ -121,9 +121,11 @@ def judge_round(state: RaceState, runs: dict[str, list[Scores]], base: Scores, t
         s = state.standings[name]
         if p_adj < level and est.effect > 0:
             s.status, s.dropped_in_round = "dropped", round_no
-            k, u = state.scale, state.unit
-            s.why = (f"{leader} leads it by {k * est.effect:+.3g} {u} [{k * est.ci_low:+.3g}, "
-                     f"{k * est.ci_high:+.3g}] on target, Holm one-sided p={p_adj:.2g} < {level:.3g}")
+            k, u, fmt = state.scale, state.unit, (".1f" if state.unit == "pp" else ".3f")
+            p_text = (f"p<1/{est.resamples}" if est.resamples and p_adj < 1 / est.resamples
+                      else f"p={p_adj:.2g}")  # below the bootstrap's resolution: never "p=0"
+            s.why = (f"round {round_no}: {leader} leads it by {k * est.effect:+{fmt}} {u} [{k * est.ci_low:+{fmt}}, "
+                     f"{k * est.ci_high:+{fmt}}] on target, Holm one-sided {p_text} < {level:.3g}")
         else:
             s.status = "racing"
     state.standings[leader].status = "leader"
