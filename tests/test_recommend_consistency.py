@@ -33,3 +33,21 @@ def test_budget_and_c4_rules_and_inconclusive_parts_constrain_nothing():
         == [False]
     assert [ok for _, ok, _ in consistent(_result("winner", "full"), [_verdict("C1-seq-gsm8k", "inconclusive")])] \
         == [True]
+
+
+def test_the_readme_section_names_only_options_recommend_has():
+    import argparse
+    import re
+    from pathlib import Path
+
+    from loraplace.commands import recommend as cmd
+
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text()
+    section = readme.split("## Where should LoRA go in *your* model?")[1].split("\n## ")[0]
+    line = next(x for x in readme.splitlines() if x.startswith("loraplace recommend"))
+    sub = argparse.ArgumentParser().add_subparsers()
+    cmd.register(sub)
+    known = set(sub.choices["recommend"]._option_string_actions)
+    mentioned = set(re.findall(r"(--[a-z][a-z-]+)", section + line))
+    assert mentioned and mentioned <= known, mentioned - known
+    assert section.count("```bash") == 1  # one command
