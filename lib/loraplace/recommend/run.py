@@ -34,8 +34,11 @@ def plan(backend, seeds: int, racing: bool = True) -> dict:
     cands, notes = backend_candidates(backend)
     return {"model": backend.describe(), "candidates": [asdict(c) | {"label": c.label} for c in cands],
             "notes": notes, "seeds": seeds, "full_sweep_runs": len(cands) * seeds,
-            "schedule": ([f"round {r + 1}: seed {r} for every candidate still racing, then drop those the leader "
-                          f"beats (Holm, level alpha/{seeds})" for r in range(seeds)] if racing
+            "schedule": ([f"round {r + 1}: seed {r} for every candidate still racing"
+                          + (", then drop each whose gain's upper bound is below the leader's lower bound "
+                             f"(simultaneous intervals, level alpha/({len(cands)} x {seeds}))" if r else
+                             " (no decision yet: the between-seed spread is not estimable from one seed)")
+                          for r in range(seeds)] if racing
                          else [f"every candidate × seeds 0..{seeds - 1} (no racing)"])}
 
 
@@ -123,7 +126,8 @@ def _table(state: RaceState, by_name: dict[str, Candidate], secondary: dict[str,
                      "seeds": s.seeds, "status": s.status, "why": s.why, "dropped_in_round": s.dropped_in_round,
                      "target": asdict(s.target) if s.target else None,
                      "retention": asdict(s.retention) if s.retention else None,
-                     "also": secondary.get(name, {}), "seconds": round(seconds[name], 1)})
+                     "also": secondary.get(name, {}), "seconds": round(seconds[name], 1),
+                     "decision_bounds": list(s.bounds) if s.bounds else None})
     return sorted(rows, key=lambda r: (order.get(r["status"], 4), -(r["target"] or {}).get("effect_pp", -1e9)))
 
 
