@@ -167,3 +167,14 @@ def test_cli_a_bad_row_is_named_before_any_model_loads(inputs, tmp_path, capsys)
     bad = _jsonl(tmp_path / "bad.jsonl", [{"text": "ok"}, {"text": "ok"}, {"prompt": 3, "completion": "x"}])
     rc = cli.main(["recommend", "--model", str(tmp_path / "absent"), "--train", str(bad)])
     assert rc == 2 and "bad.jsonl:3: 'prompt' must be a non-empty string" in capsys.readouterr().err
+
+
+def test_a_rounds_runs_in_two_worker_processes_make_the_same_entries(inputs, tmp_path):
+    """--workers 2: each run trained and scored in a worker process, the driver reads the cache."""
+    backend = DataBackend(inputs["llama"], inputs["train"], cache_dir=tmp_path / "c", recipe=RECIPE, seeds=1, rank=2)
+    out = recommend(backend, resamples=100, show_progress=False, workers=2)
+    serial = recommend(DataBackend(inputs["llama"], inputs["train"], cache_dir=inputs["root"] / "cache", recipe=RECIPE,
+                                   seeds=1, rank=2), resamples=100, show_progress=False)
+    assert sorted(p.name for p in (tmp_path / "c" / "recommend-adapter").iterdir() if p.is_dir()) == sorted(
+        p.name for p in (inputs["root"] / "cache" / "recommend-adapter").iterdir() if p.is_dir())
+    assert {r["candidate"]: r["target"] for r in out["table"]} == {r["candidate"]: r["target"] for r in serial["table"]}

@@ -47,7 +47,8 @@ def register(sub) -> None:
                       help="placements train at rank R, budget-matched variants at attention-only's count at "
                            "rank R (JSONL data; default: the recipe's rank, budget at rank 16)")
     p.add_argument("--recipe", default="study", choices=("study", "smoke"),
-                   help="JSONL data: the paper track's training recipe (default %(default)s)")
+                   help="JSONL data or a real checkpoint: the paper track's profile -- its training recipe (and, "
+                        "with a study domain, its evaluation items) (default %(default)s)")
     p.add_argument("--seeds", type=int, default=None, help="training seeds at most (default: the profile's, or 3)")
     p.add_argument("--tolerance-pp", type=float, default=2.0,
                    help="retention loss accepted before a placement is excluded (default %(default)s pp)")
@@ -57,9 +58,11 @@ def register(sub) -> None:
     p.add_argument("--no-racing", action="store_true", help="every placement × every seed (the full sweep)")
     p.add_argument("--plan", action="store_true", help="print the candidates and schedule; run nothing")
     p.add_argument("--engine", choices=("local", "ray"), default="local",
-                   help="tiny organisms: where a round's runs train side by side: local worker processes (one per "
-                        "CPU, at most 8; LORAPLACE_WORKERS=N) or Ray (--address, else a local instance)")
-    p.add_argument("--workers", type=int, default=None, help="local engine: worker processes")
+                   help="where a round's runs train side by side: local worker processes or Ray (--address, else "
+                        "a local instance; on a GPU machine a GPU per paper-track run)")
+    p.add_argument("--workers", type=int, default=None,
+                   help="local engine: worker processes (tiny organisms: one per CPU, at most 8, LORAPLACE_WORKERS=N; "
+                        "otherwise 1: the runs one after another in this process, the model loaded once)")
     p.add_argument("--address", default=None, help="ray engine: the cluster's address")
     p.add_argument("--paper-data", default=None, metavar="DIR",
                    help="study domain on a real checkpoint: the study's datasets as local JSONL (paper track)")
@@ -91,7 +94,7 @@ def backend_for(args):
     from loraplace.recommend.paper_backend import PaperBackend
 
     return PaperBackend(args.model, args.train, data_dir=args.paper_data, protocol=args.protocol,
-                        cache_dir=args.cache_dir, seeds=args.seeds)
+                        cache_dir=args.cache_dir, seeds=args.seeds, profile=args.recipe)
 
 
 def _data_backend(args):

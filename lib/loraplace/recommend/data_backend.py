@@ -75,6 +75,10 @@ class DataBackend:
         from loraplace.models.taxonomy import classify_model
         from loraplace.train.cache import Cache
 
+        self.options = {"model": str(model), "train": str(train), "target_eval": target_eval and str(target_eval),
+                        "retention": [str(f) for f in retention], "cache_dir": cache_dir and str(cache_dir),
+                        "recipe": recipe, "seeds": seeds, "rank": rank, "budget_params": budget_params,
+                        "budget_rank": budget_rank, "held_out": held_out}  # to rebuild it in a worker
         examples = rdata.read_train(train)  # the data first: a bad row is named before any model loads
         if target_eval:
             self.train_rows, items = examples, rdata.read_items(target_eval)
@@ -164,6 +168,15 @@ class DataBackend:
         out = self._scores(model, sha)
         self.seconds += time.perf_counter() - t0
         return out
+
+    def prefetch(self, pairs: list[tuple[str, int]], *, engine: str = "local", workers: int | None = None,
+                 address: str | None = None) -> None:
+        """A round's runs side by side (`recommend.parallel`: worker processes, or Ray tasks)."""
+        from loraplace.recommend.parallel import prefetch
+
+        t0 = time.perf_counter()
+        prefetch(f"{__name__}:DataBackend", self.options, pairs, engine=engine, workers=workers, address=address)
+        self.seconds += time.perf_counter() - t0
 
     def describe(self) -> dict:
         return {"backend": "data", "name": Path(self.name).name or self.name, "model": self.name,

@@ -116,9 +116,15 @@ class PaperBackend:
     """Train and evaluate one real checkpoint's harmonized placements on a study domain."""
 
     def __init__(self, model: str, domain: str, *, data_dir=None, protocol: str | None = None, cache_dir=None,
-                 seeds: int | None = None, profile: str = "study", device: str = "cpu", published_dir=None):
+                 seeds: int | None = None, profile: str = "study", device: str | None = None, published_dir=None):
+        from loraplace.tracks.paper.track import default_device
         from loraplace.train.cache import Cache
 
+        device = device or default_device()  # cuda where there is one, as the paper track
+
+        self.options = {"model": str(model), "domain": domain, "data_dir": data_dir and str(data_dir),
+                        "protocol": protocol, "cache_dir": cache_dir and str(cache_dir), "seeds": seeds,
+                        "profile": profile, "device": device, "published_dir": published_dir}
         if domain not in DOMAINS:
             raise ValueError(f"Unknown domain {domain!r}. Available: {', '.join(DOMAINS)} (or a JSONL file)")
         self.taxonomy = topology_of(str(model))
@@ -155,8 +161,21 @@ class PaperBackend:
     def run(self, condition: str, seed: int) -> dict[str, np.ndarray]:
         return self._scores(self._run(condition, seed))
 
+    def prefetch(self, pairs: list[tuple[str, int]], *, engine: str = "local", workers: int | None = None,
+                 address: str | None = None) -> None:
+        """A round's runs side by side: Ray tasks (a GPU each on a GPU machine), or local worker
+        processes with --workers N on CPU; by default one after another in this process."""
+        from loraplace.recommend.parallel import prefetch
+
+        if engine != "ray" and self.options["device"] != "cpu":
+            return  # one local GPU: the runs take it in turn
+        t0 = time.perf_counter()
+        prefetch(f"{__name__}:PaperBackend", self.options, pairs, engine=engine, workers=workers, address=address,
+                 gpus=1.0 if self.options["device"] != "cpu" else 0.0)
+        self.seconds += time.perf_counter() - t0
+
     def describe(self) -> dict:
         return {"backend": "paper", "name": self.info.ref.key, "model": self.info.ref.source,
                 "model_class": self.info.model_class, "topology": self.info.ref.topology, "domain": self.domain,
                 "profile": self.p.name, "protocol": self.session.proto.name, "targets": list(self.targets),
-                "retention": list(self.retention), "weights": self.info.fingerprint}
+                "retention": list(self.retention), "weights": self.info.fingerprint, "device": self.session.device}

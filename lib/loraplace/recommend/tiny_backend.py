@@ -148,7 +148,7 @@ class TinyBackend:
         return list(read_jsonl(entry / "records.jsonl"))
 
     def describe(self) -> dict:
-        return {"backend": "tiny", "organism": self.name, "topology": self.base.topology,
+        return {"backend": "tiny", "device": "cpu", "organism": self.name, "topology": self.base.topology,
                 "model_class": self.base.spec.model_class, "profile": self.p.name, "domain": self.domain,
                 "base_sha256": self.base.sha256, "targets": list(self.targets), "retention": list(self.retention),
                 "recipe": {k: v for k, v in asdict(self.p).items() if k.startswith(("finetune", "rank", "seq"))},
