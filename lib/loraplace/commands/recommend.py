@@ -152,17 +152,19 @@ def run(args) -> int:
 
 def _plan_text(out: dict) -> str:
     name = out["model"].get("organism") or out["model"].get("name")
-    lines = [f"{name}: {len(out['candidates'])} candidates, up to {out['full_sweep_runs']} "
-             "training runs"]
+    cost = out["cost"]
+    lines = [f"{name}: {len(out['candidates'])} candidates; the full sweep is {cost['full_sweep_runs']} training runs, "
+             f"racing spends {cost['racing_runs_at_least']} to {cost['racing_runs_at_most']}"]
     lines += [f"  {c['label']:<40} {c['trainable']:>10,} trainable" for c in out["candidates"]]
-    return "\n".join(lines + out["schedule"] + out["notes"])
+    first = [n for n in out["notes"] if "not a hybrid" in n]  # said before anything else
+    return "\n".join(first + lines + out["schedule"] + [n for n in out["notes"] if n not in first])
 
 
 def _table_text(result: dict) -> list[str]:
-    def ci(x):
-        return "-" if not x else f"{x['effect_pp']:+.3g} [{x['ci_low_pp']:+.3g}, {x['ci_high_pp']:+.3g}]"
+    def ci(x, f=".1f" if result["unit"] == "pp" else ".3f"):
+        return "-" if not x else f"{x['effect_pp']:+{f}} [{x['ci_low_pp']:+{f}}, {x['ci_high_pp']:+{f}}]"
 
     head = (f"{'placement':<40}{'status':<10}{'trainable':>12}{'seeds':>6}  {'target Δ ' + result['unit']:<26}"
             f"{'retention Δ pp':<22}{'seconds':>8}")
     return [head] + [f"{r['placement']:<40}{r['status']:<10}{r['trainable']:>12,}{r['seeds']:>6}  "
-                     f"{ci(r['target']):<26}{ci(r['retention']):<22}{r.get('seconds', 0):>8.0f}" for r in result["table"]]
+                     f"{ci(r['target']):<26}{ci(r['retention'], '.1f'):<22}{r.get('seconds', 0):>8.0f}" for r in result["table"]]

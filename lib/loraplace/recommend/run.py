@@ -32,12 +32,17 @@ def backend_candidates(backend) -> tuple[list[Candidate], list[str]]:
 def plan(backend, seeds: int, racing: bool = True) -> dict:
     """What would run: the candidates, the racing schedule, the full sweep's size."""
     cands, notes = backend_candidates(backend)
+    k = len(cands)
+    pairs = max(1, k * (k - 1) // 2)
+    least = k * min(2, seeds) + max(0, seeds - 2)  # all but one dropped at the first decision
     return {"model": backend.describe(), "candidates": [asdict(c) | {"label": c.label} for c in cands],
-            "notes": notes, "seeds": seeds, "full_sweep_runs": len(cands) * seeds,
+            "notes": notes, "seeds": seeds, "full_sweep_runs": k * seeds,
+            "cost": {"full_sweep_runs": k * seeds, "racing_runs_at_least": least if racing else k * seeds,
+                     "racing_runs_at_most": k * seeds},
             "schedule": ([f"round {r + 1}: seed {r} for every candidate still racing"
-                          + (", then drop each whose gain's upper bound is below the leader's lower bound "
-                             f"(simultaneous intervals, level alpha/({len(cands)} x {seeds}))" if r else
-                             " (no decision yet: the between-seed spread is not estimable from one seed)")
+                          + (", then drop each the leader beats: the paired interval of (leader - it) above zero "
+                             f"(simultaneous over the {pairs} pairs and {seeds} looks: level alpha/{pairs * seeds})"
+                             if r else " (no decision yet: the between-seed spread is not estimable from one seed)")
                           for r in range(seeds)] if racing
                          else [f"every candidate × seeds 0..{seeds - 1} (no racing)"])}
 
