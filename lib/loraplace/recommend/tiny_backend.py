@@ -91,6 +91,9 @@ class TinyBackend:
         from loraplace.scale.graph import Task
         from loraplace.tracks.tiny.build import default_workers
 
+        pairs = [(cond, seed) for cond, seed in pairs if not self.cached(cond, seed)]
+        if not pairs:  # a warm cache: no worker process to start
+            return
         root, key, d = str(self.cache.root), self.name, self.domain
         tasks = []
         for cond, seed in pairs:
@@ -108,6 +111,14 @@ class TinyBackend:
         failed = [f"{o.id}: {o.error}" for o in outcomes.values() if not o.ok]
         if failed:
             raise RuntimeError("training runs failed: " + "; ".join(failed[:3]))
+
+    def cached(self, condition: str, seed: int) -> bool:
+        """Whether the run's adapter and evaluation are in the cache already."""
+        try:
+            self.tiny.ensure_run(self.cache, self.p, self.base, condition, self.domain, seed, allow_create=False)
+        except self.tiny.Missing:
+            return False
+        return True
 
     def run(self, condition: str, seed: int) -> dict[str, np.ndarray]:
         """One candidate's training seed: fine-tuned and evaluated (or read from the cache)."""
