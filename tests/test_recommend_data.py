@@ -178,3 +178,12 @@ def test_a_rounds_runs_in_two_worker_processes_make_the_same_entries(inputs, tmp
     assert sorted(p.name for p in (tmp_path / "c" / "recommend-adapter").iterdir() if p.is_dir()) == sorted(
         p.name for p in (inputs["root"] / "cache" / "recommend-adapter").iterdir() if p.is_dir())
     assert {r["candidate"]: r["target"] for r in out["table"]} == {r["candidate"]: r["target"] for r in serial["table"]}
+
+
+def test_a_rounds_runs_as_ray_tasks(inputs, tmp_path):
+    """--engine ray: each run a Ray task that rebuilds the backend from its options in the worker."""
+    pytest.importorskip("ray")
+    backend = DataBackend(inputs["llama"], inputs["train"], cache_dir=tmp_path / "c", recipe=RECIPE, seeds=1, rank=2)
+    out = recommend(backend, resamples=100, show_progress=False, engine="ray")
+    assert out["runs"] == 3
+    assert len([p for p in (tmp_path / "c" / "recommend-adapter").iterdir() if p.is_dir()]) == 3
