@@ -119,6 +119,7 @@ def test_recommend_on_a_tiny_llama_with_a_jsonl_races_attention_and_mlp_and_cach
     again = recommend(DataBackend(inputs["llama"], inputs["train"], cache_dir=cache, recipe=RECIPE, seeds=1, rank=2),
                       resamples=100, show_progress=False)
     assert sorted(p.name for p in (cache / "recommend-adapter").iterdir() if p.is_dir()) == entries  # nothing retrained
+    assert (out["cached_runs"], again["cached_runs"]) == (0, 3)
     assert [r["target"] for r in again["table"]] == [r["target"] for r in out["table"]]
     from loraplace.recommend import page
 

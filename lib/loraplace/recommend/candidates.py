@@ -52,14 +52,14 @@ def conditions(taxonomy: Taxonomy, rank: int, *, controls: bool = True, budget_p
     """[(candidate, its `placement.Condition`)], notes: as `candidates`, with what trains them."""
     if taxonomy.unclassified:
         raise UnclassifiableModel(refusal(taxonomy))
-    notes, out, seen = [], [], set()
+    notes, out, seen = [], [], {}
 
     def add(cond, placement: str, budget_matched: bool) -> None:
         key = (cond.modules, cond.rank)  # the same modules at the same rank is the same candidate
         if key in seen:
-            notes.append(f"{cond.name}: the same modules and rank as an earlier candidate here")
+            notes.append(f"{cond.name}: not raced, the same modules at the same rank (r={cond.rank}) as {seen[key]}")
             return
-        seen.add(key)
+        seen[key] = cond.name
         out.append((Candidate(cond.name, placement, budget_matched, cond.trainable, cond.rank, len(cond.modules)),
                     cond))
 

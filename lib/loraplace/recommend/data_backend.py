@@ -144,6 +144,16 @@ class DataBackend:
     def base_scores(self) -> dict[str, np.ndarray]:
         return self._scores(lambda: self.model, None)
 
+    def cached(self, name: str, seed: int) -> bool:
+        """Whether the run's adapter and scores are in the cache already."""
+        from loraplace.evidence.records import sha256_file
+
+        spec = self.adapter_spec(name, seed)
+        if not self.cache.has("recommend-adapter", spec):
+            return False
+        sha = sha256_file(self.cache.path("recommend-adapter", spec) / "adapter_model.safetensors")
+        return self.cache.has("recommend-scores", self._score_spec(sha))
+
     def run(self, name: str, seed: int) -> dict[str, np.ndarray]:
         """One placement's training seed: trained and scored (or read from the cache)."""
         from loraplace.evidence.records import sha256_file

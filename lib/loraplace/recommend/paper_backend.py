@@ -158,6 +158,9 @@ class PaperBackend:
     def base_scores(self) -> dict[str, np.ndarray]:
         return self._scores(self._run(BASE, self.seeds[0]))
 
+    def cached(self, condition: str, seed: int) -> bool:
+        return self.session.present(self._run(condition, seed))
+
     def run(self, condition: str, seed: int) -> dict[str, np.ndarray]:
         return self._scores(self._run(condition, seed))
 

@@ -64,16 +64,13 @@ def recommend(backend, *, seeds: int | None = None, racing: bool = True, alpha: 
                       scale=100.0 if unit == "pp" else 1.0, unit=unit, standings={c.name: Standing(c.name) for c in cands})
     runs: dict[str, list] = {c.name: [] for c in cands}
     seconds = {c.name: 0.0 for c in cands}  # wall seconds spent on each candidate's runs
+    cached: set[tuple[str, int]] = set()  # (candidate, seed) runs the cache held before this call
     spent, stopped = 0, ""
     bar = progress.phase("recommend: training runs", len(cands) * len(seed_list), unit="run") if show_progress \
         else None
     for r, s in enumerate(seed_list, start=1):
         todo = state.alive if max_runs is None else state.alive[:max(0, max_runs - spent)]
-        if hasattr(backend, "prefetch") and todo:  # the round's runs side by side (worker processes, Ray)
-            t_round = time.perf_counter()
-            backend.prefetch([(name, s) for name in todo], engine=engine, workers=workers, address=address)
-            for name in todo:  # the round's wall time, split evenly over its runs
-                seconds[name] += (time.perf_counter() - t_round) / len(todo)
+        _prefetch(backend, todo, s, cached, seconds, dict(engine=engine, workers=workers, address=address))
         for name in state.alive:
             if max_runs is not None and spent >= max_runs:
                 stopped = f"the budget of {max_runs} runs is spent"
@@ -100,13 +97,27 @@ def recommend(backend, *, seeds: int | None = None, racing: bool = True, alpha: 
     return {
         "model": backend.describe(), "notes": notes, "racing": racing, "alpha": alpha, "tolerance_pp": tolerance_pp,
         "seeds": list(seed_list), "resamples": resamples, "answer": answer, "stopped": stopped,
-        "runs": spent, "full_sweep_runs": full, "fraction_of_full_sweep": spent / full if full else 0.0,
+        "runs": spent, "cached_runs": len(cached), "full_sweep_runs": full,
+        "fraction_of_full_sweep": spent / full if full else 0.0,
         "seconds": round(time.perf_counter() - t0, 1), "history": state.history,
         # the seconds the backend reports for its training and evaluation (simulated in tests)
         "backend_seconds": round(float(getattr(backend, "seconds", 0.0)) - spent_before, 1),
-        "unit": unit, "table": _table(state, by_name, also(backend, runs, base, resamples, rng), seconds),
+        "unit": unit, "table": _table(state, by_name, also(backend, runs, base, resamples, rng), seconds,
+                                       cached),
         "sentence": sentence(answer, state, by_name, spent, full, alpha, tolerance_pp),
     }
+
+
+def _prefetch(backend, todo: list[str], s: int, cached: set, seconds: dict, how: dict) -> None:
+    """Note the round's runs the cache holds; train the rest side by side where the backend can
+    (worker processes, Ray), each run charged an even share of the round's wall time."""
+    if hasattr(backend, "cached"):  # found, not trained: the cost column says so
+        cached.update((name, s) for name in todo if backend.cached(name, s))
+    if hasattr(backend, "prefetch") and todo:
+        t_round = time.perf_counter()
+        backend.prefetch([(name, s) for name in todo], **how)
+        for name in todo:
+            seconds[name] += (time.perf_counter() - t_round) / len(todo)
 
 
 def also(backend, runs: dict[str, list], base: dict, resamples: int, rng) -> dict[str, dict]:
@@ -122,7 +133,7 @@ def also(backend, runs: dict[str, list], base: dict, resamples: int, rng) -> dic
 
 
 def _table(state: RaceState, by_name: dict[str, Candidate], secondary: dict[str, dict],
-           seconds: dict[str, float]) -> list[dict]:
+           seconds: dict[str, float], cached: set) -> list[dict]:
     order = {"winner": 0, "leader": 0, "tied": 1, "racing": 1, "dropped": 2, "forgets": 3}
     rows = []
     for name, s in state.standings.items():
@@ -132,7 +143,8 @@ def _table(state: RaceState, by_name: dict[str, Candidate], secondary: dict[str,
                      "target": asdict(s.target) if s.target else None,
                      "retention": asdict(s.retention) if s.retention else None,
                      "also": secondary.get(name, {}), "seconds": round(seconds[name], 1),
-                     "decision_bounds": list(s.bounds) if s.bounds else None})
+                     "decision_bounds": list(s.bounds) if s.bounds else None,
+                     "cached_runs": sum(1 for n, _ in cached if n == name)})
     return sorted(rows, key=lambda r: (order.get(r["status"], 4), -(r["target"] or {}).get("effect_pp", -1e9)))
 
 
