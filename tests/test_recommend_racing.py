@@ -80,6 +80,12 @@ def test_a_winner_is_rarely_declared_among_alike_placements():
 def test_the_budget_of_runs_stops_the_race():
     out = recommend(FakeBackend({}, sim_seed=4), max_runs=7, resamples=200, show_progress=False)
     assert out["runs"] == 7 and "budget of 7 runs" in out["stopped"]
+    assert out["answer"]["outcome"] == "stopped" and "no placement is judged" in out["sentence"]  # 7 < one round
+    later = recommend(FakeBackend({}, sim_seed=4), max_runs=25, resamples=200, show_progress=False)
+    assert later["runs"] == 25 and later["sentence"].startswith("Stopped early (the budget of 25 runs is spent); "
+                                                                "as of round 2: ")
+    swept = recommend(FakeBackend({}, sim_seed=4), racing=False, max_runs=7, resamples=200, show_progress=False)
+    assert swept["answer"]["outcome"] == "stopped"
 
 
 def test_a_non_hybrid_races_only_attention_and_mlp_placements(tmp_path):

@@ -90,9 +90,9 @@ def recommend(backend, *, seeds: int | None = None, racing: bool = True, alpha: 
                 break
     if bar:
         bar.close()
-    if not racing:
+    if not racing and not stopped:
         judge_round(state, runs, base, backend.targets, backend.retention, resamples=resamples, rng=rng, round_no=1)
-    answer = finish(state, {n: c.trainable for n, c in by_name.items()})
+    answer = _answer(state, by_name, stopped)
     full = len(cands) * len(seed_list)
     return {
         "model": backend.describe(), "notes": notes, "racing": racing, "alpha": alpha, "tolerance_pp": tolerance_pp,
@@ -104,8 +104,18 @@ def recommend(backend, *, seeds: int | None = None, racing: bool = True, alpha: 
         "backend_seconds": round(float(getattr(backend, "seconds", 0.0)) - spent_before, 1),
         "unit": unit, "table": _table(state, by_name, also(backend, runs, base, resamples, rng), seconds,
                                        cached),
-        "sentence": sentence(answer, state, by_name, spent, full, alpha, tolerance_pp),
+        "sentence": (f"Stopped early ({stopped}); as of round {state.history[-1]['round']}: "
+                     if stopped and state.history else "") + sentence(answer, state, by_name, spent, full, alpha,
+                                                                      tolerance_pp),
     }
+
+
+def _answer(state: RaceState, by_name: dict[str, Candidate], stopped: str) -> dict:
+    """The race's answer; none when the budget of runs ran out before any round was judged."""
+    if stopped and not state.history:
+        return {"outcome": "stopped", "sentence": f"Stopped before any round was complete ({stopped}): no placement "
+                "is judged. The runs made are cached; a larger --max-runs continues from them."}
+    return finish(state, {n: c.trainable for n, c in by_name.items()})
 
 
 def _prefetch(backend, todo: list[str], s: int, cached: set, seconds: dict, how: dict) -> None:
