@@ -2,8 +2,10 @@
 
 Races the placements that exist in the model (attention-only, recurrent-only, MLP-only, the pairs,
 all, and each one's budget-matched variant) seed by seed, dropping a placement once the leader
-beats it on the target questions with confidence (Holm over the placements, Bonferroni over the
-rounds), and excluding one that forgets the off-target battery beyond the tolerance. Prints a
+beats it on the target questions with confidence (simultaneous intervals on the paired
+difference, Bonferroni over every pair and round, the seeds' spread pooled over the placements;
+nothing decided on one seed), and excluding one that forgets the off-target battery beyond the
+tolerance. Prints a
 ranked table and one sentence, writes recommend.json / recommend.html; `--plan` prints the
 candidates and the schedule only; `--no-racing` runs the full sweep for comparison.
 
