@@ -188,3 +188,20 @@ def test_a_rounds_runs_as_ray_tasks(inputs, tmp_path):
     out = recommend(backend, resamples=100, show_progress=False, engine="ray")
     assert out["runs"] == 3
     assert len([p for p in (tmp_path / "c" / "recommend-adapter").iterdir() if p.is_dir()]) == 3
+
+
+def test_target_eval_and_retention_files(inputs, tmp_path):
+    target = _jsonl(tmp_path / "target.jsonl", [
+        {"prompt": f"{a}+{a}=", "choices": [str(2 * a), str(2 * a + 1)], "answer": 0} for a in range(4)]
+        + [{"text": "1+1=2"}])
+    keep = _jsonl(tmp_path / "keep.jsonl", [{"prompt": f"{a}*1=", "answer": str(a)} for a in range(3)])
+    backend = DataBackend(inputs["llama"], inputs["train"], target_eval=target, retention=[keep],
+                          cache_dir=inputs["root"] / "cache", recipe=RECIPE, seeds=1, rank=2)
+    assert len(backend.train_rows) == 9  # with --target-eval every training row trains
+    assert backend.targets == ("multiple_choice",) and backend.secondary == ("loss",) and backend.retention == ("keep",)
+    out = recommend(backend, resamples=100, show_progress=False)
+    assert all(r["retention"] is not None for r in out["table"])
+    assert out["model"]["target_eval"].endswith("target.jsonl")
+    bad = _jsonl(tmp_path / "bad.jsonl", [{"text": "no answer here"}])
+    with pytest.raises(rdata.DataError, match="bad.jsonl: a retention file holds items of one kind with answers"):
+        DataBackend(inputs["llama"], inputs["train"], retention=[bad], recipe=RECIPE, cache_dir=tmp_path / "c")
