@@ -1,6 +1,6 @@
 """`recommend` on a real checkpoint with a study domain: the paper track's own runs and cache.
 
-    backend = PaperBackend("MODEL_DIR_OR_ID", "gsm8k_train", data_dir=DIR, profile="study", seeds=3)
+    backend = PaperBackend("MODEL_DIR_OR_ID", "gsm8k_train", data_dir=DIR, profile="study", seeds=3)  # 3407..3409
 
 The model is any hybrid checkpoint (sequential or parallel topology, by the taxonomy). Its runs
 are the paper track's exactly: `OneModelSession` is `tracks.paper.track.PaperSession` over this
@@ -130,7 +130,7 @@ class PaperBackend:
         self.taxonomy = topology_of(str(model))
         ref = resolve_models([f"{self.taxonomy.topology}={model}"])[self.taxonomy.topology]
         base_p = paper_plan.profile(profile)
-        p = replace(base_p, seeds=tuple(SEED0 + i for i in range(seeds)) if seeds else base_p.seeds)
+        p = replace(base_p, seeds=tuple(SEED0 + i for i in range(seeds or 3)))  # racing needs several seeds
         info = inspect_model(ref, p.rank, "harmonized")
         self.session = OneModelSession(p, info, data_dir=data_dir, cache=Cache(cache_dir), protocol=protocol,
                                        device=device, published_dir=published_dir)

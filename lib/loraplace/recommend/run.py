@@ -34,12 +34,16 @@ def plan(backend, seeds: int, racing: bool = True) -> dict:
     cands, notes = backend_candidates(backend)
     k = len(cands)
     pairs = max(1, k * (k - 1) // 2)
+    seed_values = tuple(backend.seeds)[:seeds] + tuple(f"#{i + 1}" for i in range(len(backend.seeds), seeds))
+    if seeds < 2:
+        notes = notes + ["one seed: nothing can be dropped or declared best (the between-seed spread is not "
+                         "estimable); --seeds 3 or more"]
     least = k * min(2, seeds) + max(0, seeds - 2)  # all but one dropped at the first decision
     return {"model": backend.describe(), "candidates": [asdict(c) | {"label": c.label} for c in cands],
             "notes": notes, "seeds": seeds, "full_sweep_runs": k * seeds,
             "cost": {"full_sweep_runs": k * seeds, "racing_runs_at_least": least if racing else k * seeds,
                      "racing_runs_at_most": k * seeds},
-            "schedule": ([f"round {r + 1}: seed {r} for every candidate still racing"
+            "schedule": ([f"round {r + 1}: seed {seed_values[r]} for every candidate still racing"
                           + (", then drop each the leader beats: the paired interval of (leader - it) above zero "
                              f"(simultaneous over the {pairs} pairs and {seeds} looks: level alpha/{pairs * seeds})"
                              if r else " (no decision yet: the between-seed spread is not estimable from one seed)")
