@@ -116,6 +116,9 @@ def test_recommend_on_a_tiny_llama_with_a_jsonl_races_attention_and_mlp_and_cach
     assert all(r["target"] and "loss" in r["also"] for r in out["table"]) and out["runs"] == 3
     entries = sorted(p.name for p in (cache / "recommend-adapter").iterdir() if p.is_dir())
     assert len(entries) == 3
+    for entry in entries:  # alpha = 2 x rank, the suite's convention, whatever the candidate's rank
+        cfg = json.loads((cache / "recommend-adapter" / entry / "adapter_config.json").read_text())
+        assert cfg["r"] == 2 and cfg["lora_alpha"] == 4
     again = recommend(DataBackend(inputs["llama"], inputs["train"], cache_dir=cache, recipe=RECIPE, seeds=1, rank=2),
                       resamples=100, show_progress=False)
     assert sorted(p.name for p in (cache / "recommend-adapter").iterdir() if p.is_dir()) == entries  # nothing retrained

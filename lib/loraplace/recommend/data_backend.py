@@ -9,7 +9,9 @@ taxonomy (`recommend.candidates.conditions`, at the recipe's rank or `rank`, bud
 the paper track's trainer (`train.trainer.train_lora`: peft + transformers' Trainer with SFT
 semantics, the recipe a `tracks.paper.plan.PaperProfile`) on the training rows and scored on the
 items (`recommend.item_scores`); adapters and scores are cache entries (`recommend-adapter`,
-`recommend-scores`, keyed by the weights' sha256, the modules, rank, data, recipe and seed).
+`recommend-scores`, keyed by the weights' sha256, the modules, rank, data, recipe and seed). LoRA
+alpha is 2 x rank for every candidate, as everywhere in the suite, so a budget-matched variant at
+another rank keeps the adapter's scale alpha / rank.
 
 The target is the items of `--target-eval`, or a held-out split of `--train`: its accuracy
 (exact match, multiple choice) where items have answers, else minus the per-token loss; the loss
@@ -111,14 +113,15 @@ class DataBackend:
         return [ex.text(self.tokenizer) for ex in self.train_rows]
 
     def _recipe_spec(self) -> dict:
-        return {k: v for k, v in self.recipe.to_dict().items() if k not in ("name", "seeds", "items", "splits")
+        return {k: v for k, v in self.recipe.to_dict().items() if k not in ("name", "seeds", "items", "splits",
+                                                                          "rank", "lora_alpha")
                 and not k.startswith(("eval_", "humaneval_", "train_examples"))}
 
     def adapter_spec(self, name: str, seed: int) -> dict:
         from loraplace.train.trainer import full_determinism
 
         cond = self.conditions[name]
-        return {"model": self.fingerprint, "modules": list(cond.modules), "rank": cond.rank,
+        return {"model": self.fingerprint, "modules": list(cond.modules), "rank": cond.rank, "lora_alpha": 2 * cond.rank,
                 "train_data": rdata.fingerprint(self.texts()), "recipe": self._recipe_spec(), "seed": seed,
                 "version": VERSION, "full_determinism": full_determinism()}
 
@@ -163,7 +166,7 @@ class DataBackend:
 
         def create_adapter(d: Path) -> None:
             peft_model, info = train_lora(copy.deepcopy(self.model), self.tokenizer, cond, self.texts(),
-                                          replace(self.recipe, rank=cond.rank), seed=seed)
+                                          replace(self.recipe, rank=cond.rank, lora_alpha=2 * cond.rank), seed=seed)
             save_adapter(peft_model, d, info, cond)
             held["model"] = peft_model
 
