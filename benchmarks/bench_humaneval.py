@@ -11,7 +11,8 @@ not counted) and the load average, since a shared machine stretches wall time.
 
 --first-load   what the first `--evidence published` load does: execute_cached on every
                released completion with an empty cache (a temporary directory): the batch,
-               the CPU-bound confirmations and the re-runs alone.
+               the CPU-bound confirmations and the re-runs alone; then the first warm load
+               (each pending pass runs once more) and a warm one.
 --isolation-cost K   K distinct released programs one at a time, with full isolation and with
                none (mode="none", same worker and judge): the per-item cost of the isolation.
 """
@@ -50,19 +51,39 @@ def cpu_s() -> float:
 
 
 def first_load(files: list[str], timeout: float) -> None:
+    """Cold (empty cache), then the first warm scoring (which runs each pending pass once
+    more: sandbox.reproduce), then a warm one (nothing runs)."""
     from loraplace.scoring import execution as ec
-    items = [(r["task_id"], r["completion"]) for f in files for r in humaneval.read_completions(f)]
+    per_file = [[(r["task_id"], r["completion"]) for r in humaneval.read_completions(f)] for f in files]
+    items = [it for rows in per_file for it in rows]
     programs = {(t, humaneval.truncate(c)) for t, c in items}
+    real, ran = humaneval.score_rows, []
+
+    def counting(rows, *a, **k):  # rows, and the sandboxes they make (distinct programs)
+        ran.append(f"{len(rows)} rows = {len({(r['task_id'], humaneval.truncate(r['completion'])) for r in rows})}")
+        return real(rows, *a, **k)
+
+    humaneval.score_rows = counting
     with tempfile.TemporaryDirectory(prefix="bench-humaneval-") as cache:
-        t0, c0, load0 = time.perf_counter(), cpu_s(), os.getloadavg()[0]
-        res = ec.execute_cached(items, "corrected", cache_dir=cache, timeout=timeout, progress=False)
-        wall, cpu = time.perf_counter() - t0, cpu_s() - c0
-        confirmed = Counter(json.load(open(p))["result"].get("confirmed", "-")
-                            for p in glob.glob(f"{cache}/*/*.json"))
-    print(f"first load (empty cache): {len(items)} items, {len(set(items))} distinct completions, "
-          f"{len(programs)} distinct programs: {wall:.1f} s wall, {cpu:.1f} s CPU, load "
-          f"{load0:.2f} -> {os.getloadavg()[0]:.2f}; {dict(Counter(r['status'] for r in res))}; "
-          f"stored {dict(confirmed)}")
+        for label in ("first load (empty cache)", "first warm scoring", "warm scoring"):
+            ran.clear()
+            t0, c0, load0 = time.perf_counter(), cpu_s(), os.getloadavg()[0]
+            res = ec.execute_cached(items, "corrected", cache_dir=cache, timeout=timeout,
+                                    progress=False)
+            wall, cpu = time.perf_counter() - t0, cpu_s() - c0
+            confirmed = Counter(json.load(open(p))["result"].get("confirmed", "-")
+                                for p in glob.glob(f"{cache}/*/*.json"))
+            print(f"{label}: {len(items)} items, {len(set(items))} distinct completions, "
+                  f"{len(programs)} distinct programs: {wall:.1f} s wall, {cpu:.1f} s CPU, load "
+                  f"{load0:.2f} -> {os.getloadavg()[0]:.2f}; rows and sandboxes per batch {ran}; "
+                  f"{dict(Counter(r['status'] for r in res))}; served from the cache "
+                  f"{sum(r['cached'] for r in res)}; stored {dict(confirmed)}", flush=True)
+            at, rates = 0, []
+            for f, rows in zip(files, per_file):
+                rates.append(f"{short(f)} {sum(r['score'] for r in res[at:at + len(rows)]) / len(rows):.4f}")
+                at += len(rows)
+            print("  pass@1 per file: " + ", ".join(rates), flush=True)
+    humaneval.score_rows = real
 
 
 def isolation_cost(files: list[str], k: int, timeout: float) -> None:

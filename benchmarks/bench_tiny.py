@@ -20,9 +20,12 @@ machine: for every organism and rep, `benchmarks/tiny_probe.py` runs once per tr
 process with that tree's `lib` on PYTHONPATH (which tree goes first alternates), and the table
 gives each phase's median and the ratio reference / HEAD: pretraining steps/s (a ratio < 1
 there is HEAD slower), fine-tuning and evaluation seconds per run at the `--profile`'s sizes,
-and the smoke profile's total worker-seconds, *estimated* as Σ over organisms of 1,200
-pretraining steps at the measured rate + (base + runs) × the smoke evaluation + runs × the smoke
-fine-tuning run (a cold smoke build is not run). Both trees start from the same base (a cached
+and the smoke profile's total worker-seconds, *estimated* as Σ over organisms of its base (the
+measured install of the shipped base where the tree ships it, else 1,200 pretraining steps at the
+measured rate) + (base + runs) × the smoke evaluation + runs × the smoke fine-tuning run (a cold
+smoke build is not run: `bench_cold.py` times one). Every probe starts with an empty execution
+cache; "evaluation s/run in a build" times a run evaluated after the base and another run, as the
+runs of a build are. Both trees start from the same base (a cached
 pretrained base from `--cache-dir` when there, else a fresh organism), fine-tune it (condition
 `full`, GSM8K) and evaluate the fine-tuned model; the sha256 of the pretraining probe's weights and
 of the adapter are compared (bit-identical training), and so are the labels of every record (score
@@ -33,6 +36,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shutil
 import statistics
 import subprocess
 import sys
@@ -47,13 +51,16 @@ HERE = Path(__file__).resolve().parent
 REPO = HERE.parent
 DEFAULT_AGAINST = "b818bb0"
 PHASES = (("pretrain_steps_s", "pretraining steps/s", True), ("finetune_s", "fine-tuning s/run", False),
-          ("eval_s", "evaluation s/run", False), ("smoke_finetune_s", "smoke fine-tuning s/run", False),
+          ("eval_s", "evaluation s/run", False), ("eval_build_s", "evaluation s/run in a build", False),
+          ("smoke_finetune_s", "smoke fine-tuning s/run", False),
           ("smoke_eval_s", "smoke evaluation s/run", False))
 
 
 def probe(tree: Path, organism: str, args, out: Path) -> dict:
     """One `tiny_probe.py` process with `tree`'s loraplace -> its JSON (times of every phase)."""
-    env = dict(os.environ, PYTHONPATH=str(tree / "lib"))
+    # an empty execution cache per probe: every program the probe's evaluations run is executed
+    env = dict(os.environ, PYTHONPATH=str(tree / "lib"), LORAPLACE_CACHE_DIR=str(out.parent / f"exec-{out.stem}"))
+    shutil.rmtree(env["LORAPLACE_CACHE_DIR"], ignore_errors=True)
     cmd = [sys.executable, str(HERE / "tiny_probe.py"), organism, "--profile", args.profile, "--out", str(out)]
     if args.cache_dir:
         cmd += ["--cache-dir", str(args.cache_dir)]
@@ -86,8 +93,11 @@ def smoke_total(rows: dict, tree: str) -> float:
             continue
         m = {k: statistics.median(r[tree][k] for r in rows[key]) for k in ("pretrain_steps_s", "smoke_eval_s",
                                                                           "smoke_finetune_s")}
+        shipped = [r[tree].get("base_s") for r in rows[key]]
+        base = (statistics.median(shipped) if None not in shipped
+                else smoke.pretrain_steps / m["pretrain_steps_s"])  # installed, or pretrained
         n = len(runs_of(smoke, spec))
-        total += smoke.pretrain_steps / m["pretrain_steps_s"] + (1 + n) * m["smoke_eval_s"] + n * m["smoke_finetune_s"]
+        total += base + (1 + n) * m["smoke_eval_s"] + n * m["smoke_finetune_s"]
     return total
 
 

@@ -16,6 +16,11 @@ tiny track's evaluation / track / design modules under their current names
   eval_s             seconds of one evaluation run of the fine-tuned model (the profile's items,
                      sandboxed HumanEval included)
   smoke_finetune_s, smoke_eval_s   the same at the smoke profile's sizes
+  eval_build_s       seconds of evaluating another fine-tuned run (seed 1) after the base model and
+                     the first run were evaluated in this process, as in a build (the programs
+                     already executed are not run again)
+  base_s             seconds to make the base's cache entry in an empty cache when this tree ships
+                     it (installed, not pretrained); null when it does not
   model              "cached base" (a pretrained base found in --cache-dir) or "random init"
 
 `--out` writes every evaluation record's (score, prediction) by (benchmark:item, scorer), so the
@@ -88,12 +93,34 @@ def pretrain_rate(spec, prof, steps: int = 6) -> tuple[float, str]:
     return rate, digest(dict(model.named_parameters()))
 
 
-def finetune_seconds(model, tok, prof) -> tuple[float, dict]:
+def base_seconds(spec, prof) -> float | None:
+    """Seconds to make the organism's base entry in an empty cache when this tree ships it
+    (`tracks.tiny.shipped`: installed, not pretrained); None when it does not (then a cold build
+    pretrains it: `pretrain_steps_s`)."""
+    import tempfile
+
+    try:
+        from loraplace.tracks.tiny import shipped
+    except ImportError:
+        return None
+    from loraplace.train.cache import Cache
+
+    _, track, _ = modules()
+    with tempfile.TemporaryDirectory(prefix="probe-base-") as tmp:
+        cache = Cache(tmp)
+        if shipped.lookup(cache.key("tiny-base", track.base_spec(spec, prof))) is None:
+            return None
+        t0 = time.perf_counter()
+        track.cached_base(cache, spec, prof)
+        return time.perf_counter() - t0
+
+
+def finetune_seconds(model, tok, prof, seed: int = 0) -> tuple[float, dict]:
     """Seconds of one fine-tuning run, and its adapter (LoRA state dict)."""
     from loraplace.train import lora
 
     t0 = time.perf_counter()
-    state = lora.finetune(model, "full", "gsm8k_train", seed=0, steps=prof.finetune_steps, lr=prof.finetune_lr,
+    state = lora.finetune(model, "full", "gsm8k_train", seed=seed, steps=prof.finetune_steps, lr=prof.finetune_lr,
                           rank=prof.rank, batch=prof.finetune_batch, seq_len=prof.seq_len, tokenizer=tok)
     return time.perf_counter() - t0, state
 
@@ -119,7 +146,7 @@ def eval_seconds(model, tok, spec, prof) -> tuple[float, dict]:
 def main() -> int:
     ap = argparse.ArgumentParser()
     ap.add_argument("organism")
-    ap.add_argument("--phases", default="pretrain,finetune,eval,smoke")
+    ap.add_argument("--phases", default="pretrain,finetune,eval,smoke,build,base")
     ap.add_argument("--profile", default="default")
     ap.add_argument("--cache-dir", default=None)
     ap.add_argument("--out", default=None)
@@ -146,6 +173,12 @@ def main() -> int:
         if args.out:
             with open(args.out, "w") as f:
                 json.dump(labels, f)
+    if "build" in phases:  # as in a build: the base and another run evaluated before this run
+        eval_seconds(model, tok, spec, prof)
+        state2 = finetune_seconds(model, tok, prof, seed=1)[1]
+        out["eval_build_s"] = eval_seconds(adapted(model, state2, prof), tok, spec, prof)[0]
+    if "base" in phases:
+        out["base_s"] = base_seconds(spec, prof)
     print(json.dumps(out))
     return 0
 

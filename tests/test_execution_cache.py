@@ -16,7 +16,8 @@ import pytest
 from loraplace.scoring import execution as ec
 from loraplace.scoring import humaneval
 
-T = 1.0  # the infinite loop burns the whole limit once, on the cold call
+T = 3.0  # the default limit: an honest program passes within it on a loaded machine too (the
+# infinite loop burns it once, on the cold call)
 
 
 @pytest.fixture(scope="module")
@@ -47,6 +48,18 @@ def test_cold_then_warm(items, tmp_path, monkeypatch):
     k = ec.cache_key(*items[2], "corrected", T)
     doc = json.loads((tmp_path / k[:2] / f"{k}.json").read_text())
     assert doc["result"]["confirmed"] in ec.CONFIRMATIONS
+    # the first warm call runs the pass once more (it was pending), and only the pass
+    real, ran = humaneval.score_rows, []
+
+    def counting(rows, *a, **kw):
+        ran.extend(r["task_id"] for r in rows)
+        return real(rows, *a, **kw)
+
+    monkeypatch.setattr(humaneval, "score_rows", counting)
+    first_warm = ec.execute_cached(items, "corrected", cache_dir=tmp_path, workers=2, timeout=T,
+                                   progress=False)
+    assert ran == [items[0][0]] and [r["cached"] for r in first_warm] == [False, True, True]
+    assert _strip(first_warm)[1:] == _strip(cold)[1:] and first_warm[0]["status"] == "passed"
 
     def boom(*a, **k):
         raise AssertionError("score_rows must not run on a warm cache")
@@ -55,11 +68,11 @@ def test_cold_then_warm(items, tmp_path, monkeypatch):
     warm = ec.execute_cached(items, "corrected", cache_dir=tmp_path, workers=2, timeout=T,
                              progress=False)
     assert all(r["cached"] for r in warm)
-    assert _strip(warm) == _strip(cold)
+    assert _strip(warm) == _strip(first_warm)
     # order follows the input; a repeated item is served from the same entry
     rev = ec.execute_cached(items[::-1] + items[:1], "corrected", cache_dir=tmp_path, timeout=T,
                             progress=False)
-    assert _strip(rev) == _strip(cold[::-1] + cold[:1])
+    assert _strip(rev) == _strip(warm[::-1] + warm[:1])
 
 
 def test_entry_layout_has_no_completion_text(items, tmp_path):
@@ -75,18 +88,17 @@ def test_entry_layout_has_no_completion_text(items, tmp_path):
 
 
 def test_corrupt_entry_is_reexecuted_with_a_warning(items, tmp_path):
-    ec.execute_cached(items[:2], "corrected", cache_dir=tmp_path, timeout=T, progress=False)
-    bad = tmp_path / (k := ec.cache_key(*items[1], "corrected", T))[:2] / f"{k}.json"
+    two = [items[1], ("HumanEval/3", "    return None\n")]  # two failures: served once stored
+    ec.execute_cached(two, "corrected", cache_dir=tmp_path, timeout=T, progress=False)
+    bad = tmp_path / (k := ec.cache_key(*two[1], "corrected", T))[:2] / f"{k}.json"
     bad.write_text('{"key": "trunc')
     with pytest.warns(RuntimeWarning, match="unreadable"):
-        res = ec.execute_cached(items[:2], "corrected", cache_dir=tmp_path, timeout=T,
-                                progress=False)
+        res = ec.execute_cached(two, "corrected", cache_dir=tmp_path, timeout=T, progress=False)
     assert [r["cached"] for r in res] == [True, False]
     assert res[1]["status"] == "failed"
     with warnings.catch_warnings():
         warnings.simplefilter("error")  # repaired: no warning, all cached
-        again = ec.execute_cached(items[:2], "corrected", cache_dir=tmp_path, timeout=T,
-                                  progress=False)
+        again = ec.execute_cached(two, "corrected", cache_dir=tmp_path, timeout=T, progress=False)
     assert all(r["cached"] for r in again)
 
 
@@ -151,13 +163,16 @@ def test_a_flaky_program_scored_twice_into_one_cache_never_returns_a_cached_pass
     assert second[0]["cached"] and second[0]["status"] == first[0]["status"]
 
 
-def test_a_pass_is_stored_only_after_a_second_run_agrees(items, tmp_path, monkeypatch):
-    fake, calls = _fake([["passed"], ["passed"]])
+def test_a_pass_is_stored_pending_after_a_second_run_agrees(items, tmp_path, monkeypatch):
+    fake, calls = _fake([["passed"], ["passed"], ["passed"]])
     monkeypatch.setattr(humaneval, "score_rows", fake)
     res = ec.execute_cached(items[:1], "corrected", cache_dir=tmp_path, timeout=T, progress=False)
-    assert len(calls) == 2 and res[0]["status"] == "passed"
+    assert len(calls) == 2 and res[0]["status"] == "passed" and not res[0]["cached"]
     (path,) = _entries(tmp_path)
-    assert json.loads(path.read_text())["result"]["confirmed"] == "twice"
+    assert json.loads(path.read_text())["result"]["confirmed"] == "pending"
+    res = ec.execute_cached(items[:1], "corrected", cache_dir=tmp_path, timeout=T, progress=False)
+    assert len(calls) == 3 and res[0]["status"] == "passed" and not res[0]["cached"]
+    assert json.loads(path.read_text())["result"]["confirmed"] == "reproduced"
 
 
 def test_a_timeout_that_used_its_whole_limit_in_cpu_is_not_rerun(items, tmp_path, monkeypatch):
@@ -314,7 +329,7 @@ RACER = textwrap.dedent("""
     humaneval.score_rows = counting
     while not os.path.exists(go):
         time.sleep(0.01)
-    res = ec.execute_cached(items, "corrected", cache_dir=cache, workers=1, timeout=1.0,
+    res = ec.execute_cached(items, "corrected", cache_dir=cache, workers=1, timeout=3.0,
                             progress=False)
     with open(out, "w") as f:
         json.dump(res, f)
@@ -336,18 +351,25 @@ def test_two_racing_processes_execute_each_item_once(items, tmp_path):
     go.touch()
     assert [p.wait(timeout=120) for p in procs] == [0, 0]
     executed = [line.split() for line in log.read_text().splitlines()]
-    by_item = {t: {pid for pid, tt in executed if tt == t} for _, t in executed}
-    # each item ran in one process only (a pass runs twice there: its second run confirms it)
-    assert sorted(by_item) == sorted(t for t, _ in items) and all(len(p) == 1 for p in by_item.values())
+    by_item = {t: [pid for pid, tt in executed if tt == t] for _, t in executed}
+    # the fail and the timeout ran once, in one process; the pass twice in the process that
+    # claimed it (pending), then once in the other, after (its first warm call: it confirms)
+    passed, *others = [t for t, _ in items]
+    assert sorted(by_item) == sorted(t for t, _ in items)
+    assert all(len(by_item[t]) == 1 for t in others), by_item
+    first, *_, last = by_item[passed]
+    assert len(by_item[passed]) == 3 and by_item[passed].count(first) == 2 and last != first
     outs = [json.loads((tmp_path / f"out{n}.json").read_text()) for n in range(2)]
-    assert _strip(outs[0]) == _strip(outs[1])
-    assert sorted(r["cached"] for o in outs for r in o) == [False] * 3 + [True] * 3
+    same = [[{k: v for k, v in r.items() if k != "duration_s"} for r in _strip(o)] for o in outs]
+    assert same[0] == same[1]  # (the pass's duration is its own run's in each)
+    assert sorted(r["cached"] for o in outs for r in o) == [False] * 4 + [True] * 2
     assert len(_entries(cache)) == 3
 
 
 def test_the_cli_scores_through_the_tracks_cache(items, tmp_path, capsys, monkeypatch):
     """`loraplace humaneval-score FILE --cache-dir DIR` writes the entries the published track
-    reads (same keys) and, warm, executes nothing."""
+    reads (same keys) and, warm (after the call that confirms the pending pass), executes
+    nothing."""
     from loraplace import cli
 
     f = tmp_path / "x__humaneval.jsonl"
@@ -362,6 +384,20 @@ def test_the_cli_scores_through_the_tracks_cache(items, tmp_path, capsys, monkey
     def boom(*a, **k):
         raise AssertionError("score_rows must not run on a warm cache")
 
+    assert cli.main(args) == 0  # first warm call: the pass runs once more (pending before)
+    assert json.loads(capsys.readouterr().out) == cold
     monkeypatch.setattr(humaneval, "score_rows", boom)
     assert cli.main(args) == 0
     assert json.loads(capsys.readouterr().out) == cold
+
+
+def test_a_claim_whose_pid_now_names_another_process_binds_nobody(tmp_path):
+    """A scorer killed with SIGKILL leaves its claims; once the kernel gives its pid to another
+    process (here: ours, with another start time) they must not make a later scorer wait."""
+    claim = tmp_path / "k.claim"
+    claim.write_text(f"{os.getpid()} {ec._started(os.getpid())}")
+    assert not ec._stale(claim)  # a live claimer
+    claim.write_text(f"{os.getpid()} 1")  # the same pid, started at another time
+    assert ec._stale(claim)
+    claim.write_text(str(os.getpid()))  # a claim written before start times were recorded
+    assert not ec._stale(claim)

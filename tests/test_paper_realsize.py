@@ -40,7 +40,7 @@ def test_one_study_step_and_one_item_per_benchmark_at_real_size(tmp_path, topolo
 
     from loraplace.evidence.records import Run
     from loraplace.models.zoo import load_config
-    from loraplace.scoring.execution import execute
+    from loraplace.scoring.programs import execute
     from loraplace.study import BENCHMARKS
     from loraplace.tracks.paper import prompts
     from loraplace.tracks.paper import toy as paper_toy

@@ -257,9 +257,15 @@ def test_tiny_plan_line_says_what_is_missing_and_roughly_how_long(tmp_path, monk
     monkeypatch.setattr(tiny_build.os, "getloadavg", lambda: (0.0, 0.0, 0.0))
     cold = tiny_build.plan_line(tiny.profile("smoke"), Cache(tmp_path), workers=2)
     # 4 organisms; the study pair: 6 conditions x 3 domains x 2 seeds, the added cells: 4 runs x 2 seeds
-    assert "4 of 4 bases to pretrain (1200 steps each)" in cold and f"up to {2 * 36 + 2 * 8} fine-tuning runs" in cold
+    assert "0 of 4 bases to pretrain (1200 steps each) (4 installed from the shipped pretrained files)" in cold
+    assert f"up to {2 * 36 + 2 * 8} fine-tuning runs" in cold
     fast = tiny_build.REFERENCE_MINUTES["smoke"]
     assert f"roughly {fast}-{round(fast * tiny_build.SLOW_DAY)} min on idle CPUs" in cold and "longer now" not in cold
+    monkeypatch.setattr(tiny_build.shipped, "lookup", lambda key: None)  # e.g. other library versions
+    unshipped = tiny_build.plan_line(tiny.profile("smoke"), Cache(tmp_path), workers=2)
+    slow = fast + tiny_build.PRETRAIN_MINUTES
+    assert "4 of 4 bases to pretrain (1200 steps each), up to" in unshipped
+    assert f"roughly {slow}-{round(slow * tiny_build.SLOW_DAY)} min on idle CPUs" in unshipped
     monkeypatch.setattr(Cache, "has", lambda self, kind, spec: True)  # bases cached
     monkeypatch.setattr(tiny_build.os, "getloadavg", lambda: (99.0, 0.0, 0.0))
     warm_bases = tiny_build.plan_line(tiny.profile("default"), Cache(tmp_path), workers=2)

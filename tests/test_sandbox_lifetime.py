@@ -82,6 +82,45 @@ def test_killing_the_scorer_mid_batch_leaves_nothing_after_5s(sig):
 
 
 @needs_full
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGKILL])
+def test_killing_humaneval_score_with_a_cache_mid_batch_leaves_nothing_after_5s(sig, tmp_path):
+    """The command a user runs, `loraplace humaneval-score FILE --cache-dir DIR`, killed while 3
+    sandboxes sleep: no process, no cgroup; after SIGTERM no claim is left in the cache either
+    (after SIGKILL the claims name a dead process, which binds nobody)."""
+    import json
+
+    f = tmp_path / "sleepers__humaneval.jsonl"
+    f.write_text("".join(json.dumps({"task_id": "HumanEval/2", "completion":
+                                     f"    import time\n    time.sleep(120 + {k})\n"}) + "\n"
+                         for k in range(6)))
+    cache = tmp_path / "cache"
+    scorer = subprocess.Popen([sys.executable, "-m", "loraplace.cli", "humaneval-score", str(f),
+                               "--cache-dir", str(cache), "--timeout", "120", "--workers", "3",
+                               "--json"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.monotonic() + 60
+        per_sandbox = len(iso_mod.cgroup_parents(ISO.cgroup))
+        while len(_cgroups(scorer.pid)) < 3 * per_sandbox and time.monotonic() < deadline:
+            time.sleep(0.1)
+        time.sleep(0.5)
+        procs = _descendants(scorer.pid)
+        assert _cgroups(scorer.pid) and len(procs) >= 6, procs
+        scorer.send_signal(sig)
+        scorer.wait(timeout=30)
+        end = time.monotonic() + 5
+        while (_cgroups(scorer.pid) or any(map(_alive, procs))) and time.monotonic() < end:
+            time.sleep(0.1)
+        assert _cgroups(scorer.pid) == []
+        assert [p for p in procs if _alive(p)] == []
+        if sig == signal.SIGTERM:
+            assert scorer.returncode == 128 + signal.SIGTERM
+            assert list(cache.glob("claims/*.claim")) == []
+    finally:
+        if scorer.poll() is None:
+            scorer.kill()
+
+
+@needs_full
 def test_an_exception_in_the_batch_kills_its_live_sandboxes(monkeypatch):
     """An exception out of run_many (here: the progress bar fails on the first item) ends the
     other items at once and removes their cgroups."""
@@ -118,5 +157,6 @@ def test_a_failed_spawn_leaks_no_fd_and_no_cgroup(monkeypatch):
     monkeypatch.setattr(session_mod.subprocess, "Popen", fail)
     r = sandbox.run_program(prog(OK))
     assert r.status == "crashed" and "Too many open files" in r.reason, r
+    assert r.reason.startswith(sandbox.NOT_STARTED), r  # the program never ran: no evidence
     assert set(os.listdir("/proc/self/fd")) <= before
     assert _cgroups(os.getpid()) == [] and not session_mod.LIVE

@@ -7,6 +7,8 @@ from __future__ import annotations
 import os
 import shutil
 import socket
+import stat
+import sys
 import tempfile
 import threading
 
@@ -106,6 +108,94 @@ def test_a_host_fifo_receives_nothing(host_dir):
     assert data == b"" and r.status == "failed" and "FileNotFoundError" in r.reason, r
 
 
+def _bound_host_dirs() -> list[str]:
+    """Host directories the sandbox sees, live (bind mounts): under /usr, the interpreter's
+    prefix; temporary directories made there for a test (root only)."""
+    out = []
+    for parent in ("/usr/local", os.path.realpath(sys.base_prefix)):
+        if os.path.isdir(parent) and os.access(parent, os.W_OK):
+            d = tempfile.mkdtemp(prefix="loraplace-reach-", dir=parent)
+            os.chmod(d, 0o755)
+            out.append(d)
+    return out
+
+
+@pytest.fixture
+def bound_dirs():
+    dirs = _bound_host_dirs()
+    if not dirs:
+        pytest.skip("cannot write under /usr/local or the interpreter's prefix here")
+    yield dirs
+    for d in dirs:
+        shutil.rmtree(d, ignore_errors=True)
+
+
+def test_a_host_fifo_in_a_bound_tree_receives_nothing(bound_dirs):
+    """/usr and the interpreter's prefix are bound from the host, live and read-only: a FIFO a
+    host process makes there later is in the sandbox too, and a read-only mount does not stop
+    writing to a FIFO. Landlock does (red team of sandbox v3)."""
+    fifos = [os.path.join(d, "f") for d in bound_dirs]
+    readers = []
+    for fifo in fifos:
+        os.mkfifo(fifo, 0o666)
+        os.chmod(fifo, 0o666)
+        readers.append(os.open(fifo, os.O_RDONLY | os.O_NONBLOCK))
+    try:
+        # directly, read-write, reopened through /proc/self/fd of an O_PATH fd, through a
+        # symlink in its own tmpfs
+        r = run(prog("    import os\n    reached = []\n"
+                     f"    for k, p in enumerate({fifos!r}):\n"
+                     "        os.path.lexists(f'/tmp/work/l{k}') or os.symlink(p, f'/tmp/work/l{k}')\n"
+                     "        for way in (lambda: os.open(p, os.O_WRONLY | os.O_NONBLOCK),\n"
+                     "                    lambda: os.open(p, os.O_RDWR | os.O_NONBLOCK),\n"
+                     "                    lambda: os.open(f'/proc/self/fd/{os.open(p, os.O_PATH)}', os.O_WRONLY | os.O_NONBLOCK),\n"
+                     "                    lambda: os.open(f'/tmp/work/l{k}', os.O_WRONLY | os.O_NONBLOCK)):\n"
+                     "            try:\n"
+                     "                os.write(way(), b'PWNED')\n"
+                     "                reached.append(p)\n"
+                     "            except OSError:\n"
+                     "                pass\n"
+                     "    return x + 1 if reached else -1\n"))
+        got = []
+        for rd in readers:
+            try:
+                got.append(os.read(rd, 100))
+            except BlockingIOError:
+                got.append(b"")
+    finally:
+        for rd in readers:
+            os.close(rd)
+    assert got == [b""] * len(fifos) and r.status == "failed", (got, r)
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="mknod needs root")
+def test_a_device_node_in_a_bound_tree_opens_nothing(bound_dirs):
+    """A device node under a bound host tree (here a world-readable /dev/zero) cannot be opened:
+    those mounts are nodev."""
+    nodes = [os.path.join(d, "zero") for d in bound_dirs]
+    for node in nodes:
+        os.mknod(node, 0o666 | stat.S_IFCHR, os.makedev(1, 5))
+        os.chmod(node, 0o666)
+    r = run(prog("    opened = []\n"
+                 f"    for p in {nodes!r}:\n"
+                 "        try:\n"
+                 "            opened.append(open(p, 'rb').read(4))\n"
+                 "        except OSError:\n"
+                 "            pass\n"
+                 "    return x + 1 if opened else -1\n"))
+    assert r.status == "failed", r
+
+
+def test_the_program_cannot_make_itself_dumpable():
+    """A core dump of the program would go wherever the host's core_pattern says, possibly to a
+    pipe helper running as root outside every namespace: the worker stays undumpable."""
+    r = run(prog("    import ctypes\n"
+                 "    libc = ctypes.CDLL(None, use_errno=True)\n"
+                 "    made = libc.prctl(4, 1, 0, 0, 0) == 0 and libc.prctl(3, 0, 0, 0, 0) == 1\n"
+                 "    return x + 1 if made else -1\n"))
+    assert r.status == "failed", r
+
+
 def test_bind_on_af_vsock_fails():
     r = run(prog("    import socket\n"
                  "    try:\n"
@@ -145,3 +235,12 @@ def test_no_host_pty_no_fuse_no_cgroup_tree():
                  "    return x + 1 if ok else -1\n"))
     assert r.status == "passed", r
     assert set(os.listdir("/dev/pts")) == before  # its ptys lived in its own devpts
+
+
+def test_a_sandbox_gets_a_few_ptys_not_the_machines():
+    """Every devpts instance draws on the kernel's one pool (kernel.pty.max): a sandbox's own is
+    capped at 64, so it cannot use up the ptys of the sandboxes beside it."""
+    r = run(prog("    import pty\n    n = 0\n    try:\n        while n < 1000:\n"
+                 "            pty.openpty()\n            n += 1\n    except OSError:\n        pass\n"
+                 "    return x + 1 if n <= 64 else -1\n"), timeout=10)
+    assert r.status == "passed", r

@@ -83,5 +83,5 @@ def test_a_hash_flood_batch_finishes_in_time_and_neighbours_keep_their_results()
 @needs_full
 def test_the_checker_is_replaced_after_it_is_killed():
     flood, ok = sandbox.run_many([prog(LIST_FLOOD, test=HASHING_CHECK), prog(OK)], workers=1,
-                                 timeout=2.0, progress=False)
+                                 timeout=5.0, progress=False)  # the flood needs ~27 s: killed
     assert flood.status == "timeout" and ok.status == "passed", (flood, ok)

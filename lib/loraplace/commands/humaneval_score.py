@@ -4,7 +4,9 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import signal
 import sys
+import threading
 
 from loraplace.sandbox import api as sandbox
 from loraplace.scoring import humaneval
@@ -22,7 +24,8 @@ def register(subparsers) -> None:
                    help="score through the execution cache in DIR, the one the tracks use "
                         "(loraplace.scoring.execution; theirs is $LORAPLACE_CACHE_DIR/humaneval, "
                         "else ~/.cache/loraplace/humaneval): only what is not cached runs, and "
-                        "only reproduced outcomes are stored. Default: no cache")
+                        "only reproduced outcomes are served (a pass is confirmed by the next "
+                        "scoring into DIR, which runs it once more). Default: no cache")
     p.add_argument("--json", action="store_true", help="print the summary as JSON")
     p.add_argument("--details", action="store_true", help="with --json: include per-item results")
     p.add_argument("--allow-unsandboxed", action="store_true",
@@ -31,9 +34,25 @@ def register(subparsers) -> None:
     p.set_defaults(func=run)
 
 
+def _terminated(signum, frame):
+    """SIGTERM ends the command like Ctrl-C does: the batch's sandboxes are killed, its cache
+    claims released, and it exits with 128 + the signal's number."""
+    raise SystemExit(128 + signum)
+
+
 def run(args: argparse.Namespace) -> int:
     if not os.path.exists(args.file):
         raise FileNotFoundError(f"no such file: {args.file}")
+    if threading.current_thread() is not threading.main_thread():  # signal handlers: main only
+        return _score(args)
+    before = signal.signal(signal.SIGTERM, _terminated)
+    try:
+        return _score(args)
+    finally:
+        signal.signal(signal.SIGTERM, before)
+
+
+def _score(args: argparse.Namespace) -> int:
     try:
         if args.cache_dir is None:
             results = humaneval.score_file(args.file, args.scorer, workers=args.workers,

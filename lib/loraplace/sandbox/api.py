@@ -30,7 +30,8 @@ Status of a `SandboxResult` (exactly one):
            rlimit (SIGXCPU).
   crashed  the worker died (a signal, os._exit, ...), sent a malformed message or value (one too
            big, too deep, or a hash flood), or the sandbox could not be set up with the
-           isolation required.
+           isolation required (reason "sandbox not started: ..." when the host could not even
+           start it -- a spawn that failed, no cgroup: the program never ran).
   blocked  a failed or crashed item whose sandbox cgroup's counters show it ran into a limit:
            memory (the limit reached, an OOM kill) or processes (pids.max). Host-side facts only:
            what the sandbox says about its own exceptions never makes an item blocked.
@@ -52,6 +53,7 @@ from loraplace.sandbox.program import Program, build_program  # noqa: F401  (the
 from loraplace.sandbox.session import LIVE, Session
 
 STATUSES = ("passed", "failed", "timeout", "crashed", "blocked")
+NOT_STARTED = "sandbox not started"  # a crash's reason when the host could not start the sandbox
 TAIL_BYTES = 64 * 1024
 IsolationRefused = iso_mod.IsolationRefused
 
@@ -110,7 +112,9 @@ def run_program(program: Program, *, timeout: float = 3.0, memory_bytes: int = 1
     except Ended as e:
         status, reason = e.status, e.reason
     except Exception as e:  # noqa: BLE001 -- a host-side failure is this item's result
-        status, reason = "crashed", f"sandbox error: {type(e).__name__}: {e}"[:200]
+        # before the sandbox exists the program has not run: nothing here is its doing
+        where = "sandbox error" if session is not None else NOT_STARTED
+        status, reason = "crashed", f"{where}: {type(e).__name__}: {e}"[:200]
     finally:
         if session is not None:
             lingered = _finish(session, status, reason, timeout, confirm_cpu_s)

@@ -13,14 +13,19 @@ result states what it got. Anything less is refused unless the caller allows it
                              every process the program left behind
   fs-readonly private-tmpfs  (set by the supervisor) a minimal root (worker.build_root: /usr,
                              the interpreter, five devices, a private devpts; no other host
-                             file, FIFO or socket), read-only and nosuid; fresh size-capped
-                             tmpfs on /tmp (work dir and $HOME), /var/tmp, /dev/shm
+                             file, FIFO or socket), read-only and nosuid, the host trees nodev;
+                             Landlock lets the program open files for writing only on its own
+                             tmpfs, devpts, /proc and the five devices (a FIFO a host process
+                             makes under /usr or the interpreter's prefix, which are bound live,
+                             receives nothing); fresh size-capped tmpfs on /tmp (work dir and
+                             $HOME), /var/tmp, /dev/shm
   uid-drop                   the program runs as a fresh random uid, no capabilities
   cgroup                     memory, pids and cpu limits for the whole sandbox (not per process),
                              and its CPU time (a timeout that used its CPU is the program's own)
   seccomp                    no nested user namespaces, no setns / mount / ptrace / bpf /
-                             keyctl / perf_event_open / io_uring; socket and socketpair for
-                             AF_INET / AF_INET6 only (32-bit argument compare)
+                             keyctl / perf_event_open / io_uring / prctl(PR_SET_DUMPABLE) (no
+                             core dump to a host's core_pattern helper); socket and socketpair
+                             for AF_INET / AF_INET6 only (32-bit argument compare)
   (and, set up by the supervisor without a feature name of its own: a cgroup namespace)
 The `unshare` prefix runs under `setpriv --pdeathsig KILL` (loraplace.sandbox.cleanup).
 """
@@ -43,6 +48,7 @@ FEATURES = ("netns", "pidns", "ipcns", "mountns", "fs-readonly", "private-tmpfs"
 NAMESPACES = ("--net", "--pid", "--ipc", "--mount", "--uts", "--fork", "--kill-child",
               "--mount-proc")
 CLONE_NEWUSER = 0x10000000
+PR_SET_DUMPABLE = 4
 # socket families a sandbox may open (inside its empty network namespace): the stdlib needs no
 # other offline. Every family below FAMILIES (the kernel's AF_MAX is 46 in 6.x; a family >= its
 # AF_MAX fails there anyway) is refused otherwise: AF_UNIX (host sockets), AF_VSOCK (outside the
@@ -90,7 +96,8 @@ def require(iso: Isolation, allow_unsandboxed: bool) -> None:
         raise IsolationRefused(
             f"refusing to execute model-written code: this machine gives {level(iso.features)} "
             "isolation. Fix the host (root or unprivileged user namespaces, util-linux unshare, "
-            "writable cgroups, libseccomp + pyseccomp) or pass --allow-unsandboxed, which marks "
+            "writable cgroups, libseccomp + pyseccomp, a kernel with Landlock enabled) or pass "
+            "--allow-unsandboxed, which marks "
             "every affected HumanEval number.")
 
 
@@ -116,7 +123,8 @@ def probe(mode: str = "auto") -> Isolation:
                 break
         except (OSError, subprocess.TimeoutExpired):
             continue
-    feats = ["netns", "pidns", "ipcns", "mountns", "fs-readonly", "private-tmpfs"] if prefix else []
+    feats = ["netns", "pidns", "ipcns", "mountns", "private-tmpfs"] if prefix else []
+    feats += ["fs-readonly"] if prefix and _landlock() else []
     if prefix and (drop or not root):
         feats.append("uid-drop")  # ns-root of a user namespace: capabilities dropped instead
     cg = _cgroup_kind() if prefix and drop else ""
@@ -124,6 +132,17 @@ def probe(mode: str = "auto") -> Isolation:
     bpf = _seccomp_bpf() if prefix else b""
     feats += ["seccomp"] if bpf else []
     return Isolation(prefix, tuple(f for f in FEATURES if f in feats), drop, cg, bpf)
+
+
+def _landlock() -> bool:
+    """Whether the kernel enforces Landlock (its ABI version is at least 1)."""
+    import ctypes
+
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        return libc.syscall(444, None, ctypes.c_size_t(0), ctypes.c_uint32(1)) >= 1  # _VERSION
+    except (OSError, AttributeError):
+        return False
 
 
 def _seccomp_bpf() -> bytes:
@@ -142,6 +161,9 @@ def _seccomp_bpf() -> bytes:
                     f.add_rule(sc.ERRNO(errno.EACCES), call, sc.Arg(0, sc.MASKED_EQ, 0xFFFFFFFF, family))
         for name in _DENIED:
             f.add_rule(sc.ERRNO(errno.EPERM), name)
+        # PR_SET_DUMPABLE: the worker stays undumpable, so a crash it provokes never feeds its
+        # memory to a host's core_pattern pipe helper (which runs as root outside every namespace)
+        f.add_rule(sc.ERRNO(errno.EPERM), "prctl", sc.Arg(0, sc.MASKED_EQ, 0xFFFFFFFF, PR_SET_DUMPABLE))
         for name in ("io_uring_setup", "io_uring_enter", "io_uring_register"):
             f.add_rule(sc.ERRNO(errno.ENOSYS), name)  # its socket / open ops bypass the rules above
         with tempfile.TemporaryFile() as fh:

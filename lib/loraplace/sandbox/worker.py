@@ -11,11 +11,14 @@ supervisor (trusted; pid 1 of the sandbox's pid namespace, real or namespace roo
   is visible), 2. builds a minimal root and pivots into it (build_root: a tmpfs holding only
   /usr and its links, the interpreter's prefix at its own path, null/zero/full/random/urandom, a
   private devpts, the pid namespace's /proc; no other host file, FIFO or socket, no /sys, no
-  /dev/fuse), makes it read-only + nosuid (recursive), and mounts fresh size-capped tmpfs on
-  /tmp, /var/tmp and /dev/shm; the work dir ($HOME, cwd) is /tmp/work, 3. forks the worker,
-  waits for it, kills what it left behind, and reports [exit, signal, notes] on its own fd.
+  /dev/fuse), makes it read-only + nosuid (recursive; the host trees nodev too), mounts fresh
+  size-capped tmpfs on /tmp, /var/tmp and /dev/shm, and builds a Landlock ruleset allowing
+  files to be opened for writing only there, in its devpts, /proc and the five devices (the
+  host trees are bound live: a FIFO a host process makes there later must receive nothing);
+  the work dir ($HOME, cwd) is /tmp/work, 3. forks the worker, waits for it, kills what it left
+  behind, and reports [exit, signal, notes] on its own fd.
 worker (untrusted from the moment it runs the completion)
-  rlimits, a fresh uid (or every capability dropped), no_new_privs, the seccomp filter, then
+  rlimits, a fresh uid (or every capability dropped), no_new_privs, Landlock, seccomp, then
   exec(prompt + completion) and a loop: read a call (plain data) from the host, call the entry
   point, write back its return value as plain data, or the exception it raised.
 
@@ -92,12 +95,47 @@ def mount(src, target, fstype, flags, data):
         raise OSError(ctypes.get_errno(), f"mount {target}")
 
 
-def readonly_root():
+def setattr_tree(path, attrs):
+    """mount_setattr(2) on `path` and every mount below it: set MOUNT_ATTR_* `attrs`."""
     class MountAttr(ctypes.Structure):
         _fields_ = [(n, ctypes.c_uint64) for n in ("set", "clr", "prop", "userns")]
-    attr = MountAttr(0x1 | 0x2, 0, 0, 0)  # MOUNT_ATTR_RDONLY | MOUNT_ATTR_NOSUID (devices stay usable)
-    if libc.syscall(442, -100, b"/", 0x8000, ctypes.byref(attr), ctypes.sizeof(attr)) != 0:
-        raise OSError(ctypes.get_errno(), "mount_setattr /")  # 442 = mount_setattr, AT_RECURSIVE
+    attr = MountAttr(attrs, 0, 0, 0)
+    if libc.syscall(442, -100, path.encode(), 0x8000, ctypes.byref(attr), ctypes.sizeof(attr)) != 0:
+        raise OSError(ctypes.get_errno(), f"mount_setattr {path}")  # 442 = mount_setattr, AT_RECURSIVE
+
+
+def readonly_root():
+    setattr_tree("/", 0x1 | 0x2)  # MOUNT_ATTR_RDONLY | MOUNT_ATTR_NOSUID (devices stay usable)
+
+
+# Landlock: the only places the program may open a file for writing (the private tmpfs, its own
+# devpts, /proc, the five devices). A FIFO a host process made under /usr or the interpreter's
+# prefix (bound from the host, live) would otherwise open for writing on a read-only mount.
+WRITABLE_TREES = ("/tmp", "/var/tmp", "/dev/shm", "/dev/pts", "/proc")
+LANDLOCK_WRITE_FILE = 1 << 1
+
+
+def landlock_ruleset():
+    """A Landlock ruleset fd allowing writes only beneath WRITABLE_TREES and to DEVICES (the
+    worker enforces it on itself: landlock_restrict_self)."""
+    class Attr(ctypes.Structure):
+        _fields_ = [("handled_access_fs", ctypes.c_uint64)]
+
+    class PathBeneath(ctypes.Structure):
+        _pack_ = 1
+        _fields_ = [("allowed_access", ctypes.c_uint64), ("parent_fd", ctypes.c_int32)]
+    attr = Attr(LANDLOCK_WRITE_FILE)
+    rs = libc.syscall(444, ctypes.byref(attr), ctypes.c_size_t(ctypes.sizeof(attr)), ctypes.c_uint32(0))
+    if rs < 0:
+        raise OSError(ctypes.get_errno(), "landlock_create_ruleset")
+    for path in WRITABLE_TREES + tuple("/dev/" + d for d in DEVICES):
+        fd = os.open(path, os.O_PATH | os.O_CLOEXEC)
+        rule = PathBeneath(LANDLOCK_WRITE_FILE, fd)
+        ok = libc.syscall(445, rs, 1, ctypes.byref(rule), ctypes.c_uint32(0)) == 0  # PATH_BENEATH
+        os.close(fd)
+        if not ok:
+            raise OSError(ctypes.get_errno(), f"landlock_add_rule {path}")
+    return rs
 
 
 MS_BIND, MS_REC, MS_NOSUID, MS_NODEV, MS_NOEXEC = 0x1000, 0x4000, 0x2, 0x4, 0x8
@@ -124,16 +162,19 @@ def build_root(cfg, new):
             os.symlink(os.readlink(host), new + host)
         elif os.path.isdir(host):
             bind(host, new + host)
+            setattr_tree(new + host, 0x4)  # MOUNT_ATTR_NODEV: a device node there opens nothing
     py = os.path.realpath(cfg["pyroot"])
     if not os.path.exists(new + py):  # a prefix outside /usr (pyenv, /opt): at its own path
         bind(py, new + py)
+        setattr_tree(new + py, 0x4)
     if os.path.exists("/etc/ld.so.cache"):
         bind("/etc/ld.so.cache", new + "/etc/ld.so.cache")
+        setattr_tree(new + "/etc/ld.so.cache", 0x4)
     for d in ("/etc", "/tmp", "/var/tmp", "/dev/shm", "/dev/pts", "/proc"):
         os.makedirs(new + d, 0o755, exist_ok=True)
     for dev in DEVICES:
         bind("/dev/" + dev, new + "/dev/" + dev)
-    mount("devpts", new + "/dev/pts", "devpts", MS_NOSUID | MS_NOEXEC, "newinstance,ptmxmode=0666,mode=0620")
+    mount("devpts", new + "/dev/pts", "devpts", MS_NOSUID | MS_NOEXEC, "newinstance,ptmxmode=0666,mode=0620,max=64")
     for link, target in (("ptmx", "pts/ptmx"), ("fd", "/proc/self/fd"), ("stdin", "/proc/self/fd/0"),
                          ("stdout", "/proc/self/fd/1"), ("stderr", "/proc/self/fd/2")):
         os.symlink(target, new + "/dev/" + link)
@@ -149,13 +190,13 @@ def build_root(cfg, new):
 
 
 def setup_mounts(cfg, notes):
-    """The minimal root (build_root), read-only and nosuid; private tmpfs on /tmp (the work dir,
-    $HOME), /var/tmp and /dev/shm."""
+    """The minimal root (build_root), read-only and nosuid (host trees nodev too); private tmpfs
+    on /tmp (the work dir, $HOME), /var/tmp and /dev/shm; the Landlock ruleset the worker will
+    enforce (cfg["landlock_fd"]): "fs-readonly" only with all of it."""
     uid = cfg["drop_uid"] if cfg["drop_uid"] is not None else 0
     try:
         build_root(cfg, "/run")
         readonly_root()
-        notes.append("fs-readonly")
     except OSError as e:
         notes.append(f"fs-readonly failed: {e}")
         return False
@@ -170,6 +211,11 @@ def setup_mounts(cfg, notes):
     except OSError as e:
         notes.append(f"private-tmpfs failed: {e}")
         return False
+    try:
+        cfg["landlock_fd"] = landlock_ruleset()
+        notes.append("fs-readonly")
+    except OSError as e:
+        notes.append(f"fs-readonly failed: {e}")
     return True
 
 
@@ -186,6 +232,10 @@ def drop_privileges(cfg, notes):
             notes.append("capset failed")
     if prctl(38, 1, 0, 0, 0) != 0:  # no_new_privs
         raise OSError(ctypes.get_errno(), "no_new_privs")
+    if cfg.get("landlock_fd") is not None:  # writes only where setup_mounts allows them
+        if libc.syscall(446, cfg["landlock_fd"], ctypes.c_uint32(0)) != 0:
+            raise OSError(ctypes.get_errno(), "landlock_restrict_self")
+        os.close(cfg["landlock_fd"])
     bpf = cfg["seccomp_bpf"]
     if bpf:
         class Prog(ctypes.Structure):

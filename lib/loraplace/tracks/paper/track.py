@@ -209,7 +209,7 @@ class PaperSession:
 
     def evaluate(self, run, model, tokenizer, d: Path) -> None:
         from loraplace.evidence.records import Run
-        from loraplace.scoring.execution import execute
+        from loraplace.scoring.programs import execute
         from loraplace.tracks.paper.lmeval import run_lm_eval, to_records
 
         samples = run_lm_eval(model, tokenizer, self.tasks(run.topology), batch_size=self.p.eval_batch,

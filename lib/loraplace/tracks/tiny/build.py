@@ -15,6 +15,7 @@ from pathlib import Path
 from loraplace.evidence.records import Evidence
 from loraplace.progress import events as _progress
 from loraplace.tracks.tiny import pool as tiny_pool
+from loraplace.tracks.tiny import shipped
 from loraplace.tracks.tiny.track import Missing, Profile, assemble, base_spec, profile, runs_of, specs
 
 MAX_DEFAULT_WORKERS = 8  # each worker holds ~0.4 GB (torch + an organism); beyond 8 pretraining bounds the wall time
@@ -37,29 +38,33 @@ def default_workers() -> int:
 # slower this machine has run on a slow day; other machines scale by workers. Where each number
 # comes from (measured builds, and since tiny-eval-3 the measured phase ratios of
 # `bench_tiny.py --against`): benchmarks/RESULTS.md, the only place for dated timings.
-REFERENCE_MINUTES = {"smoke": 6, "default": 14, "full": 240}
+REFERENCE_MINUTES = {"smoke": 6, "default": 14, "full": 240}  # the bases installed from the shipped files
+PRETRAIN_MINUTES = 6  # the four bases pretrained here instead (`tracks.tiny.shipped`)
 SLOW_DAY = 2.26
 
 
 def plan_line(p: Profile, cache, workers: int) -> str:
     """What a cold build is about to create and roughly how long it takes here (one line)."""
     every = specs(p)
-    bases = sum(not cache.has("tiny-base", base_spec(s, p)) for s in every.values())
+    missing = [s for s in every.values() if not cache.has("tiny-base", base_spec(s, p))]
+    bases = sum(shipped.lookup(cache.key("tiny-base", base_spec(s, p))) is None for s in missing)
+    installed = len(missing) - bases
     runs = sum(len(runs_of(p, s)) for s in every.values())
     ref = REFERENCE_MINUTES.get(p.name)
     cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
     if ref is None:
         rough = "time unknown (a custom profile)"
     else:
-        share = 1.0 if bases else 0.75  # bases cached: pretraining is skipped
-        fast = max(1, round(ref * share * 2 / max(2, min(workers, cpus, 8))))
+        minutes = ref + PRETRAIN_MINUTES * bases / len(every)
+        fast = max(1, round(minutes * 2 / max(2, min(workers, cpus, 8))))
         rough = f"roughly {fast}-{round(fast * SLOW_DAY)} min on idle CPUs"
         load = os.getloadavg()[0] if hasattr(os, "getloadavg") else 0.0
         if load > cpus:  # other work holds the CPUs: the workers get a share of them
             rough += f", longer now (load {load:.1f} on {cpus} CPUs)"
     hint = "" if p.name == "smoke" else "; `--profile smoke` takes a few minutes"
+    shipped_note = f" ({installed} installed from the shipped pretrained files)" if installed else ""
     return (f"loraplace tiny[{p.name}]: building into {cache.root}: {bases} of {len(every)} bases to pretrain "
-            f"({p.pretrain_steps} steps each), up to {runs} fine-tuning runs + evaluations, with {workers} "
+            f"({p.pretrain_steps} steps each){shipped_note}, up to {runs} fine-tuning runs + evaluations, with {workers} "
             f"worker processes; {rough}{hint}")
 
 

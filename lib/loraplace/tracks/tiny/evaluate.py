@@ -11,7 +11,8 @@ Scoring, per benchmark (both scorer names are always written, so every claim has
                  `humaneval.STOP_SEQUENCES` first (the standard rule); `as-published` executes the
                  untruncated completion (the study's rule of not truncating -- its stored result
                  was 0/164 because nothing executed at all; here the untruncated program does run,
-                 i.e. humaneval's `as-published`). Programs are memoised by sha256 within a process.
+                 i.e. humaneval's `as-published`). A program's reproduced outcome is kept in the
+                 process and on disk (`scoring.programs.execute`): each distinct program runs once.
   mmlu, arc      log-likelihood of each choice continuation given the prompt; the argmax is the
                  prediction (lm-eval `acc`). Same label under both scorer names.
   hellaswag      the same with the log-likelihood divided by the ending's length in characters
@@ -37,8 +38,8 @@ import torch
 from torch import nn
 
 from loraplace.evidence.records import Record, Run, sha256_text
-from loraplace.scoring.execution import execute
 from loraplace.scoring.gsm8k import SCORERS, score_gsm8k
+from loraplace.scoring.programs import execute
 from loraplace.tracks.tiny.fastpath import recurrent_gated_deltanet
 from loraplace.tracks.tiny.greedy import greedy
 from loraplace.train import synthetic

@@ -31,6 +31,7 @@ from loraplace.evidence.records import BASE, Evidence, read_jsonl, sha256_file, 
 from loraplace.models import organisms as org
 from loraplace.progress import events as _progress
 from loraplace.tracks.tiny import evaluate as tiny_eval
+from loraplace.tracks.tiny import shipped
 from loraplace.tracks.tiny.design import (  # noqa: F401  (the profiles and runs, re-exported)
     PROFILES,
     ROLE_OF,
@@ -43,6 +44,7 @@ from loraplace.tracks.tiny.design import (  # noqa: F401  (the profiles and runs
     specs,
 )
 from loraplace.train import lora
+from loraplace.train.tokenizer import build_tokenizer
 
 # Bump when the synthetic world / training / evaluation semantics change (part of every cache spec).
 WORLD_VERSION = "tiny-world-2"  # 2: graded GSM8K and HumanEval analogues (see synthetic.py)
@@ -102,13 +104,22 @@ def base_spec(spec: org.OrganismSpec, p: Profile) -> dict:
 
 def cached_base(cache, spec: org.OrganismSpec, p: Profile, progress: bool = False, allow_create: bool = True) -> Path:
     """The directory of the organism's pretrained base checkpoint under profile `p` (pretrained
-    and saved on a cache miss; every profile with the same pretraining shares the entry)."""
+    and saved on a cache miss -- or installed from the package's shipped bases when they were
+    made under this very key, `tracks.tiny.shipped`; every profile with the same pretraining
+    shares the entry)."""
+    b_spec = base_spec(spec, p)
+
     def create(d: Path) -> None:
+        key = cache.key("tiny-base", b_spec)
+        if shipped.lookup(key) is not None:  # the config and tokenizer files from the code, the weights shipped
+            lora.save_base(org.build(spec, 0), build_tokenizer(), spec, d)
+            shipped.install(key, d)
+            return
         model, tok = lora.pretrain(spec, "pretrain", p.pretrain_steps, 0, batch=p.pretrain_batch,
                                    seq_len=p.pretrain_seq_len, lr=p.pretrain_lr, progress=progress)
         lora.save_base(model, tok, spec, d)
 
-    return _get(cache, "tiny-base", base_spec(spec, p), create, allow_create)
+    return _get(cache, "tiny-base", b_spec, create, allow_create)
 
 
 @dataclass
