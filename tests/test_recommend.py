@@ -70,7 +70,7 @@ def test_a_directory_that_is_not_the_exported_organism_is_refused(exported, tmp_
 
 
 @pytest.mark.parametrize("args, message", [
-    (["--train", "data.jsonl"], "synthetic"),
+    (["--train", "data.jsonl"], "data.jsonl: no such file"),
     (["--train", "gsm8k"], "Unknown domain 'gsm8k'"),
 ])
 def test_clear_errors(exported, capsys, args, message):
@@ -79,10 +79,16 @@ def test_clear_errors(exported, capsys, args, message):
     assert rc == 2 and message in capsys.readouterr().err
 
 
-def test_a_real_checkpoint_is_refused_with_the_reason(tmp_path, capsys):
+def test_a_checkpoint_whose_config_transformers_cannot_read_is_refused_with_the_reason(tmp_path, capsys):
     (tmp_path / "config.json").write_text("{}")
     assert cli.main(["recommend", "--model", str(tmp_path), "--train", "gsm8k_train"]) == 2
-    assert "paper track's backend" in capsys.readouterr().err
+    assert "transformers cannot read its config" in capsys.readouterr().err
+
+
+def test_a_budget_on_a_study_domain_is_refused(exported, capsys):
+    root, _ = exported
+    rc = cli.main(["recommend", "--model", str(root / "organism"), "--train", "gsm8k_train", "--budget", "5000"])
+    assert rc == 2 and "go with --train FILE.jsonl" in capsys.readouterr().err
 
 
 def test_a_round_runs_as_ray_tasks(exported):

@@ -91,6 +91,9 @@ class TinyBackend:
         from loraplace.scale.graph import Task
         from loraplace.tracks.tiny.build import default_workers
 
+        pairs = [(cond, seed) for cond, seed in pairs if not self.cached(cond, seed)]
+        if not pairs:  # a warm cache: no worker process to start
+            return
         root, key, d = str(self.cache.root), self.name, self.domain
         tasks = []
         for cond, seed in pairs:
@@ -108,6 +111,14 @@ class TinyBackend:
         failed = [f"{o.id}: {o.error}" for o in outcomes.values() if not o.ok]
         if failed:
             raise RuntimeError("training runs failed: " + "; ".join(failed[:3]))
+
+    def cached(self, condition: str, seed: int) -> bool:
+        """Whether the run's adapter and evaluation are in the cache already."""
+        try:
+            self.tiny.ensure_run(self.cache, self.p, self.base, condition, self.domain, seed, allow_create=False)
+        except self.tiny.Missing:
+            return False
+        return True
 
     def run(self, condition: str, seed: int) -> dict[str, np.ndarray]:
         """One candidate's training seed: fine-tuned and evaluated (or read from the cache)."""
@@ -148,7 +159,7 @@ class TinyBackend:
         return list(read_jsonl(entry / "records.jsonl"))
 
     def describe(self) -> dict:
-        return {"backend": "tiny", "organism": self.name, "topology": self.base.topology,
+        return {"backend": "tiny", "device": "cpu", "organism": self.name, "topology": self.base.topology,
                 "model_class": self.base.spec.model_class, "profile": self.p.name, "domain": self.domain,
                 "base_sha256": self.base.sha256, "targets": list(self.targets), "retention": list(self.retention),
                 "recipe": {k: v for k, v in asdict(self.p).items() if k.startswith(("finetune", "rank", "seq"))},
