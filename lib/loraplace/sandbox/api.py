@@ -163,6 +163,9 @@ def default_workers() -> int:
     return (os.cpu_count() or 1) + 1
 
 
+ABORT_WITHIN_S = 30.0  # run_many's interrupted batch: how long it keeps killing what its threads start
+
+
 def run_many(programs, *, workers: int | None = None, timeout: float = 3.0,
              progress: bool = True, desc: str = "sandbox", **kwargs) -> list[SandboxResult]:
     """Run programs concurrently (`workers`, default default_workers()): threads wait on the
@@ -186,14 +189,20 @@ def run_many(programs, *, workers: int | None = None, timeout: float = 3.0,
         return res
 
     pool = ThreadPoolExecutor(max_workers=workers)
+    futures = []
     try:
-        futures = [pool.submit(one, p) for p in programs]
+        futures += [pool.submit(one, p) for p in programs]
         return [f.result() for f in futures]
     except BaseException:  # an exception, SIGINT: nothing this batch started outlives it
         aborted.set()
         pool.shutdown(wait=False, cancel_futures=True)
-        for _ in range(5):  # and what a worker thread was starting meanwhile
+        # and what a worker thread was starting meanwhile (on a loaded machine a thread that saw
+        # `aborted` unset may start its sandbox well after this): kill until every thread is done
+        give_up = time.monotonic() + ABORT_WITHIN_S
+        while True:
             abort_all(threads)
+            if all(f.done() for f in futures) or time.monotonic() > give_up:
+                break
             time.sleep(0.05)
         raise
     finally:
