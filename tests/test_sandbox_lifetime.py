@@ -17,8 +17,12 @@ from loraplace.sandbox import session as session_mod
 from sandbox_cases import ISO, OK, needs_full, prog
 
 TESTS = Path(__file__).parent
+# The scorer as a user runs it in a terminal: Ctrl-C raises KeyboardInterrupt. A job started in
+# the background by a non-interactive shell (a CI runner's) inherits SIGINT ignored, and Python
+# then leaves it ignored, so the scorer installs the default handler itself.
 SCORER = """
-import sys
+import signal, sys
+signal.signal(signal.SIGINT, signal.default_int_handler)
 from loraplace.sandbox import api as sandbox
 from sandbox_cases import prog
 sleeper = prog("    import time\\n    time.sleep(120)\\n")
