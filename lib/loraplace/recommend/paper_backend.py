@@ -21,15 +21,14 @@ from pathlib import Path
 
 import numpy as np
 
-from loraplace.evidence.records import BASE, read_jsonl, sha256_text
+from loraplace.evidence.records import BASE, read_jsonl
 from loraplace.recommend.candidates import UnclassifiableModel, refusal
 from loraplace.recommend.tiny_backend import scores_of
-from loraplace.study import BENCHMARKS, DOMAINS, TARGETS, off_target
+from loraplace.study import DOMAINS, TARGETS, off_target
 from loraplace.tracks.paper import plan as paper_plan
-from loraplace.tracks.paper.data import SHOT_POOLS, load_dataset_rows
 from loraplace.tracks.paper.models import inspect_model, load_model, load_tokenizer, resolve_models
 from loraplace.tracks.paper.protocol import protocol as get_protocol
-from loraplace.tracks.paper.track import PaperSession, eval_rows
+from loraplace.tracks.paper.track import PaperSession
 
 SEED0 = 3407  # the study's seed; more seeds count up from it, as the paper track's full profile
 
@@ -64,29 +63,10 @@ class OneModelSession(PaperSession):
         self.cache = cache if cache is not None else Cache()
         self.p, self.proto = p, get_protocol(protocol)
         self.infos = {info.ref.topology: info}
-        self.rows, self.sets = eval_rows(p, data_dir, published_dir)
-        self.train_sets = {d: load_dataset_rows(d, data_dir) for d in DOMAINS}
-        self.pools = ({b: load_dataset_rows(name, data_dir) for b, name in SHOT_POOLS.items()}
-                      if self.proto.evaluation == "notebook" else {})
-        self.eval_print = sha256_text("|".join(
-            f"{b}:{sha256_text(str([r['_index'] for r in self.rows[b]]))}:{self.sets[b].fingerprint}"
-            for b in BENCHMARKS) + self.train_sets["gsm8k_train"].fingerprint
-            + "".join(f"|{b}:{ds.fingerprint}" for b, ds in self.pools.items()))
-        self.lm_eval_version = _installed("lm_eval")
-        self.runs = paper_plan.plan(p, {info.ref.topology: (info.ref.key, info.roles)}, self.proto.name)
+        self.load_data_and_plan(data_dir, published_dir)
         self.device, self.progress = device, progress
         self.loader = Loader(info, device)
         self._tasks, self._texts = {}, {}
-
-
-def _installed(name: str) -> str | None:
-    """The installed version of a package (as the session records lm-eval's), None if absent."""
-    from importlib import metadata
-
-    try:
-        return metadata.version(name)
-    except metadata.PackageNotFoundError:
-        return None
 
 
 def topology_of(source: str):

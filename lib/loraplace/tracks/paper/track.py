@@ -138,7 +138,19 @@ class PaperSession:
         self.proto = get_protocol(protocol)
         refs = resolve_models(models)
         self.infos = {topo: inspect_model(ref, p.rank, conditions) for topo, ref in refs.items()}  # topology -> ModelInfo
-        self.rows, self.sets = eval_rows(p, data_dir, published_dir)  # benchmark -> rows, Dataset evaluated
+        self.load_data_and_plan(data_dir, published_dir)
+        self.device = device or default_device()
+        self.progress = progress
+        self.loader = _Models(self.infos, self.device, allow_missing_weights)
+        for topology in self.infos:  # a model without a usable tokenizer is named now, before any plan or build
+            self.loader.tokenizer(topology)
+        self._tasks: dict = {}
+        self._texts: dict = {}
+
+    def load_data_and_plan(self, data_dir, published_dir) -> None:
+        """The evaluated rows, training sets, few-shot pools, their fingerprint (in every spec)
+        and the plan of `self.p` over `self.infos` under `self.proto`."""
+        self.rows, self.sets = eval_rows(self.p, data_dir, published_dir)  # benchmark -> rows, Dataset evaluated
         self.train_sets = {d: load_dataset_rows(d, data_dir) for d in ("gsm8k_train", "codealpaca", "ultrachat")}
         # the study protocol's few-shot pools (its GSM8K pool comes from gsm8k_train)
         self.pools = ({b: load_dataset_rows(name, data_dir) for b, name in SHOT_POOLS.items()}
@@ -148,15 +160,8 @@ class PaperSession:
             for b in BENCHMARKS) + self.train_sets["gsm8k_train"].fingerprint
             + "".join(f"|{b}:{ds.fingerprint}" for b, ds in self.pools.items()))
         self.lm_eval_version = _version("lm_eval")  # from the installed metadata: importing lm_eval costs ~1 s
-        self.runs = paper_plan.plan(p, {t: (i.ref.key, i.roles) for t, i in self.infos.items()},
+        self.runs = paper_plan.plan(self.p, {t: (i.ref.key, i.roles) for t, i in self.infos.items()},
                                     self.proto.name)  # plan order
-        self.device = device or default_device()
-        self.progress = progress
-        self.loader = _Models(self.infos, self.device, allow_missing_weights)
-        for topology in self.infos:  # a model without a usable tokenizer is named now, before any plan or build
-            self.loader.tokenizer(topology)
-        self._tasks: dict = {}
-        self._texts: dict = {}
 
     def present(self, run) -> bool:
         """Whether the run's entries are all in the cache (nothing to train or evaluate)."""
