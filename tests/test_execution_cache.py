@@ -389,15 +389,3 @@ def test_the_cli_scores_through_the_tracks_cache(items, tmp_path, capsys, monkey
     monkeypatch.setattr(humaneval, "score_rows", boom)
     assert cli.main(args) == 0
     assert json.loads(capsys.readouterr().out) == cold
-
-
-def test_a_claim_whose_pid_now_names_another_process_binds_nobody(tmp_path):
-    """A scorer killed with SIGKILL leaves its claims; once the kernel gives its pid to another
-    process (here: ours, with another start time) they must not make a later scorer wait."""
-    claim = tmp_path / "k.claim"
-    claim.write_text(f"{os.getpid()} {ec._started(os.getpid())}")
-    assert not ec._stale(claim)  # a live claimer
-    claim.write_text(f"{os.getpid()} 1")  # the same pid, started at another time
-    assert ec._stale(claim)
-    claim.write_text(str(os.getpid()))  # a claim written before start times were recorded
-    assert not ec._stale(claim)

@@ -60,26 +60,32 @@ def _alive(pid: int) -> bool:
         return False
 
 
+def _kill_mid_batch_and_check(scorer: subprocess.Popen, sig) -> None:
+    """Once 3 sandboxes of `scorer` sleep, send `sig`; 5 s after it has ended no process it
+    started and no cgroup of its is left."""
+    deadline = time.monotonic() + 60
+    per_sandbox = len(iso_mod.cgroup_parents(ISO.cgroup))  # v1: one directory per controller
+    while len(_cgroups(scorer.pid)) < 3 * per_sandbox and time.monotonic() < deadline:
+        time.sleep(0.1)
+    time.sleep(0.5)  # the sleepers are defined and waiting in `check`
+    procs = _descendants(scorer.pid)
+    assert _cgroups(scorer.pid) and len(procs) >= 6, procs  # 3 sandboxes at least
+    scorer.send_signal(sig)
+    scorer.wait(timeout=30)
+    end = time.monotonic() + 5
+    while (_cgroups(scorer.pid) or any(map(_alive, procs))) and time.monotonic() < end:
+        time.sleep(0.1)
+    assert _cgroups(scorer.pid) == []
+    assert [p for p in procs if _alive(p)] == []
+
+
 @needs_full
 @pytest.mark.parametrize("sig", [signal.SIGKILL, signal.SIGTERM, signal.SIGINT])
 def test_killing_the_scorer_mid_batch_leaves_nothing_after_5s(sig):
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(TESTS), os.environ.get("PYTHONPATH", "")])}
     scorer = subprocess.Popen([sys.executable, "-c", SCORER], env=env, stderr=subprocess.DEVNULL)
     try:
-        deadline = time.monotonic() + 60
-        per_sandbox = len(iso_mod.cgroup_parents(ISO.cgroup))  # v1: one directory per controller
-        while len(_cgroups(scorer.pid)) < 3 * per_sandbox and time.monotonic() < deadline:
-            time.sleep(0.1)
-        time.sleep(0.5)  # the sleepers are defined and waiting in `check`
-        procs = _descendants(scorer.pid)
-        assert _cgroups(scorer.pid) and len(procs) >= 6, procs  # 3 sandboxes at least
-        scorer.send_signal(sig)
-        scorer.wait(timeout=30)
-        end = time.monotonic() + 5
-        while (_cgroups(scorer.pid) or any(map(_alive, procs))) and time.monotonic() < end:
-            time.sleep(0.1)
-        assert _cgroups(scorer.pid) == []
-        assert [p for p in procs if _alive(p)] == []
+        _kill_mid_batch_and_check(scorer, sig)
     finally:
         if scorer.poll() is None:
             scorer.kill()
@@ -102,20 +108,7 @@ def test_killing_humaneval_score_with_a_cache_mid_batch_leaves_nothing_after_5s(
                                "--cache-dir", str(cache), "--timeout", "120", "--workers", "3",
                                "--json"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
-        deadline = time.monotonic() + 60
-        per_sandbox = len(iso_mod.cgroup_parents(ISO.cgroup))
-        while len(_cgroups(scorer.pid)) < 3 * per_sandbox and time.monotonic() < deadline:
-            time.sleep(0.1)
-        time.sleep(0.5)
-        procs = _descendants(scorer.pid)
-        assert _cgroups(scorer.pid) and len(procs) >= 6, procs
-        scorer.send_signal(sig)
-        scorer.wait(timeout=30)
-        end = time.monotonic() + 5
-        while (_cgroups(scorer.pid) or any(map(_alive, procs))) and time.monotonic() < end:
-            time.sleep(0.1)
-        assert _cgroups(scorer.pid) == []
-        assert [p for p in procs if _alive(p)] == []
+        _kill_mid_batch_and_check(scorer, sig)
         if sig == signal.SIGTERM:
             assert scorer.returncode == 128 + signal.SIGTERM
             assert list(cache.glob("claims/*.claim")) == []
