@@ -21,11 +21,12 @@ Scoring, per benchmark (both scorer names are always written, so every claim has
 Every record's `extra` holds the prediction and `output_sha256`, the sha256 of the raw output
 (the generated text, or the choices' log-likelihoods rounded to 1e-4).
 
-How (`tiny-eval-3`; the same sums as running every sequence whole, in another floating-point
+How (`tiny-eval-4`; the same sums as running every sequence whole, in another floating-point
 order): each distinct prompt runs once and its cache is carried into its choices; generation is
 `greedy.greedy` (the prompts' common prefix once, all prompts decoded together with the cache);
-every Gated DeltaNet runs transformers' recurrent rule (`fastpath`); HumanEval's sandboxes run in a
-background thread while the model scores the other benchmarks.
+every Gated DeltaNet runs transformers' recurrent rule (`fastpath`) and every Mamba-2 mixer the
+same functions written for these shapes (`mamba2`); HumanEval's sandboxes run in a background
+thread while the model scores the other benchmarks.
 """
 from __future__ import annotations
 
@@ -42,6 +43,7 @@ from loraplace.scoring.gsm8k import SCORERS, score_gsm8k
 from loraplace.scoring.programs import execute
 from loraplace.tracks.tiny.fastpath import recurrent_gated_deltanet
 from loraplace.tracks.tiny.greedy import greedy
+from loraplace.tracks.tiny.mamba2 import mamba2_evaluation
 from loraplace.train import synthetic
 from loraplace.train.tokenizer import BOS_ID, PAD_ID
 
@@ -55,6 +57,7 @@ def _encode(tokenizer, texts: list[str]) -> list[list[int]]:
 
 @torch.no_grad()
 @recurrent_gated_deltanet()
+@mamba2_evaluation()
 def choice_loglikelihoods(model: nn.Module, tokenizer, items: list[synthetic.Item], batch: int = 128) -> list[list[float]]:
     """Sum of log p(choice tokens | BOS + prompt) for every choice of every item.
 
@@ -152,6 +155,7 @@ def _score_behind_prompts(model: nn.Module, prompts: list[list[int]], flat: list
 
 @torch.no_grad()
 @recurrent_gated_deltanet()
+@mamba2_evaluation()
 def generate(model: nn.Module, tokenizer, prompts: list[str], max_new_tokens: int, batch: int = 64) -> list[str]:
     """Greedy continuations, decoded raw, in the order of `prompts`: batches of up to `batch`
     prompts of similar length, each decoded by `greedy.greedy` (their common prefix run once, the

@@ -26,8 +26,7 @@ from transformers.models.qwen3_5 import modeling_qwen3_5 as _qwen
 
 CHUNK_RULE = _qwen.torch_chunk_gated_delta_rule  # the functions transformers' module holds at import
 RECURRENT_RULE = _qwen.torch_recurrent_gated_delta_rule
-_lock = threading.Lock()
-_depth = 0
+_lock = threading.Lock()  # one for every Swap
 
 
 def recurrent_rule(query, key, value, g, beta, chunk_size: int = 64, initial_state=None,
@@ -39,17 +38,30 @@ def recurrent_rule(query, key, value, g, beta, chunk_size: int = 64, initial_sta
                           **kwargs)
 
 
-@contextlib.contextmanager
-def recurrent_gated_deltanet():
-    """Every Gated DeltaNet forward inside runs the recurrent rule (re-entrant; restored on exit)."""
-    global _depth
-    with _lock:
-        _depth += 1
-        _qwen.torch_chunk_gated_delta_rule = recurrent_rule
-    try:
-        yield
-    finally:
+class Swap:
+    """Module attributes replaced while any block is open: `swap()` is a context manager (and a
+    decorator), re-entrant, process-wide, restored when the last block exits (also on an error)."""
+
+    def __init__(self, targets: list[tuple[object, str, object]]):
+        self.targets = targets
+        self.originals = [getattr(module, name) for module, name, _ in targets]
+        self.depth = 0
+
+    @contextlib.contextmanager
+    def __call__(self):
         with _lock:
-            _depth -= 1
-            if _depth == 0:
-                _qwen.torch_chunk_gated_delta_rule = CHUNK_RULE
+            self.depth += 1
+            for module, name, replacement in self.targets:
+                setattr(module, name, replacement)
+        try:
+            yield
+        finally:
+            with _lock:
+                self.depth -= 1
+                if self.depth == 0:
+                    for (module, name, _), original in zip(self.targets, self.originals):
+                        setattr(module, name, original)
+
+
+# Every Gated DeltaNet forward inside `with recurrent_gated_deltanet():` runs the recurrent rule.
+recurrent_gated_deltanet = Swap([(_qwen, "torch_chunk_gated_delta_rule", recurrent_rule)])

@@ -49,9 +49,10 @@ from loraplace.train.tokenizer import build_tokenizer
 # Bump when the synthetic world / training / evaluation semantics change (part of every cache spec).
 WORLD_VERSION = "tiny-world-2"  # 2: graded GSM8K and HumanEval analogues (see synthetic.py)
 TRAIN_VERSION = "tiny-train-3"  # 2: fused AdamW, foreach clipping, MaskDropout; 3: single-threaded
-EVAL_VERSION = "tiny-eval-3"  # 2: single-threaded; 3: choices scored behind one pass over their prompt and
-# the Gated DeltaNet run in its recurrent form (tracks/tiny/fastpath.py): the same sums in another
-# floating-point order, so every `tiny-records` entry is re-made (bases and adapters keep their keys)
+EVAL_VERSION = "tiny-eval-4"  # 2: single-threaded; 3: choices scored behind one pass over their prompt and
+# the Gated DeltaNet run in its recurrent form (tracks/tiny/fastpath.py); 4: the Mamba-2 mixers'
+# functions written for the evaluation's shapes (tracks/tiny/mamba2.py). 3 and 4: the same sums in
+# another floating-point order, so every `tiny-records` entry is re-made (bases and adapters keep their keys)
 THREADS = 1  # torch threads while any entry is created (part of every spec; see `single_threaded`)
 
 
