@@ -12,6 +12,9 @@ in `execute_cached`'s store under keys of its own (`program_key`: the digest, th
 `SANDBOX_VERSION`), pending passes included: a later run, worker or session executes only what
 no earlier one settled, and confirms what an earlier one saw pass. Only fully isolated outcomes
 are stored; a stored entry is checked (checksum, type, consistency) like `execute_cached`'s.
+Programs that do not compile are found for the whole batch in one sandbox (`sandbox.compiles`):
+they fail with the reason their own sandbox would give, without one each; every other program
+runs in its own.
 """
 from __future__ import annotations
 
@@ -61,7 +64,9 @@ def execute(programs: list[str], timeout: float = 3.0, workers: int = 2, *,
     later run, worker or session executes only what no earlier one settled and confirms what an
     earlier one saw pass. Only fully isolated outcomes are stored."""
     from loraplace.sandbox import api as sandbox
-    from loraplace.sandbox.isolation import level
+    from loraplace.sandbox import compiles
+    from loraplace.sandbox.isolation import FEATURES, level
+    from loraplace.sandbox.outcome import classify_exception
 
     keys = [program_digest(p) for p in programs]
     disk = Path(cache_dir) if cache_dir is not None else ex.default_cache_dir()
@@ -88,9 +93,16 @@ def execute(programs: list[str], timeout: float = 3.0, workers: int = 2, *,
         return [{"status": r.status, "score": int(r.passed), "reason": r.reason,
                  "cpu_s": r.cpu_s, "isolation": level(r.isolation)} for r in res]
 
+    def first_runs():  # what does not compile fails without a sandbox of its own (sandbox.compiles)
+        found = compiles.syntax_errors(progs)
+        need = [i for i in range(len(progs)) if found is None or found[i] is None]
+        ran = dict(zip(need, run([progs[i] for i in need]) if need else []))
+        return [ran[i] if i in ran else {"status": "failed", "score": 0, "cpu_s": None, "isolation": level(FEATURES),
+                                         "reason": classify_exception({"type": found[i][0], "msg": found[i][1]})[1]}
+                for i in range(len(progs))]
+
     earlier = {j: _PENDING[k] for j, k in enumerate(todo) if k in _PENDING}
-    settled = reproduce.settle(run(progs), lambda idx: run([progs[i] for i in idx]), timeout,
-                               earlier)
+    settled = reproduce.settle(first_runs(), lambda idx: run([progs[i] for i in idx]), timeout, earlier)
     now = {}
     for (k, prog), res in zip(todo.items(), settled):
         now[k] = _memo(res)
