@@ -10,8 +10,9 @@ unpadded. The length groups' caches are then joined into one batch, the shorter 
 left-padded with masked positions (what `generate` does with left-padded prompts: a masked key has
 weight exactly 0), and all prompts decode together, one token per step, greedily, with the model's
 cache and explicit positions; the attention caches get room for every new token up front, written in
-place (`preallocate`: the same values, without a copy of the whole cache per step). The same tokens as `model.generate` on each prompt alone, in
-another floating-point order (tests/test_tiny_fastpath.py).
+place (`preallocate`: the same values, without a copy of the whole cache per step), and attention
+reads the whole buffer with the positions not yet written masked. The same tokens as
+`model.generate` on each prompt alone, in another floating-point order (tests/test_tiny_fastpath.py).
 """
 from __future__ import annotations
 
@@ -67,7 +68,10 @@ def join(caches: list, lengths: list[int]):
 
 def preallocate(cache, extra: int) -> None:
     """Give every attention layer of `cache` room for `extra` more positions, written in place
-    (`DynamicLayer.update` concatenates: each decoding step would copy the whole cache)."""
+    (`DynamicLayer.update` concatenates: each decoding step would copy the whole cache). The layer's
+    `keys` / `values` stay the positions written so far; attention is given the whole buffer, the
+    positions not yet written masked (`greedy` passes that mask): one contiguous tensor, which the
+    CPU attention kernel reads faster than a view of part of it."""
     for layer in cache.layers:
         keys = getattr(layer, "keys", None)
         if not (isinstance(keys, torch.Tensor) and keys.numel()):
@@ -83,7 +87,7 @@ def preallocate(cache, extra: int) -> None:
             _room[0][..., n:n + t, :] = key_states
             _room[1][..., n:n + t, :] = value_states
             _layer.keys, _layer.values = _room[0][..., :n + t, :], _room[1][..., :n + t, :]
-            return _layer.keys, _layer.values
+            return _room[0], _room[1]
 
         layer.update = update  # this cache object only
 
@@ -112,10 +116,15 @@ def greedy(prompts: list[list[int]], max_new_tokens: int, *, model: nn.Module) -
     pos = torch.tensor([len(prompts[i]) for i in order])
     cache, token = join(caches, lengths), torch.cat(firsts)
     preallocate(cache, max_new_tokens)
+    # attention over the preallocated buffers: a key is seen once written, padding never; the
+    # masks are given as the model would build them (4-D, True = attend; none for the recurrent
+    # layers at one token a step)
+    seen = torch.cat([mask.bool(), torch.zeros(len(order), max_new_tokens, dtype=torch.bool)], 1)
     out = [token]
-    for _ in range(max_new_tokens - 1):
-        mask = torch.cat([mask, mask.new_ones(len(order), 1)], 1)
-        logits = model(input_ids=token[:, None], attention_mask=mask, position_ids=pos[:, None], cache=cache,
+    for step in range(max_new_tokens - 1):
+        seen[:, width + step] = True  # the token this step feeds
+        masks = {"full_attention": seen[:, None, None, :], "linear_attention": None}
+        logits = model(input_ids=token[:, None], attention_mask=masks, position_ids=pos[:, None], cache=cache,
                        use_cache=True, logits_to_keep=1).logits
         token, pos = logits[:, -1].argmax(-1), pos + 1
         out.append(token)
