@@ -1,6 +1,8 @@
 """Do two tiny-track builds give the same labels? Compares the `tiny-records` entries of two caches.
 
-    python benchmarks/compare_builds.py CACHE_A CACHE_B [--show 20]
+    python benchmarks/compare_builds.py VARIANTS_A VARIANTS_B [--eval-a V] [--eval-b V] [--show 20]
+
+(a variant cache: `$LORAPLACE_CACHE_DIR/variants`, or a `bench_cold.py --keep DIR`'s `DIR/variants`)
 
 Entries are matched by their spec without its `eval` field (the evaluation code's version: what
 a change of evaluation code re-keys), so a build made by older evaluation code is compared with
@@ -17,13 +19,18 @@ import json
 from pathlib import Path
 
 
-def entries(root: Path) -> dict[str, Path]:
-    """{spec without `eval`, as canonical JSON: the entry's records file} of a cache."""
+def entries(root: Path, version: str | None = None) -> dict[str, Path]:
+    """{spec without `eval`, as canonical JSON: the entry's records file} of a variant cache (its
+    entries of evaluation version `version` only, when given: a cache may hold several)."""
     out = {}
     for meta in sorted((root / "tiny-records").glob("*/entry.json")):
         spec = json.loads(meta.read_text())["spec"]
-        spec.pop("eval", None)
-        out[json.dumps(spec, sort_keys=True)] = meta.parent / "records.jsonl"
+        if spec.pop("eval", None) != version and version is not None:
+            continue
+        key = json.dumps(spec, sort_keys=True)
+        if key in out:
+            raise SystemExit(f"{root}: two evaluation versions of one run; name one with --eval-a / --eval-b")
+        out[key] = meta.parent / "records.jsonl"
     return out
 
 
@@ -41,9 +48,11 @@ def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("a", type=Path)
     ap.add_argument("b", type=Path)
+    ap.add_argument("--eval-a", default=None, help="only A's entries of this evaluation version (e.g. tiny-eval-3)")
+    ap.add_argument("--eval-b", default=None, help="only B's entries of this evaluation version")
     ap.add_argument("--show", type=int, default=20, help="differing records to list")
     args = ap.parse_args()
-    a, b = entries(args.a), entries(args.b)
+    a, b = entries(args.a, args.eval_a), entries(args.b, args.eval_b)
     both = sorted(set(a) & set(b))
     print(f"tiny-records entries: {len(a)} in A, {len(b)} in B, {len(both)} matched")
     per: dict[str, list[int]] = {}

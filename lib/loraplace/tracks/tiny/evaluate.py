@@ -132,24 +132,20 @@ def _score_behind_prompts(model: nn.Module, prompts: list[list[int]], flat: list
     for start in range(0, len(order), batch):
         part = [flat[i] for i in order[start:start + batch]]
         src = torch.tensor([g for g, _, _ in part])
-        heads = first[src, torch.tensor([cont[0] for _, _, cont in part])]
+        terms = first[src, torch.tensor([cont[0] for _, _, cont in part])][:, None]  # [rows, 1]
         width = max(len(cont) for _, _, cont in part) - 1  # the last token's prediction is not needed
-        logp = None
         if width > 0:
             rows = copy.deepcopy(cache)
             rows.reorder_cache(src)  # one row per continuation (index_select: the copy's own tensors)
-            y = torch.full((len(part), width), PAD_ID, dtype=torch.long)
-            for row, (_, _, cont) in enumerate(part):
-                y[row, :len(cont) - 1] = torch.tensor(cont[:-1])
+            pad = [[PAD_ID] * (width + 1 - len(cont)) for _, _, cont in part]
+            y = torch.tensor([cont[:-1] + p for (_, _, cont), p in zip(part, pad)])  # right-padded
             pos = torch.arange(length, length + width)[None].expand(len(part), -1)  # Bamba needs them explicit
             logits = model(input_ids=y, cache=rows, use_cache=True, position_ids=pos).logits
             logp = torch.log_softmax(logits.float(), dim=-1)
-        for row, (_, k, cont) in enumerate(part):
-            terms = heads[row:row + 1]
-            if len(cont) > 1:
-                tail = logp[row, :len(cont) - 1].gather(-1, torch.tensor(cont[1:])[:, None])[:, 0]
-                terms = torch.cat([terms, tail])
-            scored.append((k, float(terms.sum())))
+            tail = logp.gather(-1, torch.tensor([cont[1:] + p for (_, _, cont), p in zip(part, pad)])[..., None])[..., 0]
+            beyond = torch.arange(width)[None] >= torch.tensor([len(cont) - 1 for _, _, cont in part])[:, None]
+            terms = torch.cat([terms, tail.masked_fill(beyond, 0.0)], 1)  # a padded position adds 0
+        scored += [(k, total) for (_, k, _), total in zip(part, terms.sum(-1).tolist())]
     return scored
 
 
