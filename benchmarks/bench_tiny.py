@@ -18,7 +18,9 @@ instead times the same phases for the code of a reference revision (default b818
 with `git worktree add` into a temporary directory) and for this tree, interleaved on this
 machine: for every organism and rep, `benchmarks/tiny_probe.py` runs once per tree in a fresh
 process with that tree's `lib` on PYTHONPATH (which tree goes first alternates), and the table
-gives each phase's median and the ratio reference / HEAD: pretraining steps/s (a ratio < 1
+gives each phase's median for each tree and the speed-up, the median over reps of the ratio
+reference / HEAD of the rep's two probes, run back to back (each rep's ratio is printed beside
+it): pretraining steps/s (a ratio < 1
 there is HEAD slower), fine-tuning and evaluation seconds per run at the `--profile`'s sizes,
 and the smoke profile's total worker-seconds, *estimated* as Σ over organisms of its base (the
 measured install of the shipped base where the tree ships it, else 1,200 pretraining steps at the
@@ -137,12 +139,17 @@ def print_against(args, rows: dict, agree: dict) -> None:
     models = sorted({r["head"]["model"] for reps in rows.values() for r in reps})
     print(f"\nbench_tiny --against {args.against}: profile {args.profile}, {args.reps} rep(s), one torch thread, "
           f"base: {' / '.join(models)}; speed-up = {args.against} / HEAD (steps/s: HEAD / {args.against})")
-    print(f"{'organism':20} {'phase':26} {args.against:>10} {'HEAD':>10} {'speed-up':>9}")
+    print(f"{'organism':20} {'phase':26} {args.against:>10} {'HEAD':>10} {'speed-up':>9}  per rep")
     for key, reps in rows.items():
         for field, name, rate in PHASES:
             a = statistics.median(r["ref"][field] for r in reps)
             b = statistics.median(r["head"][field] for r in reps)
-            print(f"{key:20} {name:26} {a:>10.2f} {b:>10.2f} {(b / a if rate else a / b):>8.2f}x")
+            # each rep's two probes ran back to back: their ratio cancels the machine's drift over
+            # the benchmark (another job, a slower host) better than a ratio of the medians
+            pairs = [(r["head"][field] / r["ref"][field] if rate else r["ref"][field] / r["head"][field])
+                     for r in reps]
+            print(f"{key:20} {name:26} {a:>10.2f} {b:>10.2f} {statistics.median(pairs):>8.2f}x  "
+                  + " ".join(f"{x:.2f}" for x in pairs))
     for field in ("pretrained_sha256", "adapter_sha256"):
         same = sum(r["ref"].get(field) == r["head"].get(field) for reps in rows.values() for r in reps)
         print(f"{'all organisms':20} {field:26} bit-identical in {same} of {sum(map(len, rows.values()))} probes")
