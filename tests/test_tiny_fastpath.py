@@ -130,6 +130,12 @@ def test_join_left_pads_attention_and_stacks_states(models):
     assert torch.equal(layer.keys[0, :, 2:], a.keys[0]) and torch.equal(layer.values[1:], b.values)
     assert torch.equal(layer.recurrent_states[0][0], a.recurrent_states[0][0])
     assert torch.equal(layer.conv_states[0][1:], b.conv_states[0])
+    roomy = join([short, long], [3, 5], extra=2).layers[0]  # room for two more positions, written in place
+    assert torch.equal(roomy.keys, layer.keys) and roomy.keys.shape[-2] == 5
+    new_k, new_v = torch.ones_like(layer.keys[..., :1, :]), torch.full_like(layer.values[..., :1, :], 2.0)
+    keys, values = roomy.update(new_k, new_v)
+    assert keys.shape[-2] == 7 and torch.equal(keys[..., :5, :], layer.keys) and torch.equal(keys[..., 5:6, :], new_k)
+    assert torch.equal(values[..., 5:6, :], new_v) and not keys[..., 6:, :].any() and roomy.keys.shape[-2] == 6
 
 
 @pytest.mark.parametrize("organism", ORGANISMS)
