@@ -167,9 +167,11 @@ ABORT_WITHIN_S = 30.0  # run_many's interrupted batch: how long it keeps killing
 
 
 def run_many(programs, *, workers: int | None = None, timeout: float = 3.0,
-             progress: bool = True, desc: str = "sandbox", **kwargs) -> list[SandboxResult]:
+             progress: bool = True, desc: str = "sandbox", at_once=None, **kwargs) -> list[SandboxResult]:
     """Run programs concurrently (`workers`, default default_workers()): threads wait on the
-    sandboxes and judge. Order is preserved."""
+    sandboxes and judge. Order is preserved. `at_once` (a callable, optional): how many of the
+    workers may run a sandbox now, asked again whenever one is about to start (a caller whose
+    own work holds CPUs for a while lends the batch fewer of them meanwhile)."""
     programs = list(programs)
     iso_mod.require(iso_mod.probe(kwargs.get("mode", "auto")), kwargs.get("allow_unsandboxed", False))
     workers = max(1, workers or default_workers())
@@ -179,11 +181,24 @@ def run_many(programs, *, workers: int | None = None, timeout: float = 3.0,
 
     aborted, threads = threading.Event(), set()
 
+    slots, running = threading.Condition(), [0]
+
     def one(p: Program) -> SandboxResult:
         threads.add(threading.get_ident())
-        if aborted.is_set():
-            return SandboxResult("crashed", "the scorer was interrupted", "", 0.0, False)
-        res = run_program(p, timeout=timeout, **kwargs)
+        if at_once is not None:
+            with slots:
+                while running[0] >= max(1, at_once()) and not aborted.is_set():
+                    slots.wait(0.05)  # `at_once` may grow without a sandbox ending
+                running[0] += 1
+        try:
+            if aborted.is_set():
+                return SandboxResult("crashed", "the scorer was interrupted", "", 0.0, False)
+            res = run_program(p, timeout=timeout, **kwargs)
+        finally:
+            if at_once is not None:
+                with slots:
+                    running[0] -= 1
+                    slots.notify_all()
         with lock:
             bar.advance()
         return res

@@ -55,14 +55,15 @@ def _memo(res: dict) -> dict:
 
 
 def execute(programs: list[str], timeout: float = 3.0, workers: int = 2, *,
-            cache_dir: Path | None = None) -> list[dict]:
+            cache_dir: Path | None = None, at_once=None) -> list[dict]:
     """Run programs in the sandbox, each distinct program once its outcome is reproduced
     (sandbox.reproduce: a pass is served only once a later call has run it again; a flaky one is
     not passed): the re-run tracks' path (the published track's is `execute_cached`). Outcomes
     are kept in the process and on disk in `cache_dir` (default `execution.default_cache_dir()`, beside
     `execute_cached`'s entries under keys of their own: `program_key`), pending passes too, so a
     later run, worker or session executes only what no earlier one settled and confirms what an
-    earlier one saw pass. Only fully isolated outcomes are stored."""
+    earlier one saw pass. Only fully isolated outcomes are stored. `at_once`: how many of the
+    `workers` may run a sandbox now (`sandbox.run_many`'s), asked as each starts."""
     from loraplace.sandbox import api as sandbox
     from loraplace.sandbox import compiles
     from loraplace.sandbox.isolation import FEATURES, level
@@ -87,7 +88,7 @@ def execute(programs: list[str], timeout: float = 3.0, workers: int = 2, *,
     progs = list(todo.values())
 
     def run(subset):
-        res = sandbox.run_many(subset, workers=workers, timeout=timeout, progress=False,
+        res = sandbox.run_many(subset, workers=workers, timeout=timeout, progress=False, at_once=at_once,
                                allow_unsandboxed=ex.allowed_unsandboxed(None),
                                confirm_cpu_s=ex.CONFIRM_FOR * timeout)
         return [{"status": r.status, "score": int(r.passed), "reason": r.reason,

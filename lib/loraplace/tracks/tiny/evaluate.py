@@ -33,6 +33,7 @@ from __future__ import annotations
 import copy
 import hashlib
 import os
+import threading
 from concurrent.futures import ThreadPoolExecutor
 from typing import Callable
 
@@ -198,7 +199,7 @@ def sandboxes_beside_model() -> int:
     and no more than the CPUs the model's torch threads leave (at least one). On 2 cores beside a
     one-thread model, two sandboxes at once made three processes share two cores: the model waited
     (tiny Falcon-H1's cold evaluation 2.6-3.0 s against 2.4-2.5 s with one; the same programs,
-    the same outcomes)."""
+    the same outcomes). Once the model is done, the rest run `SANDBOXES` at once."""
     cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
     return max(1, min(SANDBOXES, cpus - torch.get_num_threads()))
 
@@ -207,8 +208,8 @@ def eval_humaneval(model, tokenizer, run: Run, items: list[synthetic.Item], max_
                    batch: int, pool: ThreadPoolExecutor | None = None) -> Callable[[], list[Record]]:
     """Generate the completions now and execute them with their tests in the sandbox -- in `pool`'s
     thread when given, so the model evaluates the other benchmarks meanwhile (the sandboxes are
-    other processes, `sandboxes_beside_model()` at once; this one only waits for them) -> a callable
-    giving the records."""
+    other processes, `sandboxes_beside_model()` at once until the records are asked for, then
+    `SANDBOXES`; this one only waits for them) -> a callable giving the records."""
     from loraplace.sandbox.api import build_program
     from loraplace.scoring.humaneval import truncate
 
@@ -216,10 +217,14 @@ def eval_humaneval(model, tokenizer, run: Run, items: list[synthetic.Item], max_
     rules = {"corrected": truncate, "as-published": lambda c: c}
     programs = [build_program(i.prompt, cut(o), i.test, i.entry_point) for cut in rules.values()
                 for i, o in zip(items, outs)]  # one batch: each distinct program runs once
-    pending = pool.submit(execute, programs, workers=sandboxes_beside_model()) if pool is not None else None
-    done = None if pool is not None else execute(programs)
+    busy = threading.Event()  # the model evaluates the other benchmarks: the sandboxes leave it its CPUs
+    busy.set()
+    at_once = lambda: sandboxes_beside_model() if busy.is_set() else SANDBOXES  # noqa: E731
+    pending = pool.submit(execute, programs, workers=SANDBOXES, at_once=at_once) if pool is not None else None
+    done = None if pool is not None else execute(programs, workers=SANDBOXES)
 
     def records() -> list[Record]:
+        busy.clear()
         flat = pending.result() if pending is not None else done
         results = {s: flat[k * len(items):(k + 1) * len(items)] for k, s in enumerate(rules)}
         out = []
