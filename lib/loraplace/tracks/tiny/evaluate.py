@@ -197,9 +197,9 @@ SANDBOXES = 2  # sandboxes at once when nothing else runs (`programs.execute`'s 
 def sandboxes_beside_model() -> int:
     """Sandboxes at once while the model goes on evaluating in this process: at most `SANDBOXES`,
     and no more than the CPUs the model's torch threads leave (at least one). On 2 cores beside a
-    one-thread model, two sandboxes at once made three processes share two cores: the model waited
-    (tiny Falcon-H1's cold evaluation 2.6-3.0 s against 2.4-2.5 s with one; the same programs,
-    the same outcomes). Once the model is done, the rest run `SANDBOXES` at once."""
+    one-thread model, two sandboxes at once made three processes share two cores and the model
+    waited (benchmarks/RESULTS.md); the same programs, the same outcomes. Once the model is done,
+    the rest run `SANDBOXES` at once."""
     cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
     return max(1, min(SANDBOXES, cpus - torch.get_num_threads()))
 
