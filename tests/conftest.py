@@ -1,4 +1,4 @@
-"""Shared test helpers: where the study's released data is (tests skip without it)."""
+"""Shared test helpers: where the study's released data is (tests skip without it); torch on one thread."""
 from __future__ import annotations
 
 from pathlib import Path
@@ -28,3 +28,15 @@ def published(published_dir):
     from loraplace.tracks.published.loader import load_published
 
     return load_published(published_dir)
+
+
+@pytest.fixture(scope="module")
+def one_torch_thread():
+    """Torch on one thread for a module's tests, as the tiny track evaluates
+    (`tracks.tiny.track.single_threaded`); the previous count restored after."""
+    import torch
+
+    was = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(was)

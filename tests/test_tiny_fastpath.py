@@ -23,13 +23,7 @@ from loraplace.train.tokenizer import BOS_ID, PAD_ID, build_tokenizer
 ORGANISMS = tuple(org.factorial(32))
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    """Torch on one thread, as the track evaluates (`tracks.tiny.track.single_threaded`)."""
-    was = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(was)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")  # as the track evaluates
 
 
 def _gdn_inputs(batch: int, length: int, with_state: bool, seed: int = 0):

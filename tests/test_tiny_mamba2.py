@@ -20,12 +20,7 @@ from loraplace.train.tokenizer import BOS_ID
 HEADS, HEAD_DIM, STATE = 4, 8, 16
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    was = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(was)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")  # as the track evaluates
 
 
 def _scan_inputs(batch: int, length: int, groups: int = 1, seed: int = 0):
