@@ -151,6 +151,6 @@ def test_greedy_with_and_without_a_shared_prefix_matches_generate(organism, mode
 
 @pytest.mark.parametrize(("cpus", "threads", "expected"), [(2, 1, 1), (1, 1, 1), (2, 2, 1), (8, 1, 2), (8, 7, 1)])
 def test_the_sandboxes_beside_the_model_leave_its_cpus(monkeypatch, cpus, threads, expected):
-    monkeypatch.setattr(tiny_eval.os, "sched_getaffinity", lambda pid: set(range(cpus)), raising=False)
+    monkeypatch.setattr(tiny_eval.cpus.os, "sched_getaffinity", lambda pid: set(range(cpus)), raising=False)
     monkeypatch.setattr(tiny_eval.torch, "get_num_threads", lambda: threads)
     assert tiny_eval.sandboxes_beside_model() == expected

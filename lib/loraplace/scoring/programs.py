@@ -24,6 +24,7 @@ from loraplace.evidence.records import sha256_text
 from loraplace.sandbox import reproduce
 from loraplace.scoring import execution as ex
 
+WORKERS = 2  # sandboxes at once (`execute`'s default)
 _MEMO: dict[str, dict] = {}
 _PENDING: dict[str, dict] = {}  # passes one call observed: confirmed by the next (reproduce)
 
@@ -54,7 +55,7 @@ def _memo(res: dict) -> dict:
     return {"passed": res["status"] == "passed", "status": res["status"], "isolation": res["isolation"]}
 
 
-def execute(programs: list[str], timeout: float = 3.0, workers: int = 2, *,
+def execute(programs: list[str], timeout: float = 3.0, workers: int = WORKERS, *,
             cache_dir: Path | None = None, at_once=None) -> list[dict]:
     """Run programs in the sandbox, each distinct program once its outcome is reproduced
     (sandbox.reproduce: a pass is served only once a later call has run it again; a flaky one is

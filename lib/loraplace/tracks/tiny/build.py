@@ -12,6 +12,7 @@ import tempfile
 import time
 from pathlib import Path
 
+from loraplace.cpus import usable as cpus_usable
 from loraplace.evidence.records import Evidence
 from loraplace.progress import events as _progress
 from loraplace.tracks.tiny import pool as tiny_pool
@@ -30,7 +31,7 @@ def default_workers() -> int:
             return max(1, int(env))
         except ValueError:
             raise ValueError(f"LORAPLACE_WORKERS must be a whole number, got {env!r}") from None
-    cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    cpus = cpus_usable()
     return max(1, min(cpus, MAX_DEFAULT_WORKERS))
 
 
@@ -51,7 +52,7 @@ def plan_line(p: Profile, cache, workers: int) -> str:
     installed = len(missing) - bases
     runs = sum(len(runs_of(p, s)) for s in every.values())
     ref = REFERENCE_MINUTES.get(p.name)
-    cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    cpus = cpus_usable()
     if ref is None:
         rough = "time unknown (a custom profile)"
     else:

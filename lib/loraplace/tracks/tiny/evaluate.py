@@ -32,7 +32,6 @@ from __future__ import annotations
 
 import copy
 import hashlib
-import os
 import threading
 from concurrent.futures import ThreadPoolExecutor
 from typing import Callable
@@ -40,8 +39,10 @@ from typing import Callable
 import torch
 from torch import nn
 
+from loraplace import cpus
 from loraplace.evidence.records import Record, Run, sha256_text
 from loraplace.scoring.gsm8k import SCORERS, score_gsm8k
+from loraplace.scoring.programs import WORKERS as SANDBOXES
 from loraplace.scoring.programs import execute
 from loraplace.tracks.tiny.fastpath import recurrent_gated_deltanet
 from loraplace.tracks.tiny.greedy import greedy
@@ -191,17 +192,13 @@ def eval_gsm8k(model, tokenizer, run: Run, items: list[synthetic.Item], max_new_
     return records
 
 
-SANDBOXES = 2  # sandboxes at once when nothing else runs (`programs.execute`'s default)
-
-
 def sandboxes_beside_model() -> int:
-    """Sandboxes at once while the model goes on evaluating in this process: at most `SANDBOXES`,
-    and no more than the CPUs the model's torch threads leave (at least one). On 2 cores beside a
-    one-thread model, two sandboxes at once made three processes share two cores and the model
-    waited (benchmarks/RESULTS.md); the same programs, the same outcomes. Once the model is done,
-    the rest run `SANDBOXES` at once."""
-    cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
-    return max(1, min(SANDBOXES, cpus - torch.get_num_threads()))
+    """Sandboxes at once while the model goes on evaluating in this process: no more than the CPUs
+    the model's torch threads leave (at least one), nor than `SANDBOXES` (`programs.execute`'s
+    default, what the rest run at once when the model is done). On 2 cores beside a one-thread
+    model, two sandboxes at once made three processes share two cores and the model waited
+    (benchmarks/RESULTS.md); the same programs, the same outcomes."""
+    return max(1, min(SANDBOXES, cpus.usable() - torch.get_num_threads()))
 
 
 def eval_humaneval(model, tokenizer, run: Run, items: list[synthetic.Item], max_new_tokens: int,
