@@ -107,3 +107,20 @@ def test_execute_runs_in_sandboxes_of_their_own_only_the_programs_that_compile(t
     again = pg.execute([PROGRAMS[n] for n in names], timeout=3.0, cache_dir=tmp_path)  # a later process
     assert [r["status"] for r in again] == [r["status"] for r in got]
     assert ran == [PROGRAMS["passes"]]  # only the pending pass is run again (and confirmed)
+
+
+@pytest.mark.parametrize("hijacked", [
+    "import os\ndef verdicts(texts):\n    os._exit(0)\n",  # the compiling interpreter dies mid-batch
+    "def verdicts(texts):\n    while True:\n        pass\n",  # it never answers
+    "def verdicts(texts):\n    return [['SyntaxError', 'x']] * (len(texts) + 1)\n",  # one verdict too many
+])
+def test_a_compiling_sandbox_taken_over_decides_nothing_and_every_program_runs(tmp_path, monkeypatch, own_sandbox,
+                                                                               hijacked):
+    monkeypatch.setattr(compiles, "COMPILER", hijacked)
+    monkeypatch.setattr(compiles, "TIMEOUT_S", 2.0)
+    monkeypatch.setattr(pg, "_MEMO", {})
+    monkeypatch.setattr(pg, "_PENDING", {})
+    names = ["invalid syntax", "passes", "fails", "unterminated string"]
+    assert compiles.syntax_errors([PROGRAMS[n] for n in names]) is None
+    got = pg.execute([PROGRAMS[n] for n in names], timeout=3.0, cache_dir=tmp_path)
+    assert [(r["status"], r["passed"]) for r in got] == [(own_sandbox[n].status, own_sandbox[n].passed) for n in names]

@@ -28,6 +28,7 @@ import marshal
 from loraplace.sandbox import isolation as iso_mod
 from loraplace.sandbox import plaindata
 from loraplace.sandbox.checker import value_text
+from loraplace.sandbox.outcome import Ended
 from loraplace.sandbox.program import Program, build_program
 from loraplace.sandbox.session import Session
 
@@ -96,13 +97,13 @@ def syntax_errors(programs, *, mode: str = "auto") -> list[tuple[str, str] | Non
         session.ready()
         kind, raw = session.call(marshal.dumps([[[texts[i] for i in asked]], {}]))
         got = _reply(raw, len(asked)) if kind == "value" else None
-    except Exception:  # noqa: BLE001 -- Ended, a failed spawn, anything: the batch is not judged here
-        got = None
+    except (Ended, Exception):  # noqa: BLE001 -- the sandbox ended (a BaseException), a failed spawn,
+        got = None  # anything: the batch is not judged here (an interrupt still propagates)
     finally:
         if session is not None:
             try:
                 session.close()
-            except Exception:  # noqa: BLE001 -- a teardown error leaves the batch unjudged
+            except (Ended, Exception):  # noqa: BLE001 -- a teardown error leaves the batch unjudged
                 got = None
     if got is None or session is None or session.limit_hit or not set(iso_mod.FEATURES) <= session.features:
         return None
